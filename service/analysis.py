@@ -1,0 +1,130 @@
+"""Analysis: text → index terms.
+
+One analyzer serves both the index and the query, so a question is always
+cut the same way as the passages it is matched against.  Steps:
+
+1. Unicode NFKC, then curly quotes/apostrophes and dashes folded to ASCII,
+   so "Women’s" and "Women's" are one word.
+2. Case folding.
+3. Tokens: words, and numbers kept whole with their currency sign, decimal
+   point, thousands separators (dropped) and ranges: ``£1m``, ``£1.5``,
+   ``2020-21``, ``125``.  Hyphenated words split into their parts.
+4. English stopwords removed (a named list, chosen by evaluation).
+5. Snowball English stemming through PyStemmer (numbers are not stemmed).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import Iterable
+
+import Stemmer
+
+from .config import IndexSettings
+
+# Lucene's / Elasticsearch's default English stop set.
+LUCENE_STOPWORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such "
+    "that the their then there these they this to was will with".split()
+)
+
+# The widely used NLTK English list: also drops pronouns, auxiliaries and
+# question words, which carry no topic in a question ("how many", "what did").
+EXTENDED_STOPWORDS = frozenset(
+    """i me my myself we our ours ourselves you your yours yourself yourselves
+    he him his himself she her hers herself it its itself they them their theirs
+    themselves what which who whom this that these those am is are was were be
+    been being have has had having do does did doing a an the and but if or
+    because as until while of at by for with about against between into through
+    during before after above below to from up down in out on off over under
+    again further then once here there when where why how all any both each few
+    more most other some such no nor not only own same so than too very s t can
+    will just don should now d ll m o re ve y ain aren couldn didn doesn hadn
+    hasn haven isn ma mightn mustn needn shan shouldn wasn weren won wouldn""".split()
+)
+
+STOPWORD_LISTS: dict[str, frozenset[str]] = {
+    "none": frozenset(),
+    "lucene": LUCENE_STOPWORDS,
+    "extended": EXTENDED_STOPWORDS,
+}
+
+_FOLD = str.maketrans(
+    {
+        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"',
+        "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-",
+        "\u2212": "-", "\u00ad": "",
+    }
+)
+
+# A number: optional currency sign, digits with separators / decimals, an
+# optional range or fiscal-year tail (2020-21, 90-120), an optional unit
+# suffix of letters (1m, 336m, 12bn, 4th).  Otherwise a word: letters/digits
+# with internal apostrophes (possessives are left to the stemmer).
+_TOKEN_RE = re.compile(
+    r"""
+    (?P<num>[£$€¥]?\d+(?:[.,]\d+)*(?:-\d+(?:[.,]\d+)*)*[^\W\d_]*%?)
+    | (?P<word>[^\W_]+(?:'[^\W_]+)*)
+    """,
+    re.VERBOSE,
+)
+_THOUSANDS_RE = re.compile(r"(?<=\d),(?=\d{3}(?:\D|$))")
+
+
+def normalize(text: str) -> str:
+    """NFKC + ASCII quotes and dashes + case folding."""
+    return unicodedata.normalize("NFKC", text).translate(_FOLD).casefold()
+
+
+def raw_tokens(text: str) -> list[str]:
+    """Surface tokens after normalisation, before stopwords and stemming.
+
+    The highlighter and the answer selector use these too, so what is
+    marked on the page is exactly what matched.
+    """
+    out = []
+    for m in _TOKEN_RE.finditer(normalize(text)):
+        tok = m.group()
+        if m.lastgroup == "num":
+            tok = _THOUSANDS_RE.sub("", tok)
+        elif "'" in tok:
+            # "women's" → "women", "o'neill" stays whole.
+            if tok.endswith("'s"):
+                tok = tok[:-2]
+        out.append(tok)
+    return out
+
+
+class Analyzer:
+    """Turns text into index terms according to :class:`IndexSettings`."""
+
+    def __init__(self, settings: IndexSettings | None = None) -> None:
+        settings = settings or IndexSettings()
+        self.stopwords = STOPWORD_LISTS[settings.stopwords]
+        self._stemmer = Stemmer.Stemmer("english") if settings.stemming else None
+        # Stemming dominates analysis time; words repeat heavily (Zipf).
+        self._stem = lru_cache(maxsize=1 << 18)(self._stem_uncached)
+
+    def _stem_uncached(self, token: str) -> str:
+        if self._stemmer is None or token[0].isdigit() or not token[0].isalpha():
+            return token
+        return self._stemmer.stemWord(token)
+
+    def is_stopword(self, token: str) -> bool:
+        return token in self.stopwords
+
+    def term(self, token: str) -> str:
+        """The index term of one raw token (stemmed)."""
+        return self._stem(token)
+
+    def __call__(self, text: str) -> list[str]:
+        """Index terms of ``text``, in order, duplicates kept."""
+        stop = self.stopwords
+        stem = self._stem
+        return [stem(t) for t in raw_tokens(text) if t not in stop]
+
+    def analyze_many(self, texts: Iterable[str]) -> list[list[str]]:
+        return [self(t) for t in texts]

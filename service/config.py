@@ -1,0 +1,152 @@
+"""The one configuration object.
+
+Everything that changes what the index contains (analysis, passage size,
+BM25 parameters) lives in :class:`IndexSettings`, because that part is
+fingerprinted into the index manifest: change it and a saved index no longer
+matches.  Everything else (where files live, how the server runs) lives in
+:class:`Config`, which wraps the settings and can be read from the
+environment so the CLI, the WSGI server and the tests configure the service
+the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+#: Project root: the bundled corpus lives beside the package.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_CORPUS = PROJECT_ROOT / "corpus"
+
+ENV_PREFIX = "GROUNDEDQA_"
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """Settings baked into an index; a change means a rebuild."""
+
+    # Passages: whole sentences only, packed up to these limits.
+    max_words: int = 120
+    max_sentences: int = 5
+    overlap_sentences: int = 0
+    # Analysis.
+    stopwords: str = "extended"  # "none" | "lucene" | "extended" (see analysis.py)
+    stemming: bool = True
+    index_titles: bool = True
+    # BM25Okapi parameters (rank-bm25 defaults).
+    k1: float = 1.5
+    b: float = 0.75
+    epsilon: float = 0.25
+
+    def __post_init__(self) -> None:
+        if self.max_words < 1 or self.max_sentences < 1:
+            raise ValueError("max_words and max_sentences must be at least 1")
+        if not 0 <= self.overlap_sentences < self.max_sentences:
+            raise ValueError("overlap_sentences must be in [0, max_sentences)")
+        if self.stopwords not in ("none", "lucene", "extended"):
+            raise ValueError("stopwords must be one of: none, lucene, extended")
+        if self.k1 < 0 or not 0 <= self.b <= 1:
+            raise ValueError("k1 must be >= 0 and b in [0, 1]")
+
+    def fingerprint(self) -> str:
+        """Stable digest of the settings, stored in the index manifest."""
+        text = ",".join(f"{k}={v!r}" for k, v in sorted(asdict(self).items()))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def default_index_root() -> Path:
+    """Where indexes live unless ``--index`` says otherwise.
+
+    A cache directory rather than the corpus folder, so a read-only corpus
+    (or a single JSONL file) can be indexed too.
+    """
+    env = os.environ.get(ENV_PREFIX + "INDEX_ROOT")
+    if env:
+        return Path(env)
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "groundedqa"
+
+
+def default_index_dir(corpus: Path) -> Path:
+    """The index directory derived from a corpus path.
+
+    Named after the corpus and a digest of its absolute path, so
+    ``index --corpus X`` and a later ``ask --corpus X`` meet at the same place
+    and two corpora never share one.
+    """
+    resolved = Path(corpus).resolve()
+    digest = hashlib.sha256(str(resolved).encode()).hexdigest()[:12]
+    return default_index_root() / f"{resolved.stem or 'corpus'}-{digest}"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Paths, serving options and the index settings."""
+
+    corpus: Path = BUNDLED_CORPUS
+    index_dir: Path | None = None
+    settings: IndexSettings = field(default_factory=IndexSettings)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+    # Request limits (HTTP API and web form).
+    max_query_chars: int = 1000
+    max_query_terms: int = 64
+    max_k: int = 50
+    default_k: int = 10
+
+    @property
+    def resolved_index_dir(self) -> Path:
+        return Path(self.index_dir) if self.index_dir else default_index_dir(self.corpus)
+
+    def with_overrides(self, **overrides: Any) -> "Config":
+        """A copy with the given non-None values replaced."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
+        """Read ``GROUNDEDQA_*`` variables (e.g. ``GROUNDEDQA_CORPUS``,
+        ``GROUNDEDQA_PORT``, ``GROUNDEDQA_K1``); unknown values keep defaults."""
+        env = os.environ if environ is None else environ
+        base = cls()
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "settings":
+                continue
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            current = getattr(base, f.name)
+            values[f.name] = _coerce(f.name, raw, current)
+        settings_values: dict[str, Any] = {}
+        for f in fields(IndexSettings):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw:
+                settings_values[f.name] = _coerce(f.name, raw, getattr(base.settings, f.name))
+        return replace(base, settings=replace(base.settings, **settings_values), **values)
+
+
+def _coerce(name: str, raw: str, current: Any) -> Any:
+    if isinstance(current, bool):
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError(f"{ENV_PREFIX}{name.upper()}: expected a boolean, got {raw!r}")
+    if isinstance(current, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{ENV_PREFIX}{name.upper()}: expected an integer, got {raw!r}") from None
+    if isinstance(current, float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"{ENV_PREFIX}{name.upper()}: expected a number, got {raw!r}") from None
+    if isinstance(current, Path) or current is None:
+        return Path(raw)
+    return raw

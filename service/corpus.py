@@ -1,0 +1,272 @@
+"""Corpus: files on disk → :class:`Article` records.
+
+Two layouts are read the same way:
+
+* a folder of ``.txt`` / ``.md`` files, one article each, whose source ID is
+  the file stem (``corpus/000_dee66f3a7b2b2239.txt`` → ``000_dee66f3a7b2b2239``);
+* a JSONL file (optionally ``.gz``) of ``{"_id" or "id", "title", "text", ...}``
+  records, BEIR's ``corpus.jsonl`` among them.
+
+Every bad file or line is reported with its path, line and reason, all of
+them at once, so one run tells the user everything to fix.  Nothing is
+guessed: an article without a title has ``title=None``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+TEXT_SUFFIXES = (".txt", ".md")
+MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_ID_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Article:
+    source_id: str
+    text: str
+    title: str | None = None
+    url: str | None = None
+    date: str | None = None
+
+    def metadata(self) -> dict[str, str]:
+        """Title, URL and date where the source gave them."""
+        return {k: v for k, v in (("title", self.title), ("url", self.url), ("date", self.date)) if v}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One rejected file or line."""
+
+    path: str
+    reason: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else self.path
+        return f"{where}: {self.reason}"
+
+
+class CorpusError(Exception):
+    """The corpus cannot be indexed as it is; ``problems`` lists why."""
+
+    def __init__(self, problems: list[Problem], message: str | None = None) -> None:
+        self.problems = problems
+        lines = [str(p) for p in problems]
+        super().__init__(message or "corpus rejected:\n  " + "\n  ".join(lines))
+
+
+@dataclass
+class CorpusReport:
+    """What reading a corpus found: the good articles and every problem."""
+
+    articles: list[Article] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    items_seen: int = 0
+    #: Where each accepted article came from (path, line), parallel to ``articles``.
+    origins: list[tuple[str, int | None]] = field(default_factory=list)
+
+    def fingerprint(self) -> str:
+        """Digest of the accepted content, independent of where it lives."""
+        h = hashlib.sha256()
+        for a in self.articles:
+            for part in (a.source_id, a.title or "", a.url or "", a.date or "", a.text):
+                h.update(part.encode("utf-8"))
+                h.update(b"\x00")
+        return h.hexdigest()[:32]
+
+
+def read_corpus(path: Path | str) -> CorpusReport:
+    """Read a folder or JSONL file, collecting problems instead of stopping."""
+    path = Path(path)
+    report = CorpusReport()
+    if not path.exists():
+        raise CorpusError([Problem(str(path), "no such file or folder")])
+    if path.is_dir():
+        _read_folder(path, report)
+    elif path.name.endswith((".jsonl", ".jsonl.gz", ".json.gz")):
+        _read_jsonl(path, report)
+    elif path.suffix in TEXT_SUFFIXES:
+        report.items_seen += 1
+        _add(report, _read_text_file(path, path.parent.resolve()), str(path))
+    else:
+        raise CorpusError([Problem(str(path), "not a folder, a .txt/.md file or a .jsonl[.gz] file")])
+    _reject_duplicates(report)
+    if report.items_seen == 0:
+        report.problems.append(Problem(str(path), "no articles found (empty folder or file)"))
+    return report
+
+
+def load_corpus(path: Path | str, skip_bad: bool = False) -> CorpusReport:
+    """Read a corpus; raise :class:`CorpusError` on any problem unless ``skip_bad``.
+
+    Even with ``skip_bad`` a corpus with no good article is an error: an
+    empty index would answer every question with nothing.
+    """
+    report = read_corpus(path)
+    if report.problems and not skip_bad:
+        raise CorpusError(report.problems)
+    if not report.articles:
+        raise CorpusError(report.problems or [Problem(str(path), "no articles found")])
+    return report
+
+
+def _add(report: CorpusReport, result: Article | Problem, where: str, line: int | None = None) -> None:
+    if isinstance(result, Problem):
+        report.problems.append(result)
+    else:
+        report.articles.append(result)
+        report.origins.append((where, line))
+
+
+def _reject_duplicates(report: CorpusReport) -> None:
+    """A duplicate ID is ambiguous: keep neither copy, report each."""
+    counts: dict[str, int] = {}
+    for a in report.articles:
+        counts[a.source_id] = counts.get(a.source_id, 0) + 1
+    dups = {k for k, n in counts.items() if n > 1}
+    if not dups:
+        return
+    kept, kept_origins = [], []
+    for a, (where, line) in zip(report.articles, report.origins):
+        if a.source_id in dups:
+            report.problems.append(Problem(where, f"duplicate source ID {a.source_id!r}", line))
+        else:
+            kept.append(a)
+            kept_origins.append((where, line))
+    report.articles, report.origins = kept, kept_origins
+
+
+def _check_id(source_id: object) -> str | None:
+    """Why an ID is unusable, or None."""
+    if not isinstance(source_id, (str, int)) or isinstance(source_id, bool):
+        return "source ID must be a string"
+    sid = str(source_id)
+    if not sid.strip() or sid != sid.strip():
+        return "source ID is empty or has surrounding spaces"
+    if len(sid) > MAX_ID_CHARS:
+        return f"source ID longer than {MAX_ID_CHARS} characters"
+    if "#" in sid or any(not ch.isprintable() for ch in sid):
+        return "source ID contains '#' or control characters"
+    return None
+
+
+def _clean_text(text: str) -> str:
+    """Drop a BOM and turn CRLF/CR into LF, so character spans are stable."""
+    return text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith("."):
+                yield Path(root) / name
+
+
+def _read_folder(folder: Path, report: CorpusReport) -> None:
+    root = folder.resolve()
+    for file in _walk(folder):
+        report.items_seen += 1
+        if file.suffix not in TEXT_SUFFIXES:
+            report.problems.append(Problem(str(file), "not a .txt or .md file"))
+            continue
+        _add(report, _read_text_file(file, root), str(file))
+
+
+def _read_text_file(file: Path, root: Path) -> Article | Problem:
+    where = str(file)
+    try:
+        real = file.resolve()
+        if root not in real.parents and real != root:
+            return Problem(where, "symbolic link pointing outside the corpus folder")
+        size = real.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return Problem(where, f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit")
+        data = real.read_bytes()
+    except OSError as exc:
+        return Problem(where, f"cannot be read: {exc.strerror or exc}")
+    if b"\x00" in data:
+        return Problem(where, "binary file (contains NUL bytes)")
+    try:
+        text = _clean_text(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return Problem(where, f"not valid UTF-8 (byte {exc.start}); re-save it as UTF-8")
+    if not text.strip():
+        return Problem(where, "empty file")
+    sid = file.stem
+    why = _check_id(sid)
+    if why:
+        return Problem(where, why)
+    title = None
+    if file.suffix == ".md":
+        first = text.lstrip().split("\n", 1)[0]
+        if first.startswith("# "):
+            title = first[2:].strip() or None
+    return Article(source_id=sid, text=text, title=title)
+
+
+def _open_jsonl(path: Path):
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def _read_jsonl(path: Path, report: CorpusReport) -> None:
+    where = str(path)
+    try:
+        with _open_jsonl(path) as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                if not raw.strip():
+                    continue
+                report.items_seen += 1
+                _add(report, _parse_record(raw, where, lineno), where, lineno)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        report.problems.append(Problem(where, f"cannot be read: {exc}"))
+
+
+def _parse_record(raw: bytes, where: str, lineno: int) -> Article | Problem:
+    try:
+        rec = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return Problem(where, f"not valid UTF-8 (byte {exc.start} of the line)", lineno)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        return Problem(where, f"not valid JSON: {getattr(exc, 'msg', exc)}", lineno)
+    if not isinstance(rec, dict):
+        return Problem(where, "record is not a JSON object", lineno)
+    sid = rec.get("_id", rec.get("id"))
+    if sid is None:
+        return Problem(where, 'record has no "_id" or "id"', lineno)
+    why = _check_id(sid)
+    if why:
+        return Problem(where, why, lineno)
+    text = rec.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return Problem(where, 'record has no non-empty "text"', lineno)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return Problem(where, "text contains an unpaired surrogate escape", lineno)
+    meta = rec.get("metadata") if isinstance(rec.get("metadata"), dict) else {}
+
+    def field_of(*names: str) -> str | None:
+        for source in (rec, meta):
+            for n in names:
+                v = source.get(n)
+                if isinstance(v, str) and v.strip():
+                    return v.strip()
+        return None
+
+    return Article(
+        source_id=str(sid),
+        text=_clean_text(text),
+        title=field_of("title"),
+        url=field_of("url", "link"),
+        date=field_of("date", "published", "publication_date"),
+    )

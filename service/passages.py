@@ -1,0 +1,175 @@
+"""Passages: an article → retrievable units of whole sentences.
+
+A passage is a few consecutive sentences, packed up to ``max_words`` words
+and ``max_sentences`` sentences, preferring to end where a paragraph ends.
+A sentence is never cut, so a passage may exceed ``max_words`` only when one
+sentence alone does.  Every passage is an exact slice of its article
+(``article.text[start:end] == passage.text``), which is what lets every
+answer point back at its source.
+
+Short lines that are not sentences (headings, "Related article" tails,
+bylines) are not passages of their own: they carry too few words to be
+evidence yet, alone in a passage, BM25's length normalisation would make
+them outrank real content.  A heading is kept with the prose that follows
+it; headings with no prose after them are left out of the index.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterator
+
+from .config import IndexSettings
+from .corpus import Article
+
+_PARA_RE = re.compile(r"\S(?:.*?\S)?(?=\n[ \t]*\n|\s*\Z)", re.S)
+# A candidate end of sentence: terminal punctuation, closing quotes or
+# brackets, then whitespace.  Whether it is a real end is decided below.
+_END_RE = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s+)")
+_NEXT_START_RE = re.compile(r"\s+[\"'\u201c\u2018(\[]*[^\W_a-z]", re.UNICODE)
+_ABBREVIATIONS = frozenset(
+    """mr mrs ms dr prof sir st rev gen col lt sgt capt cllr hon jr sr
+    co corp inc ltd plc llc dept univ assn bros no nos vol vols fig figs
+    e.g i.e etc vs cf al approx est jan feb mar apr jun jul aug sep sept oct nov dec
+    u.s u.k u.n a.m p.m""".split()
+)
+_TERMINAL = (".", "!", "?", "\u2026", '"', "'", "\u201d", "\u2019", ")", ":")
+HEADING_MAX_WORDS = 12
+
+
+@dataclass(frozen=True)
+class Passage:
+    passage_id: str
+    source_id: str
+    n: int
+    start: int
+    end: int
+    text: str
+
+
+def _is_abbreviation(text: str, dot: int) -> bool:
+    """Is the '.' at ``dot`` the end of an abbreviation or an initial?"""
+    start = dot
+    while start > 0 and not text[start - 1].isspace() and text[start - 1] not in "(\"'\u201c":
+        start -= 1
+    word = text[start:dot].lower()
+    if not word:
+        return False
+    if len(word) == 1 and word.isalpha():  # an initial: "J. Smith"
+        return True
+    return word in _ABBREVIATIONS or word.rstrip(".") in _ABBREVIATIONS
+
+
+def split_sentences(text: str, offset: int = 0) -> list[tuple[int, int]]:
+    """Sentence spans ``(start, end)`` in ``text`` (shifted by ``offset``)."""
+    spans = []
+    start = 0
+    # Skip leading whitespace.
+    while start < len(text) and text[start].isspace():
+        start += 1
+    for m in _END_RE.finditer(text):
+        end = m.end()
+        if end <= start:
+            continue
+        nxt = _NEXT_START_RE.match(text, end)
+        if nxt is None:
+            continue
+        if text[m.start()] == "." and m.end() - m.start() == 1 and _is_abbreviation(text, m.start()):
+            continue
+        spans.append((start + offset, end + offset))
+        start = end
+        while start < len(text) and text[start].isspace():
+            start += 1
+    tail = text[start:].rstrip()
+    if tail:
+        spans.append((start + offset, start + len(tail) + offset))
+    return spans
+
+
+def is_heading(paragraph: str) -> bool:
+    """A short line without sentence-final punctuation is not a sentence."""
+    stripped = paragraph.rstrip()
+    return len(stripped.split()) <= HEADING_MAX_WORDS and not stripped.endswith(_TERMINAL)
+
+
+def paragraphs(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of blank-line separated paragraphs, trimmed."""
+    for m in _PARA_RE.finditer(text):
+        yield m.start(), m.end()
+
+
+def sentence_units(text: str) -> list[tuple[int, int, int, bool]]:
+    """``(start, end, paragraph_no, is_heading)`` for every unit of ``text``."""
+    units = []
+    for pno, (ps, pe) in enumerate(paragraphs(text)):
+        para = text[ps:pe]
+        if is_heading(para):
+            units.append((ps, pe, pno, True))
+        else:
+            units.extend((s, e, pno, False) for s, e in split_sentences(para, ps))
+    return units
+
+
+def make_passages(article: Article, settings: IndexSettings | None = None) -> list[Passage]:
+    """Pack an article's sentences into passages."""
+    settings = settings or IndexSettings()
+    text = article.text
+    out: list[Passage] = []
+    current: list[tuple[int, int, int]] = []  # (start, end, words) of sentences
+    fresh = 0  # sentences in ``current`` not already in the previous passage
+    heading_start: int | None = None
+
+    def words(s: int, e: int) -> int:
+        return len(text[s:e].split())
+
+    def close() -> None:
+        nonlocal current, heading_start, fresh
+        if not fresh:
+            return
+        start = current[0][0] if heading_start is None else heading_start
+        end = current[-1][1]
+        n = len(out)
+        out.append(Passage(f"{article.source_id}#{n}", article.source_id, n, start, end, text[start:end]))
+        heading_start = None
+        keep = min(settings.overlap_sentences, len(current) - 1)
+        current = current[len(current) - keep:] if keep else []
+        fresh = 0
+
+    def fits(extra_words: int, extra_sentences: int) -> bool:
+        used = sum(w for _, _, w in current)
+        return (used + extra_words <= settings.max_words
+                and len(current) + extra_sentences <= settings.max_sentences)
+
+    units = sentence_units(text)
+    by_para: dict[int, list[tuple[int, int, bool]]] = {}
+    for s, e, pno, head in units:
+        by_para.setdefault(pno, []).append((s, e, head))
+
+    for pno in sorted(by_para):
+        items = by_para[pno]
+        if items[0][2]:  # a heading paragraph
+            close()
+            current = []  # overlap never reaches back across a heading
+            if heading_start is None:
+                heading_start = items[0][0]
+            continue
+        sents = [(s, e, words(s, e)) for s, e, _ in items]
+        # Prefer a paragraph break: if the whole paragraph doesn't fit in
+        # the current passage, end the passage here.
+        if fresh and not fits(sum(w for *_, w in sents), len(sents)):
+            close()
+        for sent in sents:
+            if fresh and not fits(sent[2], 1):
+                close()
+            while current and not fits(sent[2], 1):
+                current.pop(0)  # overlap yields to the size limits
+            current.append(sent)
+            fresh += 1
+    close()
+    return out
+
+
+def passages_of(articles: list[Article], settings: IndexSettings | None = None) -> Iterator[Passage]:
+    for article in articles:
+        yield from make_passages(article, settings)

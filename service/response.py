@@ -1,0 +1,49 @@
+"""Response: the JSON document a search returns.
+
+Built here, outside Flask, so that ``python -m service ask --json`` prints
+exactly what ``/api/search`` returns and the evaluation script's in-process
+mode scores exactly what the API would have served.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .highlight import highlight
+from .search import Hit, Retriever, SearchResult
+
+
+def hit_json(hit: Hit, terms: list[str], retriever: Retriever) -> dict[str, Any]:
+    return {
+        "rank": hit.rank,
+        "id": hit.passage_id,
+        "source_id": hit.source_id,
+        "score": hit.score,
+        "text": hit.text,
+        "start_char": hit.start_char,
+        "end_char": hit.end_char,
+        "highlights": highlight(hit.text, terms, retriever.analyzer),
+        "source": hit.source,
+    }
+
+
+def result_json(result: SearchResult, retriever: Retriever, took_ms: float) -> dict[str, Any]:
+    return {
+        "ok": True,
+        "query": result.query,
+        "k": result.k,
+        "took_ms": round(took_ms, 3),
+        "total": result.total,
+        "answer": None,
+        "hits": [hit_json(h, result.terms, retriever) for h in result.hits],
+    }
+
+
+def search_json(retriever: Retriever, question: str, k: int) -> dict[str, Any]:
+    """Search and render; ``took_ms`` covers retrieval and rendering."""
+    t0 = time.perf_counter()
+    result = retriever.search(question, k)
+    doc = result_json(result, retriever, 0.0)
+    doc["took_ms"] = round((time.perf_counter() - t0) * 1000, 3)
+    return doc

@@ -1,0 +1,210 @@
+"""Search: a question → ranked passages, each tagged with its source.
+
+:class:`Retriever` is the library API that the CLI, the HTTP API, the web
+form and the evaluation all call, so they cannot disagree::
+
+    r = Retriever.from_corpus("corpus")
+    for hit in r.search("How many trusts attended?", k=5).hits:
+        print(hit.rank, hit.source_id, hit.text)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Literal
+
+import numpy as np
+
+from .analysis import Analyzer
+from .build import build_from_report
+from .config import Config, IndexSettings
+from .corpus import CorpusReport, load_corpus
+from .index import Bm25Scorer
+from .store import IndexFault, StoredIndex, current_version, load_version
+
+log = logging.getLogger(__name__)
+
+Rebuild = Literal["auto", "never", "always"]
+
+
+@dataclass(frozen=True)
+class Hit:
+    rank: int
+    score: float
+    passage_id: str
+    source_id: str
+    text: str
+    start_char: int
+    end_char: int
+    source: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    k: int
+    terms: list[str]  # the query's index terms, in order
+    total: int  # passages sharing at least one term with the query
+    hits: list[Hit]
+
+
+@dataclass(frozen=True)
+class SourceView:
+    """A whole article with the spans of its passages."""
+
+    source_id: str
+    text: str
+    metadata: dict[str, str]
+    passages: list[dict[str, Any]]
+
+
+class StaleIndex(IndexFault):
+    """The index was built from another corpus or with other settings."""
+
+
+class Retriever:
+    """A loaded index plus the analyzer it was built with."""
+
+    def __init__(self, stored: StoredIndex) -> None:
+        self.stored = stored
+        self.manifest = stored.manifest
+        self.settings = IndexSettings(**stored.manifest["settings"])
+        self.analyzer = Analyzer(self.settings)
+        self.scorer = Bm25Scorer(stored.arrays)
+        self._source_index = {s["id"]: i for i, s in enumerate(stored.sources)}
+        self._source_text = lru_cache(maxsize=256)(stored.source_text)
+        # Passages of source i are the contiguous range first[i]:first[i+1].
+        p_source = np.asarray(stored.passages["p_source"])
+        self._first = np.searchsorted(p_source, np.arange(len(stored.sources) + 1))
+
+    # -- construction -------------------------------------------------------
+
+    @classmethod
+    def open(cls, index_dir: Path | str, verify: bool = True) -> "Retriever":
+        """Load the published index in ``index_dir`` as it is."""
+        version = current_version(Path(index_dir))
+        if version is None:
+            raise IndexFault(f"{index_dir}: no index here (build one with `python -m service index`)")
+        return cls(load_version(version, verify=verify))
+
+    @classmethod
+    def from_corpus(
+        cls,
+        corpus: Path | str,
+        index_dir: Path | str | None = None,
+        settings: IndexSettings | None = None,
+        rebuild: Rebuild = "auto",
+        skip_bad: bool = False,
+    ) -> "Retriever":
+        """The index for ``corpus``, built if missing or stale.
+
+        The corpus is read and fingerprinted every time, so an index built
+        from other files or other settings is never served by mistake:
+        ``rebuild="auto"`` rebuilds it, ``"never"`` refuses with
+        :class:`StaleIndex`, ``"always"`` rebuilds regardless.
+        """
+        config = Config(corpus=Path(corpus), index_dir=Path(index_dir) if index_dir else None)
+        settings = settings or IndexSettings()
+        target = config.resolved_index_dir
+        report = load_corpus(corpus, skip_bad=skip_bad)
+        why = "rebuild requested"
+        if rebuild != "always":
+            try:
+                retriever = cls.open(target)
+            except IndexFault as exc:
+                if rebuild == "never":
+                    raise
+                why = str(exc)
+            else:
+                why = retriever.mismatch(report, settings)
+                if why is None:
+                    return retriever
+                if rebuild == "never":
+                    raise StaleIndex(f"{target}: index is stale ({why}); rebuild it with `python -m service index`")
+        log.info("building the index of %s in %s (%s)", corpus, target, why)
+        version = build_from_report(report, target, settings)
+        return cls(load_version(version))
+
+    @classmethod
+    def from_config(cls, config: Config, rebuild: Rebuild = "auto") -> "Retriever":
+        return cls.from_corpus(config.corpus, config.index_dir, config.settings, rebuild=rebuild)
+
+    def mismatch(self, report: CorpusReport, settings: IndexSettings) -> str | None:
+        """Why this index does not belong to ``report`` + ``settings``, or None."""
+        if self.manifest.get("corpus_fingerprint") != report.fingerprint():
+            return "the corpus has changed since it was built"
+        if self.manifest.get("settings_fingerprint") != settings.fingerprint():
+            return "it was built with other settings"
+        return None
+
+    # -- queries ------------------------------------------------------------
+
+    @property
+    def n_passages(self) -> int:
+        return self.stored.arrays.n_docs
+
+    @property
+    def n_sources(self) -> int:
+        return len(self.stored.sources)
+
+    def query_terms(self, question: str) -> list[str]:
+        return self.analyzer(question)
+
+    def search(self, question: str, k: int = 10) -> SearchResult:
+        terms = self.query_terms(question)
+        docs, scores, total = self.scorer.top_k(terms, k)
+        hits = [self._hit(rank, int(d), float(s)) for rank, (d, s) in enumerate(zip(docs, scores), start=1)]
+        return SearchResult(query=question, k=k, terms=terms, total=total, hits=hits)
+
+    def search_many(self, questions: Iterable[str], k: int = 10) -> list[SearchResult]:
+        """Batch search, for evaluation runs."""
+        return [self.search(q, k) for q in questions]
+
+    def _hit(self, rank: int, doc: int, score: float) -> Hit:
+        p = self.stored.passages
+        si = int(p["p_source"][doc])
+        start, end = int(p["p_start"][doc]), int(p["p_end"][doc])
+        meta = self.stored.sources[si]
+        sid = meta["id"]
+        return Hit(
+            rank=rank,
+            score=score,
+            passage_id=f"{sid}#{int(p['p_n'][doc])}",
+            source_id=sid,
+            text=self._source_text(si)[start:end],
+            start_char=start,
+            end_char=end,
+            source={k: v for k, v in meta.items() if k != "id"},
+        )
+
+    def source(self, source_id: str) -> SourceView | None:
+        """The article ``source_id`` with its passages' spans, or None."""
+        si = self._source_index.get(source_id)
+        if si is None:
+            return None
+        p = self.stored.passages
+        spans = [
+            {
+                "id": f"{source_id}#{int(p['p_n'][d])}",
+                "start_char": int(p["p_start"][d]),
+                "end_char": int(p["p_end"][d]),
+            }
+            for d in range(int(self._first[si]), int(self._first[si + 1]))
+        ]
+        meta = {k: v for k, v in self.stored.sources[si].items() if k != "id"}
+        return SourceView(source_id, self._source_text(si), meta, spans)
+
+    def info(self) -> dict[str, Any]:
+        """What /readyz reports."""
+        m = self.manifest
+        return {
+            "version": m.get("version"),
+            "format_version": m.get("format_version"),
+            "corpus_fingerprint": m.get("corpus_fingerprint"),
+            "settings_fingerprint": m.get("settings_fingerprint"),
+            "passages": self.n_passages,
+            "sources": self.n_sources,
+        }

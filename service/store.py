@@ -1,0 +1,242 @@
+"""Store: saving and loading a built index as plain files.
+
+Layout of an index directory::
+
+    CURRENT                 name of the live version (swapped atomically)
+    v-20261122T031500-ab12/ one built index, never modified once published
+        manifest.json       format version, fingerprints, counts, checksums
+        *.npy               the BM25 arrays and passage spans
+        terms.json          the vocabulary
+        sources.json        source IDs and metadata
+        texts.bin           the articles' text, UTF-8, back to back
+
+No pickle: every file is an ``.npy`` array, JSON or raw UTF-8, readable by
+any tool.  A version is written into a temporary directory, fsynced,
+renamed, and only then named in ``CURRENT`` with ``os.replace``, so a
+reader sees the old index or the new one, never half of one; the previous
+version is kept for fallback.  Arrays are memory-mapped on load, so the
+server's workers share one copy through the page cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .corpus import Article
+from .index import Bm25Arrays
+
+FORMAT_VERSION = 1
+POINTER = "CURRENT"
+KEEP_VERSIONS = 2
+_ARRAYS = ("ptr", "docs", "weights", "doc_len", "idf")
+_PASSAGE_ARRAYS = ("p_source", "p_n", "p_start", "p_end")
+
+
+class IndexFault(Exception):
+    """The index on disk is missing, stale, foreign or damaged."""
+
+
+@dataclass(frozen=True)
+class StoredIndex:
+    """Everything a loaded index version holds."""
+
+    path: Path
+    manifest: dict[str, Any]
+    arrays: Bm25Arrays
+    passages: dict[str, np.ndarray]  # p_source, p_n, p_start, p_end
+    sources: list[dict[str, Any]]  # id, title, url, date
+    text_offsets: np.ndarray  # byte offsets into texts.bin, len(sources) + 1
+    texts: np.ndarray  # uint8 memory map of texts.bin
+
+    def source_text(self, i: int) -> str:
+        s, e = int(self.text_offsets[i]), int(self.text_offsets[i + 1])
+        return bytes(self.texts[s:e]).decode("utf-8")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_index(
+    index_dir: Path,
+    arrays: Bm25Arrays,
+    articles: list[Article],
+    passages: dict[str, np.ndarray],
+    manifest: dict[str, Any],
+) -> Path:
+    """Write a new version and publish it; returns the version's path."""
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    name = f"v-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+    tmp = index_dir / f".tmp-{name}"
+    tmp.mkdir()
+    try:
+        for key in _ARRAYS:
+            np.save(tmp / f"{key}.npy", getattr(arrays, key))
+        for key in _PASSAGE_ARRAYS:
+            np.save(tmp / f"{key}.npy", passages[key])
+        offsets = [0]
+        with open(tmp / "texts.bin", "wb") as fh:
+            for a in articles:
+                data = a.text.encode("utf-8")
+                fh.write(data)
+                offsets.append(offsets[-1] + len(data))
+        np.save(tmp / "text_offsets.npy", np.asarray(offsets, dtype=np.int64))
+        _write_json(tmp / "terms.json", arrays.terms)
+        _write_json(
+            tmp / "sources.json",
+            [{"id": a.source_id, **a.metadata()} for a in articles],
+        )
+        files = {}
+        for f in sorted(tmp.iterdir()):
+            with open(f, "rb+") as fh:
+                os.fsync(fh.fileno())
+            files[f.name] = {"bytes": f.stat().st_size, "sha256": _sha256(f)}
+        full = {
+            **manifest,
+            "format_version": FORMAT_VERSION,
+            "version": name,
+            "avgdl": arrays.avgdl,
+            "files": files,
+        }
+        _write_json(tmp / "manifest.json", full, fsync=True)
+        _fsync_dir(tmp)
+        final = index_dir / name
+        os.rename(tmp, final)
+        _fsync_dir(index_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    publish(index_dir, name)
+    _prune(index_dir, keep=name)
+    return final
+
+
+def publish(index_dir: Path, name: str) -> None:
+    """Point ``CURRENT`` at version ``name``, atomically."""
+    tmp = index_dir / f".{POINTER}.{uuid.uuid4().hex[:8]}"
+    with open(tmp, "w") as fh:
+        fh.write(name + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, index_dir / POINTER)
+    _fsync_dir(index_dir)
+
+
+def _prune(index_dir: Path, keep: str) -> None:
+    """Keep the live version and the one before it; drop older ones."""
+    versions = list_versions(index_dir)
+    old = [v for v in versions if v.name != keep][: max(0, len(versions) - KEEP_VERSIONS)]
+    for v in old:
+        shutil.rmtree(v, ignore_errors=True)
+    for leftover in index_dir.glob(".tmp-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def list_versions(index_dir: Path) -> list[Path]:
+    """Published version directories, oldest first."""
+    if not Path(index_dir).is_dir():
+        return []
+    return sorted(p for p in Path(index_dir).iterdir() if p.is_dir() and p.name.startswith("v-"))
+
+
+def current_version(index_dir: Path) -> Path | None:
+    pointer = Path(index_dir) / POINTER
+    try:
+        name = pointer.read_text().strip()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise IndexFault(f"{pointer}: cannot be read: {exc}") from None
+    if not name or "/" in name or name.startswith("."):
+        raise IndexFault(f"{pointer}: does not name a version")
+    return Path(index_dir) / name
+
+
+def read_manifest(version: Path) -> dict[str, Any]:
+    path = version / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise IndexFault(f"{path}: missing manifest") from None
+    except (OSError, ValueError) as exc:
+        raise IndexFault(f"{path}: unreadable manifest ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        got = manifest.get("format_version") if isinstance(manifest, dict) else None
+        raise IndexFault(f"{path}: format version {got!r}, this program reads {FORMAT_VERSION}")
+    return manifest
+
+
+def load_version(version: Path, verify: bool = True) -> StoredIndex:
+    """Load one version; with ``verify`` every file's checksum is checked."""
+    version = Path(version)
+    if not version.is_dir():
+        raise IndexFault(f"{version}: index version directory is missing")
+    manifest = read_manifest(version)
+    files = manifest.get("files") or {}
+    for name, info in files.items():
+        f = version / name
+        if not f.is_file():
+            raise IndexFault(f"{f}: missing index file")
+        if f.stat().st_size != info.get("bytes"):
+            raise IndexFault(f"{f}: size {f.stat().st_size}, manifest says {info.get('bytes')} (truncated?)")
+        if verify and _sha256(f) != info.get("sha256"):
+            raise IndexFault(f"{f}: checksum mismatch (corrupted)")
+    try:
+        arr = {k: np.load(version / f"{k}.npy", mmap_mode="r", allow_pickle=False) for k in _ARRAYS}
+        passages = {
+            k: np.load(version / f"{k}.npy", mmap_mode="r", allow_pickle=False) for k in _PASSAGE_ARRAYS
+        }
+        offsets = np.load(version / "text_offsets.npy", allow_pickle=False)
+        terms = json.loads((version / "terms.json").read_text())
+        sources = json.loads((version / "sources.json").read_text())
+        size = (version / "texts.bin").stat().st_size
+        texts = np.memmap(version / "texts.bin", dtype=np.uint8, mode="r") if size else np.zeros(0, np.uint8)
+    except (OSError, ValueError) as exc:
+        raise IndexFault(f"{version}: unreadable index file ({exc})") from None
+    arrays = Bm25Arrays(terms=terms, avgdl=float(manifest["avgdl"]), **arr)
+    _check_shapes(version, arrays, passages, sources, offsets)
+    return StoredIndex(version, manifest, arrays, passages, sources, offsets, texts)
+
+
+def _check_shapes(version, arrays, passages, sources, offsets) -> None:
+    n_terms, n_docs = len(arrays.terms), arrays.n_docs
+    ok = (
+        arrays.ptr.shape == (n_terms + 1,)
+        and arrays.docs.shape == arrays.weights.shape == (int(arrays.ptr[-1]) if n_terms else 0,)
+        and arrays.idf.shape == (n_terms,)
+        and all(p.shape == (n_docs,) for p in passages.values())
+        and offsets.shape == (len(sources) + 1,)
+    )
+    if not ok:
+        raise IndexFault(f"{version}: index arrays do not fit together (damaged index)")
+
+
+def _write_json(path: Path, obj: Any, fsync: bool = False) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, ensure_ascii=False)
+        if fsync:
+            fh.flush()
+            os.fsync(fh.fileno())

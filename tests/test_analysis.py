@@ -1,0 +1,49 @@
+from service.analysis import Analyzer, normalize, raw_tokens
+from service.config import IndexSettings
+
+
+def test_curly_quotes_and_nfkc_fold_to_ascii():
+    assert normalize("Women’s “EPR” ﬁle") == "women's \"epr\" file"
+
+
+def test_possessive_and_curly_apostrophe_give_same_terms():
+    a = Analyzer()
+    assert a("Birmingham Women’s trust") == a("Birmingham Women's trust") == a("birmingham women trust")
+
+
+def test_money_and_numbers_are_kept_whole():
+    assert raw_tokens("a £1m bonus, £336m write-down and £1.5 million") == [
+        "a", "£1m", "bonus", "£336m", "write", "down", "and", "£1.5", "million"]
+    assert raw_tokens("by 2020-21 there were 125 red and 1,200 amber") == [
+        "by", "2020-21", "there", "were", "125", "red", "and", "1200", "amber"]
+    assert raw_tokens("90-120 days, 12% of 3.5bn") == ["90-120", "days", "12%", "of", "3.5bn"]
+
+
+def test_numbers_survive_analysis_unstemmed():
+    a = Analyzer()
+    assert a("£1m in 2020-21") == ["£1m", "2020-21"]
+
+
+def test_stopwords_and_stemming():
+    a = Analyzer()
+    assert a("How many trusts were attending the meetings?") == ["mani", "trust", "attend", "meet"]
+    plain = Analyzer(IndexSettings(stopwords="none", stemming=False))
+    assert plain("How many trusts") == ["how", "many", "trusts"]
+
+
+def test_lucene_list_keeps_question_words():
+    a = Analyzer(IndexSettings(stopwords="lucene"))
+    assert "how" in a("how is the deal") and "the" not in a("how is the deal")
+
+
+def test_hyphenated_words_split_and_underscores_dropped():
+    assert raw_tokens("stand-alone e_health") == ["stand", "alone", "e", "health"]
+
+
+def test_empty_and_symbol_only_text():
+    a = Analyzer()
+    assert a("") == [] and a("?!… —") == [] and a("the of and") == []
+
+
+def test_non_latin_scripts_are_tokens():
+    assert raw_tokens("Zürich МОСКВА 東京") == ["zürich", "москва", "東京"]

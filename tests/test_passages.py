@@ -1,0 +1,74 @@
+import re
+
+import pytest
+
+from service.config import IndexSettings
+from service.corpus import Article
+from service.passages import make_passages, sentence_units, split_sentences
+
+
+def test_every_passage_is_an_exact_slice(seed_articles):
+    for article in seed_articles:
+        for p in make_passages(article):
+            assert article.text[p.start:p.end] == p.text
+            assert p.passage_id == f"{article.source_id}#{p.n}"
+
+
+def test_every_sentence_lies_in_some_passage(seed_articles):
+    for article in seed_articles:
+        passages = make_passages(article)
+        for s, e, _, heading in sentence_units(article.text):
+            if heading:
+                continue
+            assert any(p.start <= s and e <= p.end for p in passages), article.text[s:e]
+
+
+@pytest.mark.parametrize("max_words", [15, 40, 120])
+def test_passages_respect_limits_without_cutting_sentences(seed_articles, max_words):
+    settings = IndexSettings(max_words=max_words, max_sentences=4)
+    for article in seed_articles:
+        sentences = {(s, e) for s, e, _, h in sentence_units(article.text) if not h}
+        for p in make_passages(article, settings):
+            inside = [(s, e) for s, e in sentences if p.start <= s and e <= p.end]
+            assert 1 <= len(inside) <= 4
+            assert len(p.text.split()) <= max_words or len(inside) == 1
+            # Boundaries fall on sentence boundaries.
+            assert p.end in {e for _, e in sentences}
+
+
+def test_heading_tail_is_not_a_passage_of_its_own():
+    text = ("The first sentence is long enough to be prose. And a second one follows it here.\n\n"
+            "Related article\n\nSomething else entirely")
+    passages = make_passages(Article("x", text))
+    assert len(passages) == 1 and "Related" not in passages[0].text
+
+
+def test_heading_is_kept_with_following_prose():
+    text = "Background\n\nThe trust signed the deal in 2003. It was worth a lot."
+    (p,) = make_passages(Article("x", text))
+    assert p.start == 0 and p.text.startswith("Background")
+
+
+def test_abbreviations_initials_and_decimals_do_not_split():
+    text = "Dr. J. Smith met Mr. Jones at 3.5 p.m. on Monday. They spoke. Costs rose to £1.5m in the U.K. last year."
+    spans = split_sentences(text)
+    assert [text[s:e] for s, e in spans] == [
+        "Dr. J. Smith met Mr. Jones at 3.5 p.m. on Monday.", "They spoke.",
+        "Costs rose to £1.5m in the U.K. last year."]
+
+
+def test_quotes_end_sentences():
+    text = "He said “it is done.” Then he left! Did he? Yes."
+    assert [text[s:e] for s, e in split_sentences(text)] == [
+        "He said “it is done.”", "Then he left!", "Did he?", "Yes."]
+
+
+def test_overlap_repeats_sentences_but_adds_no_duplicate_passage():
+    text = " ".join(f"Sentence number {i} is here." for i in range(10))
+    settings = IndexSettings(max_words=15, max_sentences=3, overlap_sentences=1)
+    passages = make_passages(Article("x", text), settings)
+    texts = [p.text for p in passages]
+    assert len(set(texts)) == len(texts)
+    assert all(re.search(r"Sentence number 9", texts[-1]) for _ in [0])
+    for a, b in zip(passages, passages[1:]):
+        assert b.start < a.end  # consecutive passages share a sentence
