@@ -15,7 +15,7 @@ from typing import Iterator
 import numpy as np
 
 from .analysis import Analyzer
-from .config import IndexSettings
+from .config import DEFAULT_MAX_FILE_BYTES, IndexSettings
 from .corpus import Article, CorpusReport, load_corpus
 from .index import build_arrays
 from .passages import make_passages
@@ -81,8 +81,9 @@ def build_index(
     settings: IndexSettings,
     skip_bad: bool = False,
     progress: bool = True,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> tuple[Path, CorpusReport]:
     """Read ``corpus`` (raising :class:`CorpusError` on bad input unless
     ``skip_bad``), build and publish; returns the version path and report."""
-    report = load_corpus(corpus, skip_bad=skip_bad)
+    report = load_corpus(corpus, skip_bad=skip_bad, max_file_bytes=max_file_bytes)
     return build_from_report(report, index_dir, settings, progress), report

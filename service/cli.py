@@ -73,7 +73,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 def cmd_index(args: argparse.Namespace, config: Config) -> int:
     target = config.resolved_index_dir
-    version, report = build_index(config.corpus, target, config.settings, skip_bad=args.skip_bad)
+    version, report = build_index(config.corpus, target, config.settings, skip_bad=args.skip_bad,
+                                  max_file_bytes=config.max_file_bytes)
     for problem in report.problems:
         print(f"skipped {problem}", file=sys.stderr)
     retriever = Retriever.open(target)

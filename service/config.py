@@ -22,6 +22,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_CORPUS = PROJECT_ROOT / "corpus"
 
 ENV_PREFIX = "GROUNDEDQA_"
+DEFAULT_MAX_FILE_BYTES = 20 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,8 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
+    # Corpus reading: one article file larger than this is rejected.
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     # Request limits (HTTP API and web form).
     max_query_chars: int = 1000
     max_query_terms: int = 64

@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from .config import DEFAULT_MAX_FILE_BYTES
+
 TEXT_SUFFIXES = (".txt", ".md")
-MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_FILE_BYTES = DEFAULT_MAX_FILE_BYTES
 MAX_ID_CHARS = 200
 
 
@@ -82,19 +84,23 @@ class CorpusReport:
         return h.hexdigest()[:32]
 
 
-def read_corpus(path: Path | str) -> CorpusReport:
-    """Read a folder or JSONL file, collecting problems instead of stopping."""
+def read_corpus(path: Path | str, max_file_bytes: int = MAX_FILE_BYTES) -> CorpusReport:
+    """Read a folder or JSONL file, collecting problems instead of stopping.
+
+    ``max_file_bytes`` caps one article file: a stray multi-gigabyte log in
+    the folder should be reported, not swallowed into memory.
+    """
     path = Path(path)
     report = CorpusReport()
     if not path.exists():
         raise CorpusError([Problem(str(path), "no such file or folder")])
     if path.is_dir():
-        _read_folder(path, report)
+        _read_folder(path, report, max_file_bytes)
     elif path.name.endswith((".jsonl", ".jsonl.gz", ".json.gz")):
         _read_jsonl(path, report)
     elif path.suffix in TEXT_SUFFIXES:
         report.items_seen += 1
-        _add(report, _read_text_file(path, path.parent.resolve()), str(path))
+        _add(report, _read_text_file(path, path.parent.resolve(), max_file_bytes), str(path))
     else:
         raise CorpusError([Problem(str(path), "not a folder, a .txt/.md file or a .jsonl[.gz] file")])
     _reject_duplicates(report)
@@ -103,13 +109,13 @@ def read_corpus(path: Path | str) -> CorpusReport:
     return report
 
 
-def load_corpus(path: Path | str, skip_bad: bool = False) -> CorpusReport:
+def load_corpus(path: Path | str, skip_bad: bool = False, max_file_bytes: int = MAX_FILE_BYTES) -> CorpusReport:
     """Read a corpus; raise :class:`CorpusError` on any problem unless ``skip_bad``.
 
     Even with ``skip_bad`` a corpus with no good article is an error: an
     empty index would answer every question with nothing.
     """
-    report = read_corpus(path)
+    report = read_corpus(path, max_file_bytes)
     if report.problems and not skip_bad:
         raise CorpusError(report.problems)
     if not report.articles:
@@ -170,25 +176,25 @@ def _walk(folder: Path) -> Iterator[Path]:
                 yield Path(root) / name
 
 
-def _read_folder(folder: Path, report: CorpusReport) -> None:
+def _read_folder(folder: Path, report: CorpusReport, max_file_bytes: int) -> None:
     root = folder.resolve()
     for file in _walk(folder):
         report.items_seen += 1
         if file.suffix not in TEXT_SUFFIXES:
             report.problems.append(Problem(str(file), "not a .txt or .md file"))
             continue
-        _add(report, _read_text_file(file, root), str(file))
+        _add(report, _read_text_file(file, root, max_file_bytes), str(file))
 
 
-def _read_text_file(file: Path, root: Path) -> Article | Problem:
+def _read_text_file(file: Path, root: Path, max_file_bytes: int) -> Article | Problem:
     where = str(file)
     try:
         real = file.resolve()
         if root not in real.parents and real != root:
             return Problem(where, "symbolic link pointing outside the corpus folder")
         size = real.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return Problem(where, f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit")
+        if size > max_file_bytes:
+            return Problem(where, f"file is {size} bytes, over the {max_file_bytes}-byte limit")
         data = real.read_bytes()
     except OSError as exc:
         return Problem(where, f"cannot be read: {exc.strerror or exc}")

@@ -20,10 +20,10 @@ import numpy as np
 
 from .analysis import Analyzer
 from .build import build_from_report
-from .config import Config, IndexSettings
+from .config import DEFAULT_MAX_FILE_BYTES, Config, IndexSettings
 from .corpus import CorpusReport, load_corpus
 from .index import Bm25Scorer
-from .store import IndexFault, StoredIndex, current_version, load_version
+from .store import IndexFault, StoredIndex, load_best, load_version
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +84,8 @@ class Retriever:
 
     @classmethod
     def open(cls, index_dir: Path | str, verify: bool = True) -> "Retriever":
-        """Load the published index in ``index_dir`` as it is."""
-        version = current_version(Path(index_dir))
-        if version is None:
-            raise IndexFault(f"{index_dir}: no index here (build one with `python -m service index`)")
-        return cls(load_version(version, verify=verify))
+        """Load the published index in ``index_dir`` (or its last good version)."""
+        return cls(load_best(Path(index_dir), verify=verify))
 
     @classmethod
     def from_corpus(
@@ -98,6 +95,7 @@ class Retriever:
         settings: IndexSettings | None = None,
         rebuild: Rebuild = "auto",
         skip_bad: bool = False,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     ) -> "Retriever":
         """The index for ``corpus``, built if missing or stale.
 
@@ -109,7 +107,7 @@ class Retriever:
         config = Config(corpus=Path(corpus), index_dir=Path(index_dir) if index_dir else None)
         settings = settings or IndexSettings()
         target = config.resolved_index_dir
-        report = load_corpus(corpus, skip_bad=skip_bad)
+        report = load_corpus(corpus, skip_bad=skip_bad, max_file_bytes=max_file_bytes)
         why = "rebuild requested"
         if rebuild != "always":
             try:
@@ -130,7 +128,8 @@ class Retriever:
 
     @classmethod
     def from_config(cls, config: Config, rebuild: Rebuild = "auto") -> "Retriever":
-        return cls.from_corpus(config.corpus, config.index_dir, config.settings, rebuild=rebuild)
+        return cls.from_corpus(config.corpus, config.index_dir, config.settings, rebuild=rebuild,
+                               max_file_bytes=config.max_file_bytes)
 
     def mismatch(self, report: CorpusReport, settings: IndexSettings) -> str | None:
         """Why this index does not belong to ``report`` + ``settings``, or None."""

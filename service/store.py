@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
-import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ import numpy as np
 
 from .corpus import Article
 from .index import Bm25Arrays
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 POINTER = "CURRENT"
@@ -89,7 +92,8 @@ def save_index(
     """Write a new version and publish it; returns the version's path."""
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
-    name = f"v-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+    # Names sort in build order (to the microsecond), so "newest" is well defined.
+    name = f"v-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}"
     tmp = index_dir / f".tmp-{name}"
     tmp.mkdir()
     try:
@@ -173,6 +177,36 @@ def current_version(index_dir: Path) -> Path | None:
     if not name or "/" in name or name.startswith("."):
         raise IndexFault(f"{pointer}: does not name a version")
     return Path(index_dir) / name
+
+
+def load_best(index_dir: Path, verify: bool = True) -> StoredIndex:
+    """The live version, or else the newest other version that loads cleanly.
+
+    A damaged live version (flipped byte, truncated array, missing manifest,
+    wrong format, pointer to nothing) must not take the service down when
+    the previous good version is still on disk; it is logged and skipped.
+    When nothing loads, the error names the live version's path and reason.
+    """
+    index_dir = Path(index_dir)
+    errors: list[str] = []
+    try:
+        live = current_version(index_dir)
+    except IndexFault as exc:
+        live = None
+        errors.append(str(exc))
+    candidates = ([live] if live else []) + [v for v in reversed(list_versions(index_dir)) if v != live]
+    if not candidates and not errors:
+        raise IndexFault(f"{index_dir}: no index here (build one with `python -m service index`)")
+    for version in candidates:
+        try:
+            stored = load_version(version, verify=verify)
+        except IndexFault as exc:
+            errors.append(str(exc))
+            continue
+        if errors:
+            log.warning("%s; serving the previous version %s instead", errors[0], version.name)
+        return stored
+    raise IndexFault(errors[0])
 
 
 def read_manifest(version: Path) -> dict[str, Any]:
