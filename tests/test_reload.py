@@ -1,0 +1,68 @@
+import pytest
+
+from service.build import build_index
+from service.config import IndexSettings
+from service.reload import IndexHolder
+from service.search import Retriever
+from service.store import POINTER, publish
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def setup(make_corpus, tmp_path):
+    folder = make_corpus({"a.txt": "Apples are red."})
+    idx = tmp_path / "idx"
+    build_index(folder, idx, IndexSettings())
+    clock = Clock()
+    holder = IndexHolder(Retriever.open(idx), idx, interval=1.0, clock=clock)
+    return folder, idx, clock, holder
+
+
+def test_new_version_is_picked_up_after_the_interval(setup):
+    folder, idx, clock, holder = setup
+    first = holder.version
+    (folder / "b.txt").write_text("Bananas are yellow.")
+    new = build_index(folder, idx, IndexSettings())[0]
+    assert holder.get().source("b") is None  # not checked yet
+    clock.now = 1.5
+    assert holder.get().source("b") is not None and holder.version == new.name > first
+
+
+def test_corrupt_new_version_is_refused_and_the_old_one_keeps_serving(setup, caplog):
+    folder, idx, clock, holder = setup
+    first = holder.version
+    (folder / "b.txt").write_text("Bananas are yellow.")
+    new = build_index(folder, idx, IndexSettings())[0]
+    (new / "weights.npy").write_bytes(b"garbage")
+    clock.now = 2
+    assert holder.get().search("apples", 1).hits[0].source_id == "a"
+    assert holder.version == first and "new index rejected" in caplog.text
+    assert not holder.check()  # remembered as bad, not reloaded again
+
+
+def test_version_never_moves_backwards(setup, make_corpus):
+    folder, idx, clock, holder = setup
+    old = holder.version
+    (folder / "b.txt").write_text("Bananas are yellow.")
+    build_index(folder, idx, IndexSettings())
+    clock.now = 2
+    holder.get()
+    newer = holder.version
+    publish(idx, old)  # someone points CURRENT back at the old version
+    clock.now = 4
+    holder.get()
+    assert holder.version == newer != old
+
+
+def test_unreadable_pointer_keeps_serving(setup):
+    folder, idx, clock, holder = setup
+    (idx / POINTER).write_text("../../etc\n")
+    clock.now = 2
+    assert holder.get().search("apples", 1).hits
