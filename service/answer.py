@@ -53,7 +53,7 @@ W_TYPE = 0.35
 #: Within W_TYPE: a typed word next to a question word earns all of it, one
 #: NEAR_WORDS words away half of it ("396 are now amber" beats "125 ... amber").
 NEAR_WORDS = 6
-RUN_COST = 0.15
+RUN_COST = 0.25
 REPEAT_PENALTY = 0.5
 
 # Abstention.  A sentence sharing a single word with a question of several
@@ -229,20 +229,31 @@ def _question(question: str, terms: list[str], retriever: Retriever) -> Question
     kind = answer_type(tokens)
     # "how many": "many" asks for the type, it is not a topic word.
     asking = {analyzer.term(tokens[i + 1]) for i, t in enumerate(tokens[:-1]) if t == "how"}
-    vocab, idf = retriever.scorer.vocab, retriever.stored.arrays.idf
-    # A word the collection has never seen weighs as much as the rarest
-    # possible one: a question about it is likely not answered here.
-    unseen = math.log(retriever.n_passages + 0.5) - math.log(0.5)
+    vocab, ptr = retriever.scorer.vocab, retriever.stored.arrays.ptr
+    n = retriever.n_passages
     weights = {}
     for t in terms:
         if t in asking:
             continue
-        weights[t] = float(idf[vocab[t]]) if t in vocab else unseen
+        # A word the collection has never seen weighs as much as the rarest
+        # word it has: a question about it is likely not answered here.
+        df = int(ptr[vocab[t] + 1] - ptr[vocab[t]]) if t in vocab else 1
+        weights[t] = word_weight(df, n)
     words: dict[str, str] = {}
     for s, e in word_spans(question):
         for t in analyzer(question[s:e]):
             words.setdefault(t, question[s:e])
     return Question(weights, words, frozenset(tokens), kind, _focus(tokens, analyzer))
+
+
+def word_weight(df: int, n: int) -> float:
+    """Lucene's BM25 idf, ``log(1 + (n - df + .5) / (df + .5))``.
+
+    Not the index's rank-bm25 idf: that one is floored at a fraction of the
+    mean idf, which goes negative in a small collection, and a word's share
+    of the question must never be negative.
+    """
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
 def _cues(surface: str, prev: str, first: bool) -> set[str]:
@@ -415,8 +426,10 @@ def answer(result: SearchResult, retriever: Retriever, depth: int = ANSWER_DEPTH
         return _abstain("the closest passages have no sentences")
     found = frozenset().union(*(s.terms for s in best.sentences))
     matched = found & q.weights.keys()
-    if len(matched) < min(MIN_MATCHED_WORDS, len(q.weights)) or best.coverage < MIN_COVERAGE:
-        return _abstain(f"no sentence of the closest passages mentions {_missing(q, found)}")
+    if len(matched) < min(MIN_MATCHED_WORDS, len(q.weights)):
+        return _abstain("no sentence of the closest passages has more than one of the question's words")
+    if best.coverage < MIN_COVERAGE:
+        return _abstain(f"the closest passages barely mention {_missing(q, found)}")
     if not best.novel:
         return _abstain("the closest sentence only repeats the question")
     if q.kind is not None and not best.typed and best.coverage < MIN_UNTYPED_COVERAGE:
