@@ -175,7 +175,6 @@ class Candidate:
     sentences: tuple[Sentence, ...]
     score: float
     coverage: float  # of the question's weight, in the sentence(s)
-    context: float  # ... in the sentence(s) plus their passage (the larger)
     typed: bool  # holds a word of the expected answer type
     novel: bool  # says something the question does not
 
@@ -321,7 +320,7 @@ def _candidates(sentences: list[Sentence], passage_terms: frozenset[str], q: Que
             score = (W_SENTENCE * coverage + W_CONTEXT * context + W_RANK * rel
                      + W_TYPE * near - RUN_COST * (n - 1)
                      - (0.0 if novel else REPEAT_PENALTY))
-            yield Candidate(run, score, coverage, max(context, coverage), typed, novel)
+            yield Candidate(run, score, coverage, typed, novel)
 
 
 def _nearness(run: tuple[Sentence, ...], q: Question) -> float:
