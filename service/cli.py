@@ -97,13 +97,28 @@ def cmd_ask(args: argparse.Namespace, config: Config) -> int:
     if args.json:
         print(json.dumps(doc, ensure_ascii=False, indent=2))
         return EXIT_OK
+    print_answer(doc)
     if not doc["hits"]:
         print("No passage shares a word with the question.")
         return EXIT_OK
+    if doc["abstained"]:
+        print("Closest passages (they do not answer it):")
     for hit in doc["hits"]:
         print(f"{hit['rank']:>2}. [{hit['source_id']}] {hit['id']}  score {hit['score']:.3f}")
         print(textwrap.indent(textwrap.fill(hit["text"], 88), "    "))
     return EXIT_OK
+
+
+def print_answer(doc: dict) -> None:
+    """The answer and its citations first, or the plain statement that the
+    articles don't answer the question."""
+    ans = doc.get("answer")
+    if ans is None:
+        print(f"The articles don't answer this question ({doc.get('reason')}).\n")
+        return
+    print(textwrap.fill(ans["text"], 88))
+    cited = ", ".join(f"[{c['source_id']}] {c['passage_id']}" for c in ans["citations"])
+    print(f"    — {cited} (characters {ans['start_char']}-{ans['end_char']})\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

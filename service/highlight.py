@@ -20,12 +20,21 @@ from .analysis import Analyzer
 _WORD_RE = re.compile(r"[£$€¥]?[^\W_]+(?:['\u2019.,\-][^\W_]+)*%?")
 
 
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of the words of ``text`` as written (case and marks kept).
+
+    The answer selector reads capitals and digits off these, so it sees the
+    same words the highlighter marks.
+    """
+    return [m.span() for m in _WORD_RE.finditer(text)]
+
+
 def matched_spans(text: str, terms: Collection[str], analyzer: Analyzer) -> list[tuple[int, int]]:
     """Spans of words in ``text`` whose index term is in ``terms``."""
     wanted = set(terms)
     if not wanted:
         return []
-    return [m.span() for m in _WORD_RE.finditer(text) if wanted.intersection(analyzer(m.group()))]
+    return [(s, e) for s, e in word_spans(text) if wanted.intersection(analyzer(text[s:e]))]
 
 
 def highlight(text: str, terms: Collection[str], analyzer: Analyzer) -> str:

@@ -11,7 +11,8 @@ SEED_Q = "How many trusts attended the first Lorenzo user group meeting?"
 
 def test_ask_puts_the_lorenzo_user_group_article_first(capsys):
     assert main(["ask", SEED_Q]) == 0
-    first = capsys.readouterr().out.splitlines()[0]
+    lines = capsys.readouterr().out.splitlines()
+    first = next(line for line in lines if line.startswith(" 1. "))  # after the answer
     assert "[000_dee66f3a7b2b2239]" in first
 
 
