@@ -54,6 +54,17 @@ def _invalid(exc: InvalidParams):
     return error_response(400, "Bad Request", exc.errors)
 
 
+def _body(limit: int) -> bytes:
+    """The request body.  Werkzeug answers 413 for a declared length over
+    ``MAX_CONTENT_LENGTH`` but silently stops reading a chunked body (no
+    Content-Length) at the limit, so a body that fills it is refused here
+    rather than parsed truncated."""
+    data = request.get_data(cache=False)
+    if request.content_length is None and len(data) >= limit:
+        abort(413)
+    return data
+
+
 @bp.route("/search", methods=["GET", "POST"])
 def search():
     """``GET ?q=&k=`` or ``POST {"q", "k"}``: the same search document."""
@@ -65,10 +76,10 @@ def search():
             names = ", ".join(repr(n[:40]) for n in sorted(request.args))
             raise InvalidParams([ParamError(None, f"a POST takes q and k in its JSON body, "
                                                   f"not in the query string (got {names})")])
-        params, earlier = parse_json_object(request.get_data(cache=False)), []
+        params, earlier = parse_json_object(_body(state.config.max_body_bytes)), []
     else:
         params, earlier = flatten_query(request.args.to_dict(flat=False))
-    checked = state.check_search(params, earlier)
+    checked = state.check_search(params, earlier, from_text=request.method != "POST")
     return jsonify(search_json(state.retriever, checked.q, checked.k))
 
 

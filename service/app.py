@@ -47,11 +47,11 @@ class AppState:
     retriever: Retriever
 
     def check_search(self, params: Mapping[str, Any], errors: list[ParamError],
-                     ignore_unknown: bool = False) -> SearchParams:
+                     from_text: bool, ignore_unknown: bool = False) -> SearchParams:
         """:func:`service.validation.check_search` with this app's limits,
         counting terms with the index's own analyzer."""
         return check_search(params, self.config, lambda q: len(self.retriever.query_terms(q)),
-                            ignore_unknown=ignore_unknown, errors=errors)
+                            ignore_unknown=ignore_unknown, errors=errors, from_text=from_text)
 
 
 def app_state() -> AppState:

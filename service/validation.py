@@ -106,11 +106,11 @@ def _check_q(raw: Any, config: Config, count_terms: Callable[[str], int]) -> tup
     return q, None
 
 
-def _check_k(raw: Any, config: Config) -> tuple[int | None, ParamError | None]:
+def _check_k(raw: Any, config: Config, from_text: bool) -> tuple[int | None, ParamError | None]:
     if raw is None:
         return config.default_k, None
     wrong = ParamError("k", f"k must be an integer from 1 to {config.max_k}")
-    if isinstance(raw, str):
+    if from_text and isinstance(raw, str):
         # Plain digits only: int() would also take " 5", "+5" and "5_0".
         if not (raw.isascii() and raw.isdigit() and len(raw) <= 6):
             return None, wrong
@@ -126,6 +126,7 @@ def check_search(
     count_terms: Callable[[str], int],
     ignore_unknown: bool = False,
     errors: list[ParamError] | None = None,
+    from_text: bool = False,
 ) -> SearchParams:
     """Checked ``q`` and ``k`` from ``params`` (a query string's values or a
     JSON object), or :class:`InvalidParams` listing every problem, including
@@ -134,7 +135,9 @@ def check_search(
     ``q`` is at most ``config.max_query_chars`` characters and
     ``config.max_query_terms`` search terms (``count_terms`` counts them the
     way the index will: words left after stopwords); ``k`` is an integer in
-    1..``config.max_k``, ``config.default_k`` when absent.
+    1..``config.max_k``, ``config.default_k`` when absent; a string of
+    digits counts as one only ``from_text`` (a query string, where every
+    value is text), never in JSON, where ``"3"`` is not a number.
     """
     errors = list(errors or [])
     unknown = sorted(str(name) for name in params if name not in SEARCH_PARAMS)
@@ -143,7 +146,7 @@ def check_search(
         more = f" and {len(unknown) - _SHOWN_NAMES} more" if len(unknown) > _SHOWN_NAMES else ""
         errors.append(ParamError(None, f"unknown parameter(s) {names}{more}; the parameters are q and k"))
     q, q_error = _check_q(params.get("q"), config, count_terms)
-    k, k_error = _check_k(params.get("k"), config)
+    k, k_error = _check_k(params.get("k"), config, from_text)
     errors += [e for e in (q_error, k_error) if e]
     if errors:
         raise InvalidParams(errors)

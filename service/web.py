@@ -63,7 +63,7 @@ def index():
     if "q" not in args:
         return render_template("index.html", **context)
     try:
-        checked = state.check_search(args, earlier, ignore_unknown=True)
+        checked = state.check_search(args, earlier, from_text=True, ignore_unknown=True)
     except InvalidParams as exc:
         return render_template("index.html", **{**context, "errors": exc.errors}), 400
     context["doc"] = search_json(state.retriever, checked.q, checked.k)
