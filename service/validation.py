@@ -61,11 +61,11 @@ def _is_text(value: str) -> bool:
 
 def flatten_query(multi: Mapping[str, list[str]]) -> tuple[dict[str, str], list[ParamError]]:
     """A query string's ``{name: [values]}`` → ``{name: value}``, with an
-    error for every parameter given more than once (which one would win is
-    a guess we refuse to make)."""
+    error for every search parameter given more than once (which one would
+    win is a guess we refuse to make)."""
     flat, errors = {}, []
     for name, values in multi.items():
-        if len(values) > 1:
+        if len(values) > 1 and name in SEARCH_PARAMS:
             errors.append(ParamError(name, f"{_shown(name)} is given {len(values)} times; give it once"))
         flat[name] = values[0] if values else ""
     return flat, errors

@@ -60,8 +60,8 @@ def test_every_problem_is_reported_at_once_and_unknown_names_are_shown_safely():
 
 
 def test_repeated_query_parameters_are_refused():
-    flat, errors = flatten_query({"q": ["a", "b"], "k": ["3"]})
-    assert flat == {"q": "a", "k": "3"}
+    flat, errors = flatten_query({"q": ["a", "b"], "k": ["3"], "utm": ["x", "y"]})
+    assert flat == {"q": "a", "k": "3", "utm": "x"}
     assert [(e.param, e.message) for e in errors] == [("q", "'q' is given 2 times; give it once")]
     assert problems(flat, errors=errors)[0][0] == "q"
 

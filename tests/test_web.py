@@ -102,7 +102,7 @@ def test_bad_input_shows_the_form_with_the_problem(client, query, fragment):
 
 
 def test_unknown_parameters_are_ignored_on_the_web(client):
-    body = page(client.get("/?q=trusts&utm_source=mail"))
+    body = page(client.get("/?q=trusts&utm_source=mail&utm_source=feed"))
     assert 'class="hit"' in body
 
 
