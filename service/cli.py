@@ -37,6 +37,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {text!r}")
+    return value
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", type=Path, help="folder of .txt/.md articles or a .jsonl[.gz] file "
                    "(default: the bundled corpus; env GROUNDEDQA_CORPUS)")
@@ -64,6 +74,14 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the JSON the HTTP API returns")
     p.add_argument("question", nargs="+", help="the question, in plain English")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("serve", help="serve the HTTP API and web form with gunicorn")
+    _common(p)
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1; env GROUNDEDQA_HOST)")
+    p.add_argument("--port", type=_port, help="port (default 8000; env GROUNDEDQA_PORT)")
+    p.add_argument("--workers", type=_positive_int,
+                   help="gunicorn worker processes (default 2; env GROUNDEDQA_WORKERS)")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 
@@ -119,6 +137,18 @@ def print_answer(doc: dict) -> None:
     print(textwrap.fill(ans["text"], 88))
     cited = ", ".join(f"[{c['source_id']}] {c['passage_id']}" for c in ans["citations"])
     print(f"    — {cited} (characters {ans['start_char']}-{ans['end_char']})\n")
+
+
+def cmd_serve(args: argparse.Namespace, config: Config) -> int:
+    from .serve import serve  # gunicorn is only needed here
+
+    config = config.with_overrides(host=args.host, port=args.port, workers=args.workers)
+    if config.workers < 1 or not 0 <= config.port <= 65535:
+        print("error: GROUNDEDQA_WORKERS must be at least 1 and GROUNDEDQA_PORT in 0..65535",
+              file=sys.stderr)
+        return EXIT_USAGE
+    serve(config)
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -100,6 +100,9 @@ class Config:
     max_query_terms: int = 64
     max_k: int = 50
     default_k: int = 10
+    # Largest request body the HTTP API reads (bytes); larger ones get 413.
+    # A 1,000-character question, fully \u-escaped, fits well within it.
+    max_body_bytes: int = 16384
 
     @property
     def resolved_index_dir(self) -> Path:

@@ -43,3 +43,67 @@ def make_corpus(tmp_path):
         return folder
 
     return make
+
+
+@pytest.fixture(scope="session")
+def app(seed_retriever):
+    """The Flask app over the bundled corpus, with the default limits."""
+    from service.app import create_app
+    from service.config import Config
+
+    return create_app(Config(), retriever=seed_retriever)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    """The real ``python -m service serve`` on a free loopback port; yields its base URL.
+
+    Readiness is awaited by polling ``/readyz`` up to a deadline (the index
+    is built first, in the gunicorn master), never by a fixed sleep.
+    """
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    work = tmp_path_factory.mktemp("live-server")
+    log_path = work / "server.log"
+    cmd = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port),
+           "--workers", "2", "--corpus", str(BUNDLED_CORPUS), "--index", str(work / "index")]
+    env = {**os.environ, "GROUNDEDQA_INDEX_ROOT": str(work)}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                cwd=Path(__file__).resolve().parent.parent)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"serve exited with {proc.returncode}:\n{log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(base + "/readyz", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"serve not ready within 60 s:\n{log_path.read_text()}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,121 @@
+"""The JSON API: ``/api/search``, ``/api/sources/<id>``, ``/api/openapi.json``,
+and the health checks ``/healthz`` and ``/readyz``.
+
+Every 4xx/5xx under ``/api`` has one shape, documented in
+``service/openapi.json``::
+
+    {"ok": false, "status": 400, "error": "Bad Request",
+     "errors": [{"param": "k", "message": "k must be an integer from 1 to 50"}]}
+
+The search document itself comes from :func:`service.response.search_json`,
+the same function ``python -m service ask --json`` prints.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from flask import Blueprint, Response, abort, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from .app import app_state
+from .response import search_json
+from .validation import (
+    InvalidParams,
+    ParamError,
+    flatten_query,
+    parse_json_object,
+)
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+health = Blueprint("health", __name__)
+
+
+def error_response(status: int, name: str, errors: list[ParamError]) -> tuple[Response, int]:
+    return jsonify({
+        "ok": False,
+        "status": status,
+        "error": name,
+        "errors": [{"param": e.param, "message": e.message} for e in errors],
+    }), status
+
+
+def http_error(exc: HTTPException) -> tuple[Response, int]:
+    """Any HTTP error (404, 405, 413, 415, ...) in the API's JSON shape."""
+    status = exc.code or 500
+    return error_response(status, exc.name, [ParamError(None, exc.description or exc.name)])
+
+
+@bp.errorhandler(InvalidParams)
+def _invalid(exc: InvalidParams):
+    return error_response(400, "Bad Request", exc.errors)
+
+
+def _body(limit: int) -> bytes:
+    """The request body.  Werkzeug answers 413 for a declared length over
+    ``MAX_CONTENT_LENGTH`` but silently stops reading a chunked body (no
+    Content-Length) at the limit, so a body that fills it is refused here
+    rather than parsed truncated."""
+    data = request.get_data(cache=False)
+    if request.content_length is None and len(data) >= limit:
+        abort(413)
+    return data
+
+
+@bp.route("/search", methods=["GET", "POST"])
+def search():
+    """``GET ?q=&k=`` or ``POST {"q", "k"}``: the same search document."""
+    state = app_state()
+    if request.method == "POST":
+        if not request.is_json:
+            abort(415, description="send the search as a JSON body with Content-Type: application/json")
+        if request.args:
+            names = ", ".join(repr(n[:40]) for n in sorted(request.args))
+            raise InvalidParams([ParamError(None, f"a POST takes q and k in its JSON body, "
+                                                  f"not in the query string (got {names})")])
+        params, earlier = parse_json_object(_body(state.config.max_body_bytes)), []
+    else:
+        params, earlier = flatten_query(request.args.to_dict(flat=False))
+    checked = state.check_search(params, earlier, from_text=request.method != "POST")
+    return jsonify(search_json(state.retriever, checked.q, checked.k))
+
+
+@bp.get("/sources/<path:source_id>")
+def source(source_id: str):
+    """One article, found by ID in the index (never by building a path)."""
+    view = app_state().retriever.source(source_id)
+    if view is None:
+        abort(404, description=f"no source with ID {source_id[:80]!r}")
+    return jsonify({
+        "ok": True,
+        "source_id": view.source_id,
+        "metadata": view.metadata,
+        "text": view.text,
+        "passages": view.passages,
+    })
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3 description of this API (``service/openapi.json``)."""
+    return json.loads(resources.files("service").joinpath("openapi.json").read_text(encoding="utf-8"))
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())
+
+
+@health.get("/healthz")
+def healthz():
+    """Alive: the process answers."""
+    return jsonify({"ok": True, "status": "alive"})
+
+
+@health.get("/readyz")
+def readyz():
+    """Ready: the index is loaded (the app is only created once it is)."""
+    return jsonify({"ok": True, "status": "ready", "index": app_state().retriever.info()})

@@ -1,0 +1,113 @@
+"""The Flask application: the JSON API and the web form over one retriever.
+
+``create_app`` is an application factory in the style of the Flask
+tutorial: configuration comes from the environment (:meth:`Config.from_env`)
+unless given, the index is loaded (or built, if missing or stale) once, and
+the views live in two blueprints, :mod:`service.api` and :mod:`service.web`.
+Under gunicorn (``python -m service serve``) the factory runs once in the
+master process and the workers inherit the loaded, memory-mapped index.
+
+Also usable as ``gunicorn 'service.app:create_app()'``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from flask import Flask, Response, current_app, make_response, request
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, RequestEntityTooLarge
+
+from .config import Config
+from .search import Retriever
+from .validation import ParamError, SearchParams, check_search
+
+log = logging.getLogger(__name__)
+
+#: Sent with every response.  The CSP allows no script at all (the pages
+#: need none), styles and images only from this origin, and no framing.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+#: Paths whose errors are JSON (for programs) rather than HTML (for people).
+_JSON_PATHS = ("/api/", "/healthz", "/readyz")
+
+
+@dataclass(frozen=True)
+class AppState:
+    config: Config
+    retriever: Retriever
+
+    def check_search(self, params: Mapping[str, Any], errors: list[ParamError],
+                     from_text: bool, ignore_unknown: bool = False) -> SearchParams:
+        """:func:`service.validation.check_search` with this app's limits,
+        counting terms with the index's own analyzer."""
+        return check_search(params, self.config, lambda q: len(self.retriever.query_terms(q)),
+                            ignore_unknown=ignore_unknown, errors=errors, from_text=from_text)
+
+
+def app_state() -> AppState:
+    """The config and retriever of the application handling this request."""
+    return current_app.extensions["groundedqa"]
+
+
+def create_app(config: Config | None = None, retriever: Retriever | None = None) -> Flask:
+    """A configured application; ``retriever`` defaults to the index of
+    ``config.corpus``, built first if it is missing or stale."""
+    from . import api, web
+
+    config = config or Config.from_env()
+    retriever = retriever or Retriever.from_config(config)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    app.json.sort_keys = False  # keep the documented key order
+    app.json.ensure_ascii = False  # "CSC’s", not "CSC\u2019s"
+    app.extensions["groundedqa"] = AppState(config, retriever)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(api.health)
+    app.register_blueprint(web.bp)
+    app.after_request(_security_headers)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    return app
+
+
+def _security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def _wants_json() -> bool:
+    return request.path == "/api" or request.path.startswith(_JSON_PATHS)
+
+
+def _http_error(exc: HTTPException) -> Response:
+    """JSON for programs, HTML for people; either way keeping the headers the
+    error carries (``Allow`` on a 405)."""
+    from . import api, web
+
+    if isinstance(exc, RequestEntityTooLarge):
+        exc.description = f"the request body is over the limit of {app_state().config.max_body_bytes} bytes"
+    elif isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        exc.description = f"{request.method} is not allowed here; use {', '.join(sorted(exc.valid_methods))}"
+    response = make_response(api.http_error(exc) if _wants_json() else web.http_error(exc))
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
+def _unexpected_error(exc: Exception):
+    """A bug, not bad input: logged with its traceback, answered with a
+    plain 500 that shows none of it."""
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return _http_error(InternalServerError())

@@ -1,0 +1,67 @@
+"""Serving: the Flask app under gunicorn, started from Python.
+
+``python -m service serve`` builds the app (loading the index, or building
+it first if it is missing or stale) in the gunicorn master, before any
+worker exists; with ``preload_app`` the workers are forked from it and share
+the memory-mapped index arrays read-only through the page cache instead of
+each loading a copy.  Problems with the corpus or index therefore surface
+as one error message before the server starts, not as crashing workers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from .app import create_app
+from .config import Config
+
+#: Gunicorn's largest allowed request line: a 1,000-character question in a
+#: non-Latin script takes up to 9,000 bytes percent-encoded, so very long
+#: non-ASCII questions should be sent with POST.
+MAX_REQUEST_LINE = 8190
+
+
+class _Gunicorn(BaseApplication):
+    """Gunicorn with options from a dict instead of its command line."""
+
+    def __init__(self, app: Flask, options: dict[str, Any]) -> None:
+        self.app = app
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        # Options an older gunicorn does not know (control_socket_disable) are skipped.
+        for key, value in self.options.items():
+            if key in self.cfg.settings:
+                self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return self.app
+
+
+def bind_address(host: str, port: int) -> str:
+    """``host:port``, with an IPv6 host in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def gunicorn_options(config: Config) -> dict[str, Any]:
+    return {
+        "bind": bind_address(config.host, config.port),
+        "workers": config.workers,
+        "preload_app": True,
+        "accesslog": "-",
+        "errorlog": "-",
+        "limit_request_line": MAX_REQUEST_LINE,
+        "proc_name": "groundedqa",
+        # No management socket in the user's home: nothing here needs one,
+        # and two servers on one machine would contend for its path.
+        "control_socket_disable": True,
+    }
+
+
+def serve(config: Config) -> None:
+    """Load the index once, then serve it with ``config.workers`` workers."""
+    _Gunicorn(create_app(config), gunicorn_options(config)).run()

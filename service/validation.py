@@ -1,0 +1,154 @@
+"""Validation: raw search parameters → a checked question and ``k``.
+
+Kept outside Flask so the HTTP API and the web form apply the very same
+limits, and every problem with a request is reported at once (a client
+fixing ``q`` should not then discover that ``k`` was wrong too).  Values
+named in messages are shown through :func:`repr`, truncated, so an error
+message never carries raw user text (or a lone surrogate) into a response.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from .config import Config
+
+#: The parameters ``/api/search`` and the web form understand.
+SEARCH_PARAMS = ("q", "k")
+_SHOWN_CHARS = 40
+_SHOWN_NAMES = 10
+
+
+@dataclass(frozen=True)
+class ParamError:
+    """One problem with a request: which parameter (None if none in
+    particular) and what is wrong, in words a client can act on."""
+
+    param: str | None
+    message: str
+
+
+class InvalidParams(ValueError):
+    """A request with one or more problems; ``errors`` lists them all."""
+
+    def __init__(self, errors: list[ParamError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(e.message for e in errors))
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    q: str
+    k: int
+
+
+def _shown(value: str) -> str:
+    """A safe, bounded rendering of user text for an error message."""
+    return repr(value[:_SHOWN_CHARS]) + ("…" if len(value) > _SHOWN_CHARS else "")
+
+
+def _is_text(value: str) -> bool:
+    """False for strings that are not Unicode text (lone surrogates, which
+    JSON's ``\\ud800`` escapes can smuggle in and UTF-8 cannot encode)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def flatten_query(multi: Mapping[str, list[str]]) -> tuple[dict[str, str], list[ParamError]]:
+    """A query string's ``{name: [values]}`` → ``{name: value}``, with an
+    error for every search parameter given more than once (which one would
+    win is a guess we refuse to make)."""
+    flat, errors = {}, []
+    for name, values in multi.items():
+        if len(values) > 1 and name in SEARCH_PARAMS:
+            errors.append(ParamError(name, f"{_shown(name)} is given {len(values)} times; give it once"))
+        flat[name] = values[0] if values else ""
+    return flat, errors
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """A request body → the JSON object it holds, or :class:`InvalidParams`.
+
+    ``RecursionError`` is caught with the decoding errors: a body of a few
+    thousand ``[`` is valid-looking JSON that exhausts the parser's stack.
+    """
+    try:
+        doc = json.loads(body)
+    except RecursionError:
+        raise InvalidParams([ParamError(None, "the JSON body is nested too deeply")]) from None
+    except ValueError as exc:  # includes UnicodeDecodeError
+        raise InvalidParams([ParamError(None, f"the body is not valid JSON ({exc})")]) from None
+    if not isinstance(doc, dict):
+        raise InvalidParams([ParamError(None, 'the JSON body must be an object like {"q": "...", "k": 10}')])
+    return doc
+
+
+def _check_q(raw: Any, config: Config, count_terms: Callable[[str], int]) -> tuple[str | None, ParamError | None]:
+    if raw is None:
+        return None, ParamError("q", "q (the question) is required")
+    if not isinstance(raw, str):
+        return None, ParamError("q", "q must be a string")
+    if not _is_text(raw):
+        return None, ParamError("q", "q is not valid Unicode text (it contains a lone surrogate)")
+    q = raw.strip()
+    if not q:
+        return None, ParamError("q", "q must not be empty")
+    if len(q) > config.max_query_chars:
+        return None, ParamError("q", f"q is {len(q)} characters long; the limit is {config.max_query_chars}")
+    n_terms = count_terms(q)
+    if n_terms > config.max_query_terms:
+        return None, ParamError("q", f"q has {n_terms} search terms; the limit is {config.max_query_terms}")
+    return q, None
+
+
+def _check_k(raw: Any, config: Config, from_text: bool) -> tuple[int | None, ParamError | None]:
+    if raw is None:
+        return config.default_k, None
+    wrong = ParamError("k", f"k must be an integer from 1 to {config.max_k}")
+    if from_text and isinstance(raw, str):
+        # Plain digits only: int() would also take " 5", "+5" and "5_0".
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 6):
+            return None, wrong
+        raw = int(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= config.max_k:
+        return None, wrong
+    return raw, None
+
+
+def check_search(
+    params: Mapping[str, Any],
+    config: Config,
+    count_terms: Callable[[str], int],
+    ignore_unknown: bool = False,
+    errors: list[ParamError] | None = None,
+    from_text: bool = False,
+) -> SearchParams:
+    """Checked ``q`` and ``k`` from ``params`` (a query string's values or a
+    JSON object), or :class:`InvalidParams` listing every problem, including
+    ``errors`` found earlier (e.g. by :func:`flatten_query`).
+
+    ``q`` is at most ``config.max_query_chars`` characters and
+    ``config.max_query_terms`` search terms (``count_terms`` counts them the
+    way the index will: words left after stopwords); ``k`` is an integer in
+    1..``config.max_k``, ``config.default_k`` when absent; a string of
+    digits counts as one only ``from_text`` (a query string, where every
+    value is text), never in JSON, where ``"3"`` is not a number.
+    """
+    errors = list(errors or [])
+    unknown = sorted(str(name) for name in params if name not in SEARCH_PARAMS)
+    if unknown and not ignore_unknown:
+        names = ", ".join(_shown(n) for n in unknown[:_SHOWN_NAMES])
+        more = f" and {len(unknown) - _SHOWN_NAMES} more" if len(unknown) > _SHOWN_NAMES else ""
+        errors.append(ParamError(None, f"unknown parameter(s) {names}{more}; the parameters are q and k"))
+    q, q_error = _check_q(params.get("q"), config, count_terms)
+    k, k_error = _check_k(params.get("k"), config, from_text)
+    errors += [e for e in (q_error, k_error) if e]
+    if errors:
+        raise InvalidParams(errors)
+    assert q is not None and k is not None
+    return SearchParams(q, k)

@@ -1,0 +1,80 @@
+"""``python -m service serve``: options, errors, and the real server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+
+import service.serve
+from service.cli import main
+from service.config import Config
+from service.serve import _Gunicorn, gunicorn_options
+
+
+def fetch(url: str, data: bytes | None = None, headers: dict | None = None, method: str | None = None):
+    req = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def test_options_come_from_the_environment_and_preload_the_app():
+    config = Config.from_env({"GROUNDEDQA_HOST": "::1", "GROUNDEDQA_PORT": "9001", "GROUNDEDQA_WORKERS": "3"})
+    options = gunicorn_options(config)
+    assert options["bind"] == "[::1]:9001" and options["workers"] == 3 and options["preload_app"] is True
+    assert gunicorn_options(Config())["bind"] == "127.0.0.1:8000"
+
+
+def test_flags_override_the_environment_and_the_index_is_loaded_before_gunicorn_runs(monkeypatch, make_corpus):
+    folder = make_corpus({"a.txt": "Apples are red."})
+    started = []
+
+    def fake_run(self):
+        started.append((self.app, self.cfg))
+
+    monkeypatch.setattr(_Gunicorn, "run", fake_run)
+    monkeypatch.setenv("GROUNDEDQA_PORT", "9001")
+    monkeypatch.setenv("GROUNDEDQA_WORKERS", "5")
+    assert main(["serve", "--corpus", str(folder), "--port", "9002"]) == 0
+    [(app, cfg)] = started
+    assert cfg.bind == ["127.0.0.1:9002"] and cfg.workers == 5 and cfg.preload_app
+    assert app.extensions["groundedqa"].retriever.n_sources == 1
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--port", "70000"], "expected a port number from 0 to 65535"),
+    (["--port", "http"], "expected a port number"),
+    (["--workers", "0"], "must be at least 1"),
+])
+def test_bad_flags_are_usage_errors(argv, fragment):
+    proc = subprocess.run([sys.executable, "-m", "service", "serve", *argv], capture_output=True, text=True)
+    assert proc.returncode == 2 and fragment in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_bad_corpus_stops_serve_before_it_starts(tmp_path, monkeypatch):
+    monkeypatch.setattr(service.serve, "_Gunicorn", None)  # must never be reached
+    assert main(["serve", "--corpus", str(tmp_path / "missing")]) == 1
+
+
+def test_the_real_server_answers_with_the_documented_shapes(live_server):
+    status, headers, body = fetch(live_server + "/readyz")
+    ready = json.loads(body)
+    assert status == 200 and ready["index"]["sources"] == 5
+    status, headers, body = fetch(live_server + "/api/search?q=BT+London+write-down&k=2")
+    doc = json.loads(body)
+    assert status == 200 and doc["hits"][0]["source_id"] == "001_6b3e6b50f46c418e" and len(doc["hits"]) == 2
+    assert headers["X-Content-Type-Options"] == "nosniff" and "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    status, _, body = fetch(live_server + "/api/search", data=b'{"q": "trusts", "k": 0}',
+                            headers={"Content-Type": "application/json"})
+    assert status == 400 and json.loads(body)["errors"][0]["param"] == "k"
+    status, headers, body = fetch(live_server + "/api/search", method="DELETE")
+    assert status == 405 and json.loads(body)["status"] == 405 and "POST" in headers["Allow"]
+    status, _, body = fetch(live_server + "/api/search", data=b"[" * 20000, headers={"Content-Type": "application/json"})
+    assert status == 413 and json.loads(body)["ok"] is False
