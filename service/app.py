@@ -13,13 +13,21 @@ Also usable as ``gunicorn 'service.app:create_app()'``.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from flask import Flask, Response, current_app, make_response, request
-from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, RequestEntityTooLarge
+from werkzeug.exceptions import (
+    HTTPException,
+    InternalServerError,
+    MethodNotAllowed,
+    RequestEntityTooLarge,
+    RequestURITooLarge,
+)
 
 from .config import Config
+from .reload import IndexHolder
 from .search import Retriever
 from .validation import ParamError, SearchParams, check_search
 
@@ -44,7 +52,12 @@ _JSON_PATHS = ("/api/", "/healthz", "/readyz")
 @dataclass(frozen=True)
 class AppState:
     config: Config
-    retriever: Retriever
+    holder: IndexHolder
+
+    @property
+    def retriever(self) -> Retriever:
+        """This worker's live index (a newer published one is swapped in)."""
+        return self.holder.get()
 
     def check_search(self, params: Mapping[str, Any], errors: list[ParamError],
                      from_text: bool, ignore_unknown: bool = False) -> SearchParams:
@@ -68,21 +81,40 @@ def create_app(config: Config | None = None, retriever: Retriever | None = None)
     retriever = retriever or Retriever.from_config(config)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    # No 308 redirects from "//" to "/": a source ID may start with "/",
+    # and the API answers every path with JSON, not an HTML redirect page.
+    app.url_map.merge_slashes = False
     app.json.sort_keys = False  # keep the documented key order
     app.json.ensure_ascii = False  # "CSC’s", not "CSC\u2019s"
-    app.extensions["groundedqa"] = AppState(config, retriever)
+    app.extensions["groundedqa"] = AppState(
+        config, IndexHolder(retriever, config.index_dir, interval=config.reload_interval))
     app.register_blueprint(api.bp)
     app.register_blueprint(api.health)
     app.register_blueprint(web.bp)
+    app.before_request(_check_url_length)
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     return app
 
 
+def _check_url_length() -> None:
+    """Refuse over-long URLs with the documented 414 (in JSON under /api)
+    rather than leaving it to the WSGI server's own plain-text limit."""
+    limit = app_state().config.max_url_bytes
+    query = request.environ.get("QUERY_STRING", "")
+    size = len(request.environ.get("PATH_INFO", "")) + (len(query) + 1 if query else 0)
+    if size > limit:
+        raise RequestURITooLarge(f"the URL is {size} bytes long; the limit is {limit} bytes (use POST for long questions)")
+
+
 def _security_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    # Which index version and which worker answered: lets a load test prove
+    # that every worker's version only moves forward across reloads.
+    response.headers["X-Index-Version"] = app_state().holder.version
+    response.headers["X-Served-By"] = str(os.getpid())
     return response
 
 

@@ -93,12 +93,16 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
+    # Seconds between a worker's checks for a newly published index.
+    reload_interval: float = 1.0
     # Corpus reading: one article file larger than this is rejected.
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     # Request limits (HTTP API and web form).
     max_query_chars: int = 1000
     max_query_terms: int = 64
     max_k: int = 50
+    # Path + query string; a 1,000-character question in any script fits.
+    max_url_bytes: int = 12288
     default_k: int = 10
     # Largest request body the HTTP API reads (bytes); larger ones get 413.
     # A 1,000-character question, fully \u-escaped, fits well within it.

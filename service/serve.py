@@ -18,10 +18,11 @@ from gunicorn.app.base import BaseApplication
 from .app import create_app
 from .config import Config
 
-#: Gunicorn's largest allowed request line: a 1,000-character question in a
-#: non-Latin script takes up to 9,000 bytes percent-encoded, so very long
-#: non-ASCII questions should be sent with POST.
-MAX_REQUEST_LINE = 8190
+#: Gunicorn's request-line cap: 0 lifts its 8,190-byte default (to its own
+#: hard bound of 1 MiB) so that the app's ``max_url_bytes`` decides, with a
+#: JSON 414: a 1,000-character question in a non-Latin script takes up to
+#: 9,000 bytes percent-encoded and must fit.
+REQUEST_LINE_LIMIT = 0
 
 
 class _Gunicorn(BaseApplication):
@@ -54,7 +55,7 @@ def gunicorn_options(config: Config) -> dict[str, Any]:
         "preload_app": True,
         "accesslog": "-",
         "errorlog": "-",
-        "limit_request_line": MAX_REQUEST_LINE,
+        "limit_request_line": REQUEST_LINE_LIMIT,
         "proc_name": "groundedqa",
         # No management socket in the user's home: nothing here needs one,
         # and two servers on one machine would contend for its path.

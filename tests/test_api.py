@@ -322,3 +322,16 @@ def test_no_query_string_gives_a_500(client, query):
         resp = client.get(path, query_string=query)
         assert resp.status_code in (200, 400)
     conforms(client.get("/api/search", query_string=query))
+
+
+def test_url_over_the_length_limit_is_414(client, app):
+    limit = app.extensions["groundedqa"].config.max_url_bytes
+    path = "/api/search?q="
+    [(_, message)] = errors_of(client.get(path + "a" * (limit - len(path) + 1)), 414)
+    assert message == f"the URL is {limit + 1} bytes long; the limit is {limit} bytes (use POST for long questions)"
+    assert client.get(path + "a" * (limit - len(path) - 10)).status_code == 400  # 1000-char cap, not URL cap
+    assert client.get("/?q=" + "a" * limit).status_code == 414
+
+
+def test_debug_is_off_outside_tests(app):
+    assert app.debug is False and app.testing is False

@@ -66,3 +66,26 @@ def test_unreadable_pointer_keeps_serving(setup):
     (idx / POINTER).write_text("../../etc\n")
     clock.now = 2
     assert holder.get().search("apples", 1).hits
+
+
+def test_the_app_serves_a_newly_published_index_and_survives_a_corrupt_one(make_corpus, tmp_path):
+    from service.app import create_app
+    from service.config import Config
+
+    folder = make_corpus({"a.txt": "Apples are red."}, "live")
+    idx = tmp_path / "live-idx"
+    config = Config(corpus=folder, index_dir=idx, reload_interval=0.0)
+    client = create_app(config).test_client()
+    first = client.get("/api/search?q=bananas")
+    assert first.get_json()["hits"] == []
+    (folder / "b.txt").write_text("Bananas are yellow.")
+    new = build_index(folder, idx, IndexSettings())[0]
+    second = client.get("/api/search?q=bananas")
+    assert second.get_json()["hits"][0]["source_id"] == "b"
+    assert second.headers["X-Index-Version"] == new.name > first.headers["X-Index-Version"]
+    (folder / "c.txt").write_text("Cherries are dark.")
+    bad = build_index(folder, idx, IndexSettings())[0]
+    (bad / "docs.npy").write_bytes(b"\x93NUMPY broken")
+    third = client.get("/api/search?q=bananas")
+    assert third.status_code == 200 and third.headers["X-Index-Version"] == new.name
+    assert client.get("/readyz").get_json()["index"]["version"] == new.name

@@ -78,3 +78,20 @@ def test_the_real_server_answers_with_the_documented_shapes(live_server):
     assert status == 405 and json.loads(body)["status"] == 405 and "POST" in headers["Allow"]
     status, _, body = fetch(live_server + "/api/search", data=b"[" * 20000, headers={"Content-Type": "application/json"})
     assert status == 413 and json.loads(body)["ok"] is False
+
+
+def test_url_length_limit_is_the_apps_json_414_on_the_real_server(live_server):
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    # 1,000 non-Latin characters: ~9,000 bytes percent-encoded, over gunicorn's
+    # default request-line cap, under the app's 12,288-byte URL limit.
+    q = urllib.parse.quote("ж" * 999 + "?")
+    with urllib.request.urlopen(f"{live_server}/api/search?q={q}", timeout=10) as resp:
+        assert resp.status == 200
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(f"{live_server}/api/search?q={'a' * 13000}", timeout=10)
+    assert err.value.code == 414
+    doc = json.loads(err.value.read())
+    assert doc["status"] == 414 and "the limit is 12288 bytes" in doc["errors"][0]["message"]
