@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: test serve index install clean
+.PHONY: test serve index install clean reliability
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ serve: $(STAMP)
 
 index: $(STAMP)
 	$(PY) -m service index
+
+# Load and fault runs against the real server (loopback, bounded); writes bench/RELIABILITY.md.
+reliability: $(STAMP)
+	$(PY) bench/reliability.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -107,6 +107,7 @@ class Analyzer:
         self._stemmer = Stemmer.Stemmer("english") if settings.stemming else None
         # Stemming dominates analysis time; words repeat heavily (Zipf).
         self._stem = lru_cache(maxsize=1 << 18)(self._stem_uncached)
+        self.word_terms = lru_cache(maxsize=1 << 16)(self._word_terms)
 
     def _stem_uncached(self, token: str) -> str:
         if self._stemmer is None or token[0].isdigit() or not token[0].isalpha():
@@ -119,6 +120,12 @@ class Analyzer:
     def term(self, token: str) -> str:
         """The index term of one raw token (stemmed)."""
         return self._stem(token)
+
+    def _word_terms(self, word: str) -> frozenset[str]:
+        """Index terms of one word as written.  Cached (per analyzer): the
+        highlighter and the answer selector look up every word they show,
+        and the same words come back on every request."""
+        return frozenset(self(word))
 
     def __call__(self, text: str) -> list[str]:
         """Index terms of ``text``, in order, duplicates kept."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Iterable
 
 from .analysis import Analyzer, normalize, raw_tokens
@@ -277,23 +278,51 @@ def _cues(surface: str, prev: str, first: bool) -> set[str]:
     return cues
 
 
-def _sentences(hit: Hit, q: Question, analyzer: Analyzer) -> list[Sentence]:
+@dataclass(frozen=True)
+class _Token:
+    """A word of a passage, analysed once whatever the question."""
+
+    start: int  # in the passage
+    end: int
+    terms: frozenset[str]
+    norm: str
+    cues: frozenset[str]
+
+
+@lru_cache(maxsize=4096)
+def _analysed(text: str, analyzer: Analyzer) -> tuple[tuple[int, int, int, tuple[_Token, ...]], ...]:
+    """``(start, end, paragraph, tokens)`` of every sentence of a passage.
+
+    Cached by passage text: the same top passages come back for many
+    questions, and analysing their words is most of an answer's cost.
+    """
     out = []
-    for s, e, pno, heading in sentence_units(hit.text):
+    for s, e, pno, heading in sentence_units(text):
         if heading:
             continue
-        text = hit.text[s:e]
-        spans = word_spans(text)
-        words = []
+        sentence = text[s:e]
+        spans = word_spans(sentence)
+        tokens = []
         for i, (ws, we) in enumerate(spans):
-            surface = text[ws:we]
-            terms = frozenset(analyzer(surface))
-            in_question = bool(terms & q.weights.keys()) or normalize(surface) in q.raw
-            prev = text[spans[i - 1][0]:spans[i - 1][1]] if i else ""
-            cue = frozenset() if in_question else frozenset(_cues(surface, prev, i == 0))
-            words.append(Word(hit.start_char + s + ws, hit.start_char + s + we, terms, cue))
+            surface = sentence[ws:we]
+            prev = sentence[spans[i - 1][0]:spans[i - 1][1]] if i else ""
+            tokens.append(_Token(s + ws, s + we, analyzer.word_terms(surface), normalize(surface),
+                                 frozenset(_cues(surface, prev, i == 0))))
+        out.append((s, e, pno, tuple(tokens)))
+    return tuple(out)
+
+
+def _sentences(hit: Hit, q: Question, analyzer: Analyzer) -> list[Sentence]:
+    out = []
+    base = hit.start_char
+    for s, e, pno, tokens in _analysed(hit.text, analyzer):
+        words = tuple(
+            Word(base + t.start, base + t.end, t.terms,
+                 frozenset() if (t.terms & q.weights.keys() or t.norm in q.raw) else t.cues)
+            for t in tokens
+        )
         all_terms = frozenset().union(*(w.terms for w in words)) if words else frozenset()
-        out.append(Sentence(hit, hit.start_char + s, hit.start_char + e, pno, tuple(words), all_terms))
+        out.append(Sentence(hit, base + s, base + e, pno, words, all_terms))
     return out
 
 
@@ -406,7 +435,7 @@ def select(result: SearchResult, retriever: Retriever, depth: int = ANSWER_DEPTH
     for hit in hits:
         sentences = _sentences(hit, q, analyzer)
         per_hit.append((hit, tuple(sentences)))
-        passage_terms = frozenset(analyzer(hit.text))
+        passage_terms = frozenset().union(*(s.terms for s in sentences))
         for c in _candidates(sentences, passage_terms, q, hit.score / top):
             if best is None or c.score > best.score:
                 best = c

@@ -34,7 +34,7 @@ def matched_spans(text: str, terms: Collection[str], analyzer: Analyzer) -> list
     wanted = set(terms)
     if not wanted:
         return []
-    return [(s, e) for s, e in word_spans(text) if wanted.intersection(analyzer(text[s:e]))]
+    return [(s, e) for s, e in word_spans(text) if not wanted.isdisjoint(analyzer.word_terms(text[s:e]))]
 
 
 def highlight(text: str, terms: Collection[str], analyzer: Analyzer) -> str:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from .search import Retriever
-from .store import IndexFault, current_version, load_version
+from .store import IndexFault, current_version, list_versions, load_version
 
 log = logging.getLogger(__name__)
 
@@ -62,20 +62,31 @@ class IndexHolder:
         return self._retriever
 
     def check(self) -> bool:
-        """Swap in the published version if it is newer and sound."""
+        """Swap in the published version if it is newer and sound.
+
+        When the published version is damaged, the newest sound version
+        between ours and it is taken instead: a worker started after a bad
+        publish (it begins with the index the master preloaded) must still
+        catch up with the last good one.
+        """
         try:
             target = current_version(self.index_dir)
         except IndexFault as exc:
             log.warning("index pointer unreadable, keeping %s: %s", self.version, exc)
             return False
-        if target is None or target.name <= self.version or target.name in self._bad:
+        if target is None or target.name <= self.version:
             return False
-        try:
-            fresh = Retriever(load_version(target))
-        except IndexFault as exc:
-            self._bad.add(target.name)
-            log.error("new index rejected, keeping %s: %s", self.version, exc)
-            return False
-        log.info("switched index %s -> %s", self.version, target.name)
-        self._retriever = fresh
-        return True
+        between = [v for v in list_versions(self.index_dir) if self.version < v.name < target.name]
+        for candidate in [target, *reversed(between)]:
+            if candidate.name in self._bad:
+                continue
+            try:
+                fresh = Retriever(load_version(candidate))
+            except IndexFault as exc:
+                self._bad.add(candidate.name)
+                log.error("index version rejected, keeping %s: %s", self.version, exc)
+                continue
+            log.info("switched index %s -> %s", self.version, candidate.name)
+            self._retriever = fresh
+            return True
+        return False

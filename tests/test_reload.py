@@ -43,7 +43,7 @@ def test_corrupt_new_version_is_refused_and_the_old_one_keeps_serving(setup, cap
     (new / "weights.npy").write_bytes(b"garbage")
     clock.now = 2
     assert holder.get().search("apples", 1).hits[0].source_id == "a"
-    assert holder.version == first and "new index rejected" in caplog.text
+    assert holder.version == first and "index version rejected" in caplog.text
     assert not holder.check()  # remembered as bad, not reloaded again
 
 
@@ -89,3 +89,14 @@ def test_the_app_serves_a_newly_published_index_and_survives_a_corrupt_one(make_
     third = client.get("/api/search?q=bananas")
     assert third.status_code == 200 and third.headers["X-Index-Version"] == new.name
     assert client.get("/readyz").get_json()["index"]["version"] == new.name
+
+
+def test_a_worker_behind_a_corrupt_publish_catches_up_with_the_last_good_version(setup):
+    folder, idx, clock, holder = setup  # holds the first version, like a freshly forked worker
+    (folder / "b.txt").write_text("Bananas are yellow.")
+    good = build_index(folder, idx, IndexSettings())[0]
+    (folder / "c.txt").write_text("Cherries are dark.")
+    bad = build_index(folder, idx, IndexSettings())[0]
+    (bad / "weights.npy").write_bytes(b"garbage")
+    clock.now = 2
+    assert holder.get().source("b") is not None and holder.version == good.name

@@ -1,0 +1,230 @@
+"""Reliability under load: the real ``serve`` command, loopback only.
+
+Run 1: 20,000 requests at concurrency 8 over 1,000 varied questions;
+expects 0 errors and 0 non-2xx.
+
+Run 2: the same load while, in this order, a new index is published twice,
+a corrupt one is published once, and one worker is killed with SIGKILL.
+Expects at most the killed worker's in-flight request to fail, the worker
+count restored, and every worker's index version to only move forward and
+never to the corrupt one.
+
+Writes bench/RELIABILITY.md; exits non-zero when an expectation fails.
+
+    python bench/reliability.py [--requests 20000] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import load  # noqa: E402  (bench/load.py, beside this file)
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from service.store import current_version, publish  # noqa: E402
+
+WORKERS = 2
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def children(pid: int) -> list[int]:
+    """PIDs whose parent is ``pid`` (gunicorn's workers), read from /proc."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return sorted(out)
+
+
+def wait_until(predicate, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out after {seconds} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def ready(base: str) -> bool:
+    try:
+        with urllib.request.urlopen(base + "/readyz", timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def index(corpus: Path, idx: Path) -> str:
+    subprocess.run([sys.executable, "-m", "service", "index", "--corpus", str(corpus), "--index", str(idx)],
+                   check=True, capture_output=True, cwd=ROOT)
+    return current_version(idx).name
+
+
+def publish_corrupt(corpus: Path, idx: Path, staging: Path) -> str:
+    """Build a version elsewhere, flip a byte in it, move it in, point CURRENT at it."""
+    name = index(corpus, staging)
+    weights = staging / name / "weights.npy"
+    data = bytearray(weights.read_bytes())
+    data[-3] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    shutil.move(str(staging / name), str(idx / name))
+    publish(idx, name)
+    return name
+
+
+def check_versions(samples: list[load.Sample], corrupt: str) -> list[str]:
+    """Problems with any worker's sequence of index versions."""
+    problems = []
+    by_worker: dict[str, list[str]] = {}
+    for s in samples:
+        if s.worker and s.version:
+            by_worker.setdefault(s.worker, []).append(s.version)
+    for worker, versions in by_worker.items():
+        if corrupt in versions:
+            problems.append(f"worker {worker} served the corrupt version")
+        if any(b < a for a, b in zip(versions, versions[1:])):
+            problems.append(f"worker {worker} went back to an older version")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--requests", type=int, default=20000)
+    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--deadline", type=float, default=600.0, help="seconds per load run, at most")
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "RELIABILITY.md")
+    args = p.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix="reliability-"))
+    corpus, idx, staging = work / "corpus", work / "index", work / "staging"
+    shutil.copytree(ROOT / "corpus", corpus)
+    start_version = index(corpus, idx)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "GROUNDEDQA_RELOAD_INTERVAL": "0.5"}
+    log_file = open(work / "server.log", "wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", str(WORKERS), "--corpus", str(corpus), "--index", str(idx)],
+        stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    failures: list[str] = []
+    try:
+        wait_until(lambda: ready(base), 120, "the server to be ready")
+        questions = load.make_questions(1000)
+
+        run1 = load.run(base, questions, args.requests, args.concurrency, args.deadline)
+        s1 = run1.summary()
+        if s1["errors"] or s1["non_2xx"] or s1["requests"] < args.requests:
+            failures.append(f"run 1: {s1}")
+
+        events: list[str] = []
+        box: dict[str, load.RunResult] = {}
+        loader = threading.Thread(target=lambda: box.setdefault(
+            "r", load.run(base, questions, args.requests, args.concurrency, args.deadline)))
+        t0 = time.monotonic()
+        loader.start()
+
+        def at(seconds: float, what: str, action) -> str:
+            time.sleep(max(0.0, seconds - (time.monotonic() - t0)))
+            result = action()
+            events.append(f"{time.monotonic() - t0:5.1f} s  {what}: {result}")
+            return result
+
+        (corpus / "extra-1.txt").write_text("The first extra article mentions quinoa exports from Peru.")
+        v1 = at(2, "published a new index", lambda: index(corpus, idx))
+        (corpus / "extra-2.txt").write_text("The second extra article mentions saffron harvests in Iran.")
+        v2 = at(5, "published a new index", lambda: index(corpus, idx))
+        corrupt = at(8, "published a CORRUPT index", lambda: publish_corrupt(corpus, idx, staging))
+        before = children(server.pid)
+        victim = before[0]
+        at(11, "kill -9 worker", lambda: (os.kill(victim, signal.SIGKILL), victim)[1])
+        loader.join()
+        run2 = box["r"]
+        s2 = run2.summary()
+        wait_until(lambda: len(children(server.pid)) == WORKERS and victim not in children(server.pid),
+                   30, "gunicorn to replace the killed worker")
+        after = children(server.pid)
+        if s2["non_2xx"] or s2["errors"] > 1:
+            failures.append(f"run 2: more than the killed worker's one in-flight request failed: {s2}")
+        failures += check_versions(run2.samples, corrupt)
+        # Every worker, the new one included, ends on the last good version.
+        finals = set()
+        for _ in range(20):
+            with urllib.request.urlopen(base + "/readyz", timeout=5) as resp:
+                finals.add(resp.headers["X-Index-Version"])
+        if finals != {v2}:
+            failures.append(f"workers ended on {sorted(finals)}, expected {v2}")
+        versions_seen = sorted({s.version for s in run2.samples if s.version})
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log_file.close()
+
+    report = render(args, s1, s2, events, start_version, v1, v2, corrupt, before, after, versions_seen, failures)
+    args.out.write_text(report)
+    print(report)
+    shutil.rmtree(work, ignore_errors=True)
+    return 1 if failures else 0
+
+
+def render(args, s1, s2, events, v0, v1, v2, corrupt, before, after, versions_seen, failures) -> str:
+    cols = ["requests", "ok_2xx", "non_2xx", "errors", "seconds", "req_per_s", "p50_ms", "p95_ms", "p99_ms"]
+    rows = "\n".join(f"| {name} | " + " | ".join(str(s[c]) for c in cols) + " |"
+                     for name, s in (("1: steady load", s1), ("2: publishes + corrupt publish + kill -9", s2)))
+    return f"""# Reliability under load
+
+Produced by `python bench/reliability.py --requests {args.requests} --concurrency {args.concurrency}`
+(also run by `.ci/run`) on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: the real
+`python -m service serve` with {WORKERS} gunicorn workers on 127.0.0.1, the bundled corpus,
+{args.concurrency} keep-alive client threads (bench/load.py) over 1,000 varied questions.
+Machine: {os.cpu_count()} cores, load average before the run {os.getloadavg()[0]:.2f}
+(the client and the server share these cores).
+
+| run | {' | '.join(cols)} |
+|---|{'---|' * len(cols)}
+{rows}
+
+Run 2 events (seconds from its start):
+
+```
+{chr(10).join(events)}
+```
+
+- Index versions: start `{v0}`, then `{v1}`, `{v2}`; corrupt: `{corrupt}`.
+- Versions seen in run 2's responses: {', '.join(f'`{v}`' for v in versions_seen)}.
+- Workers before the kill: {before}; after: {after}.
+- Checks: {'all passed' if not failures else 'FAILED: ' + '; '.join(failures)}.
+
+Expectations: run 1 has 0 errors and 0 non-2xx; in run 2 at most the killed
+worker's one in-flight request fails, gunicorn restores the worker count,
+each worker's `X-Index-Version` only moves forward and is never the corrupt
+version, and all workers end on the last good version.
+"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
