@@ -29,6 +29,8 @@ class IndexSettings:
     """Settings baked into an index; a change means a rebuild."""
 
     # Passages: whole sentences only, packed up to these limits.
+    # max_words=0 indexes every article whole, as one passage (for corpora of
+    # short documents and for comparing against document-level benchmarks).
     max_words: int = 120
     max_sentences: int = 5
     overlap_sentences: int = 0
@@ -42,8 +44,8 @@ class IndexSettings:
     epsilon: float = 0.25
 
     def __post_init__(self) -> None:
-        if self.max_words < 1 or self.max_sentences < 1:
-            raise ValueError("max_words and max_sentences must be at least 1")
+        if self.max_words < 0 or self.max_sentences < 1:
+            raise ValueError("max_words must be at least 0 (0: whole articles) and max_sentences at least 1")
         if not 0 <= self.overlap_sentences < self.max_sentences:
             raise ValueError("overlap_sentences must be in [0, max_sentences)")
         if self.stopwords not in ("none", "lucene", "extended"):
