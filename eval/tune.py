@@ -27,11 +27,11 @@ TRIALS = [
     "",
     "stopwords=none", "stopwords=lucene",
     "stemming=False",
+    "join_compounds=False",
     "index_titles=False",
-    "max_words=60", "max_words=80", "max_words=160", "max_words=200",
-    "max_sentences=3", "max_sentences=8",
-    "overlap_sentences=1", "overlap_sentences=2",
-    "k1=0.9,b=0.4", "k1=1.2", "k1=1.2,b=0.75", "k1=2.0", "b=0.5", "b=0.9", "epsilon=0.0", "epsilon=0.5",
+    "max_words=120,max_sentences=5", "max_words=80", "max_words=120", "max_words=200",
+    "max_sentences=5", "overlap_sentences=1", "overlap_sentences=2",
+    "k1=1.5", "k1=0.9,b=0.4", "k1=2.0", "b=0.5", "b=0.9", "epsilon=0.0", "epsilon=0.5",
 ]
 COLUMNS = ["QS S@1", "QS S@5", "QS Ans@1", "QS Ans@5", "SciFact nDCG@10", "SciFact R@100",
            "SQuAD S@1", "SQuAD nDCG@10"]

@@ -142,6 +142,9 @@ def cmd_eval(args: argparse.Namespace, config: Config) -> int:
     except ev.EvalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except OSError as exc:  # an output file (--report, --trec-run) cannot be written
+        print(f"error: cannot write {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 def _eval_retriever(args: argparse.Namespace, config: Config, corpus: Path) -> Retriever:
@@ -191,7 +194,7 @@ def _run_eval(ev, args: argparse.Namespace, config: Config) -> int:  # noqa: ANN
         qrels_path = ev.write_trec(args.trec_run, rankings, qrels)
         print(f"wrote {args.trec_run} and {qrels_path}", file=sys.stderr)
     if args.report:
-        how = f"`python -m service eval` over {doc.get('dataset') or doc['questions']}, {where}, k={k}."
+        how = f"`python -m service eval` over {args.beir or args.questions}, {where}, k={k}."
         chart = ev.write_report(args.report, title, how, result.summary, result.counts, miss_text)
         print(f"wrote {args.report} and {chart}", file=sys.stderr)
     if args.json:

@@ -468,7 +468,7 @@ def evaluation_json(evaluation: Evaluation) -> dict[str, Any]:
     return {
         "summary": evaluation.summary,
         "counts": evaluation.counts,
-        "questions": [
+        "results": [
             {"id": r.question.id, "kind": r.question.kind, "question": r.question.question,
              "sources": list(r.question.sources), "answer": r.question.answer,
              "ranking": r.ranking, "first": r.first, "metrics": r.metrics, "missed": r.missed}
@@ -488,9 +488,9 @@ def write_report(path: Path, title: str, how: str, summary: Mapping[str, Mapping
     except ImportError:
         raise EvalError("--report needs matplotlib: pip install 'groundedqa[eval]'") from None
     chart = path.with_suffix(".png")
-    groups = [g for g in counts if counts[g]]
-    metrics = [m for m in summary if any(summary[m].get(g) is not None for g in groups)]
-    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(metrics)), 4))
+    metrics = [m for m in summary if any(v is not None for v in summary[m].values())]
+    groups = [g for g in counts if counts[g] and any(summary[m].get(g) is not None for m in metrics)]
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(metrics)) + 2, 4))
     width = 0.8 / len(groups)
     for i, g in enumerate(groups):
         ys = [summary[m].get(g) or 0.0 for m in metrics]
@@ -498,7 +498,7 @@ def write_report(path: Path, title: str, how: str, summary: Mapping[str, Mapping
     ax.set_xticks([x + 0.4 - width / 2 for x in range(len(metrics))], metrics, rotation=30, ha="right")
     ax.set_ylim(0, 1.05)
     ax.set_title(title)
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     fig.savefig(chart, dpi=100)
     plt.close(fig)

@@ -141,6 +141,9 @@ def test_cli_errors_exit_non_zero_with_a_message(tmp_path, capsys):
     assert "http(s) URL" in capsys.readouterr().err
     assert main(["eval", "--beir", str(tmp_path)]) == 1
     assert "no corpus.jsonl" in capsys.readouterr().err
+    assert main(["eval", "--report", str(tmp_path / "no" / "such" / "r.md")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "r.png" in err and "Traceback" not in err
 
 
 # -- the command, in-process and over HTTP -----------------------------------------------
@@ -152,9 +155,9 @@ def test_eval_prints_the_table_and_every_miss(capsys):
     assert "Success@1" in out and "paraphrase" in out and "answerable (88)" in out
     assert main(["eval", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    missed = [q for q in doc["questions"] if q["missed"]]
-    assert all(f"[{q['id']} " in out for q in missed)
-    assert all(f"[{q['id']} " not in out for q in doc["questions"] if not q["missed"])
+    missed = [q for q in doc["results"] if q["missed"]]
+    assert missed and all(f"[{q['id']} " in out for q in missed)
+    assert all(f"[{q['id']} " not in out for q in doc["results"] if not q["missed"])
 
 
 def test_trec_files_reproduce_the_figures(tmp_path, capsys):
@@ -169,6 +172,7 @@ def test_trec_files_reproduce_the_figures(tmp_path, capsys):
         assert value == pytest.approx(doc["summary"][str(measure)]["answerable"])
     text = report.read_text()
     assert "| Success@1 |" in text and "![metrics by group](report.png)" in text
+    assert "questions.jsonl, in-process, k=10." in text.splitlines()[2]
     assert (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
