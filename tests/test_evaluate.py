@@ -1,6 +1,7 @@
 import json
 import math
 import socket
+import sys
 import threading
 from collections import Counter
 from pathlib import Path
@@ -285,3 +286,10 @@ def test_question_set_metrics_stay_above_the_recorded_thresholds(seed_retriever)
              if ev.summary[m][g] < floor}
     assert not below, f"below threshold (measured, minimum): {below}"
 
+
+
+def test_report_without_matplotlib_says_what_to_install(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import now fails
+    assert main(["eval", "--report", str(tmp_path / "r.md")]) == 1
+    assert "--report needs matplotlib: pip install 'groundedqa[eval]'" in capsys.readouterr().err
+    assert not (tmp_path / "r.md").exists()
