@@ -14,6 +14,7 @@ import sys
 import textwrap
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 from typing import Callable, Sequence
 
 from .build import build_index
@@ -153,11 +154,14 @@ def _eval_retriever(args: argparse.Namespace, config: Config, corpus: Path) -> R
     settings = replace(config.settings, max_words=0) if args.whole_docs else config.settings
     index_dir = args.index_dir or config.index_dir
     if index_dir is None and args.whole_docs:
-        index_dir = default_index_dir(corpus).with_name(default_index_dir(corpus).name + "-whole")
+        everyday = default_index_dir(corpus)
+        index_dir = everyday.with_name(everyday.name + "-whole")
     return Retriever.from_corpus(corpus, index_dir, settings)
 
 
-def _run_eval(ev, args: argparse.Namespace, config: Config) -> int:  # noqa: ANN001 (module)
+def _run_eval(ev: ModuleType, args: argparse.Namespace, config: Config) -> int:
+    """Run, write the requested files, print; ``ev`` is service.evaluate,
+    imported by the caller so a missing optional extra is one clear message."""
     where = args.url or "in-process"
     if args.beir:
         beir = ev.load_beir(args.beir)
