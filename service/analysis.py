@@ -11,6 +11,9 @@ cut the same way as the passages it is matched against.  Steps:
    ``2020-21``, ``125``.  Hyphenated words split into their parts.
 4. English stopwords removed (a named list, chosen by evaluation).
 5. Snowball English stemming through PyStemmer (numbers are not stemmed).
+6. A hyphenated compound with a letter in it is also indexed joined, so
+   "E-Health" meets "EHealth", "IL-6" meets "IL6" and "write-down" meets
+   "writedown"; its parts stay terms too (chosen by evaluation, eval/README.md).
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ _TOKEN_RE = re.compile(
     re.VERBOSE,
 )
 _THOUSANDS_RE = re.compile(r"(?<=\d),(?=\d{3}(?:\D|$))")
+_COMPOUND_RE = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
 
 
 def normalize(text: str) -> str:
@@ -85,8 +89,12 @@ def raw_tokens(text: str) -> list[str]:
     The highlighter and the answer selector use these too, so what is
     marked on the page is exactly what matched.
     """
+    return _tokens(normalize(text))
+
+
+def _tokens(norm: str) -> list[str]:
     out = []
-    for m in _TOKEN_RE.finditer(normalize(text)):
+    for m in _TOKEN_RE.finditer(norm):
         tok = m.group()
         if m.lastgroup == "num":
             tok = _THOUSANDS_RE.sub("", tok)
@@ -98,6 +106,17 @@ def raw_tokens(text: str) -> list[str]:
     return out
 
 
+def joined_compounds(norm: str) -> list[str]:
+    """``"e-health"`` → ``"ehealth"``, for normalised text; number ranges
+    such as ``2020-21`` are one token already and are left alone."""
+    out = []
+    for m in _COMPOUND_RE.finditer(norm):
+        joined = m.group().replace("-", "")
+        if not joined.isdigit():
+            out.append(joined)
+    return out
+
+
 class Analyzer:
     """Turns text into index terms according to :class:`IndexSettings`."""
 
@@ -105,6 +124,7 @@ class Analyzer:
         settings = settings or IndexSettings()
         self.stopwords = STOPWORD_LISTS[settings.stopwords]
         self._stemmer = Stemmer.Stemmer("english") if settings.stemming else None
+        self.join_compounds = settings.join_compounds
         # Stemming dominates analysis time; words repeat heavily (Zipf).
         self._stem = lru_cache(maxsize=1 << 18)(self._stem_uncached)
         self.word_terms = lru_cache(maxsize=1 << 16)(self._word_terms)
@@ -131,7 +151,11 @@ class Analyzer:
         """Index terms of ``text``, in order, duplicates kept."""
         stop = self.stopwords
         stem = self._stem
-        return [stem(t) for t in raw_tokens(text) if t not in stop]
+        norm = normalize(text)
+        tokens = _tokens(norm)
+        if self.join_compounds and "-" in norm:
+            tokens += joined_compounds(norm)
+        return [stem(t) for t in tokens if t not in stop]
 
     def analyze_many(self, texts: Iterable[str]) -> list[list[str]]:
         return [self(t) for t in texts]

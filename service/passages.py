@@ -112,9 +112,14 @@ def sentence_units(text: str) -> list[tuple[int, int, int, bool]]:
 
 
 def make_passages(article: Article, settings: IndexSettings | None = None) -> list[Passage]:
-    """Pack an article's sentences into passages."""
+    """Pack an article's sentences into passages (``max_words=0``: the whole
+    article as one passage, trimmed of surrounding whitespace)."""
     settings = settings or IndexSettings()
     text = article.text
+    if settings.max_words == 0:
+        start = len(text) - len(text.lstrip())
+        end = len(text.rstrip())
+        return [Passage(f"{article.source_id}#0", article.source_id, 0, start, end, text[start:end])]
     out: list[Passage] = []
     current: list[tuple[int, int, int]] = []  # (start, end, words) of sentences
     fresh = 0  # sentences in ``current`` not already in the previous passage

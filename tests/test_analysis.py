@@ -47,3 +47,12 @@ def test_empty_and_symbol_only_text():
 
 def test_non_latin_scripts_are_tokens():
     assert raw_tokens("Zürich МОСКВА 東京") == ["zürich", "москва", "東京"]
+
+
+def test_hyphenated_compounds_also_match_their_joined_spelling():
+    a = Analyzer()
+    assert set(a("EHealth Insider")) <= set(a("E-Health Insider"))
+    assert "il6" in a("IL-6 levels") and a("IL6") == ["il6"]
+    assert "202021" not in a("in 2020-21") and "2410" not in a("won 24–10")
+    assert a("E-Health") == ["e", "health"] + a("ehealth")
+    assert Analyzer(IndexSettings(join_compounds=False))("E-Health") == ["e", "health"]

@@ -43,7 +43,7 @@ def test_stale_index_is_rebuilt_or_refused(make_corpus, tmp_path):
         Retriever.from_corpus(folder, idx, rebuild="never")
     with pytest.raises(StaleIndex, match="other settings"):
         Retriever.from_corpus(make_corpus({"a.txt": "Apples are red.", "b.txt": "Bananas are yellow."}, "c2"),
-                              idx, settings=IndexSettings(k1=1.2), rebuild="never")
+                              idx, settings=IndexSettings(k1=1.5), rebuild="never")
     fresh = Retriever.from_corpus(folder, idx)  # auto: rebuilds
     assert fresh.search("green", 1).hits[0].source_id == "b"
 
