@@ -274,9 +274,9 @@ def test_whole_document_passages_are_fingerprinted():
 # -- the CI gate ---------------------------------------------------------------------------
 
 
-def test_question_set_metrics_stay_above_the_recorded_thresholds(seed_retriever):
-    """Fails when a change makes retrieval on the question set worse than
-    eval/thresholds.json records; raise the thresholds as quality improves."""
+def test_question_set_metrics_stay_within_the_recorded_thresholds(seed_retriever):
+    """Fails when a change makes retrieval or answers on the question set
+    worse than eval/thresholds.json records; tighten them as quality improves."""
     from service.evaluate import api_search, evaluate_questions
 
     thresholds = json.loads((Path(DEFAULT_QUESTIONS).parent / "thresholds.json").read_text())
@@ -284,7 +284,11 @@ def test_question_set_metrics_stay_above_the_recorded_thresholds(seed_retriever)
     below = {f"{m}[{g}]": (round(ev.summary[m][g], 3), floor)
              for m, groups in thresholds["minimum"].items() for g, floor in groups.items()
              if ev.summary[m][g] < floor}
+    above = {f"{m}[{g}]": (round(ev.summary[m][g], 3), ceiling)
+             for m, groups in thresholds["maximum"].items() for g, ceiling in groups.items()
+             if ev.summary[m][g] > ceiling}
     assert not below, f"below threshold (measured, minimum): {below}"
+    assert not above, f"above threshold (measured, maximum): {above}"
 
 
 
