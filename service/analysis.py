@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 import Stemmer
 
@@ -72,6 +72,13 @@ _TOKEN_RE = re.compile(
     re.VERBOSE,
 )
 _THOUSANDS_RE = re.compile(r"(?<=\d),(?=\d{3}(?:\D|$))")
+# The same alternation without groups, for ``findall``: a match is a number
+# exactly when it starts with a currency sign or a digit (the number branch
+# is tried first and matches wherever one of those starts), so the matched
+# string alone decides how it is cleaned up.
+_TOKEN_FLAT_RE = re.compile(_TOKEN_RE.pattern.replace("(?P<num>", "(?:").replace("(?P<word>", "(?:"), re.VERBOSE)
+#: Distinct surface tokens remembered per analyzer before the memo restarts.
+MEMO_SIZE = 1 << 20
 
 
 def normalize(text: str) -> str:
@@ -85,17 +92,36 @@ def raw_tokens(text: str) -> list[str]:
     The highlighter and the answer selector use these too, so what is
     marked on the page is exactly what matched.
     """
-    out = []
-    for m in _TOKEN_RE.finditer(normalize(text)):
-        tok = m.group()
-        if m.lastgroup == "num":
-            tok = _THOUSANDS_RE.sub("", tok)
-        elif "'" in tok:
-            # "women's" → "women", "o'neill" stays whole.
-            if tok.endswith("'s"):
-                tok = tok[:-2]
-        out.append(tok)
-    return out
+    return [_clean(m.group(), m.lastgroup == "num") for m in _TOKEN_RE.finditer(normalize(text))]
+
+
+def _clean(tok: str, is_num: bool) -> str:
+    if is_num:
+        return _THOUSANDS_RE.sub("", tok)
+    if tok.endswith("'s"):
+        # "women's" → "women", "o'neill" stays whole.
+        return tok[:-2]
+    return tok
+
+
+class Memo(dict):
+    """A dict that computes and keeps a missing key's value on lookup.
+
+    ``memo[key]`` is one dict lookup once ``key`` has been seen, which is
+    what makes per-token work cheap on Zipfian text; it restarts after
+    ``MEMO_SIZE`` keys so it cannot grow without bound.
+    """
+
+    def __init__(self, compute: Callable[[str], Any]) -> None:
+        super().__init__()
+        self._compute = compute
+
+    def __missing__(self, key: str) -> Any:
+        value = self._compute(key)
+        if len(self) >= MEMO_SIZE:
+            self.clear()
+        self[key] = value
+        return value
 
 
 class Analyzer:
@@ -107,6 +133,9 @@ class Analyzer:
         self._stemmer = Stemmer.Stemmer("english") if settings.stemming else None
         # Stemming dominates analysis time; words repeat heavily (Zipf).
         self._stem = lru_cache(maxsize=1 << 18)(self._stem_uncached)
+        # Surface token → index term ("" for a stopword): one dict lookup
+        # per token on the hot path, cleaning and stemming once per word.
+        self._memo = Memo(self._term_of_match)
 
     def _stem_uncached(self, token: str) -> str:
         if self._stemmer is None or token[0].isdigit() or not token[0].isalpha():
@@ -120,11 +149,29 @@ class Analyzer:
         """The index term of one raw token (stemmed)."""
         return self._stem(token)
 
+    def _term_of_match(self, tok: str) -> str:
+        """The index term of a matched surface string, "" if a stopword."""
+        cleaned = _clean(tok, tok[0] in "£$€¥" or tok[0].isdecimal())
+        return "" if cleaned in self.stopwords else self._stem(cleaned)
+
+    def surface_tokens(self, text: str) -> list[str]:
+        """The matched strings of ``text``, before cleaning: what
+        :meth:`term_of_surface` maps, for callers keeping their own memo."""
+        return _TOKEN_FLAT_RE.findall(normalize(text))
+
+    def term_of_surface(self, tok: str) -> str:
+        """The index term of one string from :meth:`surface_tokens`, "" if none."""
+        return self._memo[tok]
+
     def __call__(self, text: str) -> list[str]:
-        """Index terms of ``text``, in order, duplicates kept."""
-        stop = self.stopwords
-        stem = self._stem
-        return [stem(t) for t in raw_tokens(text) if t not in stop]
+        """Index terms of ``text``, in order, duplicates kept.
+
+        The same as stemming :func:`raw_tokens` minus stopwords (a test
+        holds it to that), computed with one ``findall`` and a memo.
+        """
+        memo = self._memo
+        terms = [memo[tok] for tok in self.surface_tokens(text)]
+        return [t for t in terms if t]
 
     def analyze_many(self, texts: Iterable[str]) -> list[list[str]]:
         return [self(t) for t in texts]

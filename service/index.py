@@ -59,77 +59,99 @@ class Bm25Arrays:
         return int(self.doc_len.shape[0])
 
 
-def build_arrays(token_lists: Iterable[Sequence[str]], settings: IndexSettings) -> Bm25Arrays:
-    """Count and weight in one streaming pass over the documents.
+class ArrayBuilder:
+    """Streaming construction of :class:`Bm25Arrays`, document by document.
 
     Term ids go into a flat buffer; every ``CHUNK_TOKENS`` tokens a compiled
     kernel turns the chunk into per-document ``(term, tf)`` pairs with one
-    counter array (no per-document dictionary).  At the end the postings
-    are scattered, weighted, into term-major arrays by a counting sort, the
-    chunks being freed as they are placed, so memory stays near the size of
-    the finished index.
+    counter array (no per-document dictionary).  :meth:`finish` scatters the
+    postings, weighted, into term-major arrays by a counting sort, freeing
+    the chunks as they are placed, so memory stays near the size of the
+    finished index.
     """
-    vocab: dict[str, int] = {}
-    doc_len = array("i")
-    buf = array("i")
-    buf_lens = array("i")
-    chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    df = np.zeros(0, dtype=np.int64)
-    scratch = np.zeros(0, dtype=np.int32)
 
-    def flush() -> None:
-        nonlocal df, scratch
-        if not buf_lens:
+    def __init__(self) -> None:
+        #: term → id, in order of first occurrence.
+        self.vocab: dict[str, int] = {}
+        self._doc_len: list[np.ndarray] = []
+        self._buf = array("i")
+        self._buf_lens = array("i")
+        self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._df = np.zeros(0, dtype=np.int64)
+        self._scratch = np.zeros(0, dtype=np.int32)
+
+    def term_id(self, term: str) -> int:
+        """The id of ``term``, added to the vocabulary if new."""
+        return self.vocab.setdefault(term, len(self.vocab))
+
+    def add_terms(self, terms: Sequence[str]) -> None:
+        """Add one document given as its terms."""
+        setdefault, vocab = self.vocab.setdefault, self.vocab
+        self.add_ids([setdefault(t, len(vocab)) for t in terms])
+
+    def add_ids(self, ids: Sequence[int]) -> None:
+        """Add one document given as term ids from :meth:`term_id`;
+        negative ids (stopwords) are skipped."""
+        self._buf.extend(ids)
+        self._buf_lens.append(len(ids))
+        if len(self._buf) >= CHUNK_TOKENS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buf_lens:
             return
-        if len(scratch) < len(vocab):
-            scratch = np.zeros(max(len(vocab), 2 * len(scratch)), dtype=np.int32)
-            df = np.concatenate([df, np.zeros(len(scratch) - len(df), dtype=np.int64)])
-        ids = np.array(buf, dtype=np.int32)
-        lens = np.array(buf_lens, dtype=np.int32)
-        terms, tfs, n_unique = kernels.count_chunk(ids, lens, scratch)
+        n_terms = len(self.vocab)
+        if len(self._scratch) < n_terms:
+            self._scratch = np.zeros(max(n_terms, 2 * len(self._scratch)), dtype=np.int32)
+            self._df = np.concatenate([self._df, np.zeros(len(self._scratch) - len(self._df), np.int64)])
+        ids = np.array(self._buf, dtype=np.int32)
+        lens = np.array(self._buf_lens, dtype=np.int32)
+        terms, tfs, n_unique, doc_len = kernels.count_chunk(ids, lens, self._scratch)
         del ids, lens
-        df += np.bincount(terms, minlength=len(df))
+        self._doc_len.append(doc_len)
+        self._df += np.bincount(terms, minlength=len(self._df))
         tf_type = np.uint16 if len(tfs) == 0 or tfs.max() <= np.iinfo(np.uint16).max else np.int32
-        chunks.append((terms, tfs.astype(tf_type), n_unique))
-        del buf[:], buf_lens[:]
+        self._chunks.append((terms, tfs.astype(tf_type), n_unique))
+        del self._buf[:], self._buf_lens[:]
 
-    setdefault = vocab.setdefault
-    for tokens in token_lists:
-        buf.extend([setdefault(tok, len(vocab)) for tok in tokens])
-        buf_lens.append(len(tokens))
-        doc_len.append(len(tokens))
-        if len(buf) >= CHUNK_TOKENS:
-            flush()
-    flush()
+    def finish(self, settings: IndexSettings) -> Bm25Arrays:
+        self._flush()
+        dl = np.concatenate(self._doc_len) if self._doc_len else np.zeros(0, np.int64)
+        n_docs = len(dl)
+        total = int(dl.sum())
+        if n_docs == 0 or total == 0:
+            raise ValueError("nothing to index: the documents contain no indexable words")
+        n_terms = len(self.vocab)
+        df = self._df[:n_terms]
+        ptr = np.zeros(n_terms + 1, dtype=np.int64)
+        np.cumsum(df, out=ptr[1:])
+        avgdl = total / n_docs
+        idf = okapi_idf(df, n_docs, settings.epsilon)
+        k1, b = settings.k1, settings.b
+        # rank-bm25's length part of the denominator, the same numpy expression.
+        norm = k1 * (1 - b + b * dl / avgdl)
+        docs = np.empty(int(ptr[-1]), dtype=np.int32)
+        weights = np.empty(int(ptr[-1]), dtype=np.float64)
+        fill = ptr[:-1].copy()
+        doc0 = 0
+        chunks = self._chunks
+        while chunks:
+            terms, tfs, n_unique = chunks.pop(0)
+            kernels.scatter_weights(terms, tfs, n_unique, doc0, fill, idf, norm, float(k1), docs, weights)
+            doc0 += len(n_unique)
+            del terms, tfs, n_unique
+        term_list = [""] * n_terms
+        for term, i in self.vocab.items():
+            term_list[i] = term
+        return with_pruning_data(term_list, ptr, docs, weights, dl.astype(np.int32), idf, avgdl)
 
-    n_docs = len(doc_len)
-    total = sum(doc_len)
-    if n_docs == 0 or total == 0:
-        raise ValueError("nothing to index: the documents contain no indexable words")
-    n_terms = len(vocab)
-    df = df[:n_terms]
-    ptr = np.zeros(n_terms + 1, dtype=np.int64)
-    np.cumsum(df, out=ptr[1:])
 
-    dl = np.frombuffer(doc_len, dtype=np.int32).astype(np.int64)
-    avgdl = total / n_docs
-    idf = okapi_idf(df, n_docs, settings.epsilon)
-    k1, b = settings.k1, settings.b
-    # rank-bm25's length part of the denominator, the same numpy expression.
-    norm = k1 * (1 - b + b * dl / avgdl)
-    docs = np.empty(int(ptr[-1]), dtype=np.int32)
-    weights = np.empty(int(ptr[-1]), dtype=np.float64)
-    fill = ptr[:-1].copy()
-    doc0 = 0
-    while chunks:
-        terms, tfs, n_unique = chunks.pop(0)
-        kernels.scatter_weights(terms, tfs, n_unique, doc0, fill, idf, norm, float(k1), docs, weights)
-        doc0 += len(n_unique)
-        del terms, tfs, n_unique
-    term_list = [""] * n_terms
-    for term, i in vocab.items():
-        term_list[i] = term
-    return with_pruning_data(term_list, ptr, docs, weights, dl.astype(np.int32), idf, avgdl)
+def build_arrays(token_lists: Iterable[Sequence[str]], settings: IndexSettings) -> Bm25Arrays:
+    """The arrays of documents given as lists of terms."""
+    builder = ArrayBuilder()
+    for terms in token_lists:
+        builder.add_terms(terms)
+    return builder.finish(settings)
 
 
 def with_pruning_data(

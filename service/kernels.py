@@ -250,21 +250,26 @@ def accumulate(ptr, docs, weights, qterms, qmul, n_docs):
 def count_chunk(ids, lens, scratch):
     """Term frequencies of a chunk of documents, without a dict per document.
 
-    ``ids`` holds the documents' term ids back to back (``lens`` tokens
-    each); ``scratch`` is a zeroed counter per vocabulary term, left zeroed.
-    Returns each document's ``(term, tf)`` postings back to back and how
-    many distinct terms each document has.
+    ``ids`` holds the documents' term ids back to back (``lens`` ids each;
+    a negative id is a stopword, skipped); ``scratch`` is a zeroed counter
+    per vocabulary term, left zeroed.  Returns each document's ``(term,
+    tf)`` postings back to back, how many distinct terms each document has
+    and its length in terms.
     """
     n_docs = lens.shape[0]
     terms = np.empty(ids.shape[0], dtype=np.int32)
     tfs = np.empty(ids.shape[0], dtype=np.int32)
     n_unique = np.zeros(n_docs, dtype=np.int32)
+    doc_len = np.zeros(n_docs, dtype=np.int64)
     start = 0
     out = 0
     for d in range(n_docs):
         first = out
         for i in range(start, start + lens[d]):
             t = ids[i]
+            if t < 0:
+                continue
+            doc_len[d] += 1
             if scratch[t] == 0:
                 terms[out] = t
                 out += 1
@@ -275,7 +280,7 @@ def count_chunk(ids, lens, scratch):
             scratch[t] = 0
         n_unique[d] = out - first
         start += lens[d]
-    return terms[:out].copy(), tfs[:out].copy(), n_unique
+    return terms[:out].copy(), tfs[:out].copy(), n_unique, doc_len
 
 
 @njit(cache=True, nogil=True)

@@ -47,3 +47,23 @@ def test_empty_and_symbol_only_text():
 
 def test_non_latin_scripts_are_tokens():
     assert raw_tokens("Zürich МОСКВА 東京") == ["zürich", "москва", "東京"]
+
+
+from hypothesis import given, settings as hsettings, strategies as st
+
+_PIECES = ["£1,200", "$3.5bn", "2020-21", "1,00", "women’s", "O'Neill", "it's", "the", "how", "Running",
+           "meetings", "e_health", "stand-alone", "²", "٣٤", "ﬁle", "Zürich", "东京", " ", "\n", ",", ".",
+           "'", "’", "—", "%", "€", "12%", "4th", "x'", "'s", "s's"]
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_PIECES), st.text(max_size=6)), max_size=30))
+def test_fast_path_equals_the_token_definition(pieces):
+    # Analyzer.__call__ memoises per surface string; it must give exactly
+    # the stemmed raw_tokens minus stopwords, for every settings variant.
+    text = "".join(pieces)
+    for settings in (IndexSettings(), IndexSettings(stopwords="lucene", stemming=False)):
+        a = Analyzer(settings)
+        want = [a.term(t) for t in raw_tokens(text) if not a.is_stopword(t)]
+        assert a(text) == want
+        assert a(text) == want  # again, now from the memo

@@ -145,3 +145,16 @@ def test_empty_and_unknown_queries_match_nothing():
         ids, scores, total = scorer.top_k(q, 5)
         assert len(ids) == len(scores) == total == 0
     assert scorer.top_k(["x"], 0)[2] == 0
+
+
+def test_streamed_build_equals_building_from_the_analyzers_terms(seed_retriever, seed_articles):
+    # build.py maps surface strings straight to term ids; the result must be
+    # the index of exactly the analyzer's terms (title terms first).
+    analyzer = Analyzer()
+    docs = [(analyzer(a.title) if a.title else []) + analyzer(p.text)
+            for a in seed_articles for p in passages_of([a])]
+    want = build_arrays(docs, IndexSettings())
+    got = seed_retriever.stored.arrays
+    assert got.terms == want.terms and got.avgdl == want.avgdl
+    for name in ("ptr", "docs", "weights", "doc_len", "idf", "max_weight", "bitmap_row", "bitmaps"):
+        assert np.array_equal(getattr(got, name), getattr(want, name)), name
