@@ -14,7 +14,7 @@ arithmetic is the same expression in the same float64 order as rank-bm25,
 so scores agree bit for bit; a parity test holds us to it.
 
 For fast exact top-k, each term also carries its largest weight (the bound
-MaxScore prunes with, see :mod:`service.kernels`) and, when it occurs in at
+the pruned top-k relies on, see :mod:`service.kernels`) and, when it occurs in at
 least 1/32 of the documents, a bitmap of them: pruning skips most of the
 postings of frequent terms, and the bitmaps let ``total`` (documents
 matching any query term) stay exact at 64 documents per step instead of
@@ -24,6 +24,7 @@ it summarises (n/8 bytes vs 4·df with df ≥ n/32).
 
 from __future__ import annotations
 
+import threading
 from array import array
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -205,19 +206,38 @@ def okapi_idf(df: np.ndarray, n_docs: int, epsilon: float) -> np.ndarray:
 class Bm25Scorer:
     """Scores queries against :class:`Bm25Arrays`.
 
-    Construction runs every compiled kernel once on these very arrays (a
-    memory map is its own numba type), so compilation, or loading it from
-    the on-disk cache, happens at load time, never in a user's query.
+    Top-k is exact and pruned (:func:`service.kernels.pruned_top_k`);
+    ``total`` is a separate exact union count, cheap through the frequent
+    terms' bitmaps, because pruning skips exactly the long lists a count
+    would otherwise have to walk.  Construction runs every kernel once on
+    these arrays, so compiling (or loading the compiled code from numba's
+    cache) happens at load time, never in a user's query.
     """
 
     def __init__(self, arrays: Bm25Arrays) -> None:
         self.arrays = arrays
         self.vocab = {t: i for i, t in enumerate(arrays.terms)}
+        # Plain ndarray views of the memory maps: numba dispatches on them
+        # several microseconds faster than on np.memmap, sharing the pages.
+        a = arrays
+        self._postings = tuple(np.asarray(x) for x in (a.ptr, a.docs, a.weights, a.max_weight))
+        self._idf = np.asarray(a.idf)
+        self._bitmaps = (np.asarray(a.bitmap_row), np.asarray(a.bitmaps))
+        self._local = threading.local()  # per-thread accumulator (see _scratch)
         if arrays.terms:
-            warm = np.array([0, 0], dtype=np.int64)
-            self._top_k_ids(warm[:1], np.ones(1), 1)
-            self._accumulate(warm[:1], np.ones(1))
-            self._union_count(warm)
+            one = np.zeros(1, dtype=np.int64)
+            self._top_k_ids(one, np.ones(1), 1)
+            self._accumulate(one, np.ones(1))
+            self._union_count(np.zeros(2, dtype=np.int64))
+
+    def _scratch(self) -> tuple[np.ndarray, np.ndarray]:
+        """This thread's zeroed score and mark arrays, one slot a document;
+        the kernel leaves them zeroed, so they are allocated once."""
+        s = getattr(self._local, "arrays", None)
+        if s is None:
+            n = self.arrays.n_docs
+            s = self._local.arrays = (np.zeros(n), np.zeros(n, dtype=np.uint8))
+        return s
 
     def query_ids(self, query_terms: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Distinct known term ids in query order, and how often each occurs.
@@ -236,16 +256,16 @@ class Bm25Scorer:
         return ids, mul
 
     def _accumulate(self, ids: np.ndarray, mul: np.ndarray) -> np.ndarray:
-        a = self.arrays
-        return kernels.accumulate(a.ptr, a.docs, a.weights, ids, mul, a.n_docs)
+        ptr, docs, weights, _ = self._postings
+        return kernels.accumulate(ptr, docs, weights, ids, mul, self.arrays.n_docs)
 
     def _top_k_ids(self, ids: np.ndarray, mul: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        a = self.arrays
-        return kernels.maxscore_top_k(a.ptr, a.docs, a.weights, a.max_weight, ids, mul, k)
+        acc, mark = self._scratch()
+        return kernels.pruned_top_k(*self._postings, self._idf, ids, mul, k, acc, mark)
 
     def _union_count(self, ids: np.ndarray) -> int:
-        a = self.arrays
-        return int(kernels.union_count(a.ptr, a.docs, a.bitmap_row, a.bitmaps, ids, a.n_docs))
+        ptr, docs = self._postings[:2]
+        return int(kernels.union_count(ptr, docs, *self._bitmaps, ids, self.arrays.n_docs))
 
     def scores(self, query_terms: Sequence[str]) -> np.ndarray:
         """Dense scores of every document: ``BM25Okapi.get_scores``."""

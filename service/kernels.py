@@ -7,17 +7,19 @@ is ``cache=True``: the machine code is compiled once and reused from
 :func:`warm_up` runs them once on a toy index so the first real query never
 pays for compilation.
 
-Top-k retrieval is MaxScore (Turtle & Flood, 1995) over document-ordered
-postings: query terms are sorted by their largest weight; once the k-th
-best score θ is at least the summed upper bounds of the weakest terms,
-those terms become *non-essential*: a document containing only them cannot
-enter the top k, so only the other terms' postings generate candidates, and
-the non-essential lists are merely probed (galloping search) for those
-candidates, stopping as soon as the bound falls to θ.  Scores are summed in
-one fixed order (the query's term order), exactly as the dense scorer does,
-so the kept documents and their scores are bit-identical to scoring
-everything; ties go to the lower document id because documents are visited
-in ascending order and a newcomer must be strictly better than θ.
+Top-k retrieval is exact and pruned.  Query terms are taken shortest
+posting list first and added term by term into a per-document accumulator.
+Before walking the next (longer) list, when looking documents up is much
+cheaper than walking, the current candidates' scores are completed by
+galloping search in the remaining lists; a document outside the candidates
+scores at most the sum of the remaining terms' largest weights (stored per
+term), so if k candidates beat that bound they are the exact top k and the
+long lists of common words are never walked (MaxScore's bound, Turtle &
+Flood 1995, applied term-at-a-time).  Otherwise every list is walked, which
+costs what an exhaustive scorer costs.  Every document's contributions are
+added in one fixed term order, the same one the dense scorer uses, so the
+returned scores are bit-identical to scoring everything; ties go to the
+lower document id.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def union_count(ptr, docs, bitmap_row, bitmaps, qterms, n_docs):
 
     Frequent terms have a precomputed bitmap (``bitmap_row[t] >= 0``), OR-ed
     in 64 documents per step; the others set their postings' bits.  This is
-    what keeps ``total`` exact without walking the long lists that MaxScore
+    what keeps ``total`` exact without walking the long lists that pruning
     skips.
     """
     if qterms.shape[0] == 1:
@@ -135,96 +137,70 @@ def _gallop(docs, lo, hi, target):
 
 
 @njit(cache=True, nogil=True)
-def maxscore_top_k(ptr, docs, weights, max_weight, qterms, qmul, k):
-    """Exact top-``k`` ``(docs, scores)`` of a query, best first.
+def term_order(ptr, qterms):
+    """Positions of the query's terms, shortest posting list first (stable).
 
-    ``qterms`` are distinct term ids in the query's order, ``qmul`` how many
-    times each occurs (rank-bm25 adds a repeated term's weight each time).
+    Both scorers add a document's contributions in this order, so their
+    sums are the same floating-point operations and ties stay ties.
     """
-    nq = qterms.shape[0]
-    # Upper bound of each term's contribution; a weight can be negative only
-    # through rank-bm25's floor on tiny corpora, and then 0 bounds it.
-    ub = np.empty(nq)
-    for i in range(nq):
-        ub[i] = max(max_weight[qterms[i]] * qmul[i], 0.0)
-    order = np.argsort(ub)  # weakest first
-    cum = np.empty(nq)  # cum[j]: bound of a doc in sorted terms 0..j only
-    acc = 0.0
-    for j in range(nq):
-        acc += ub[order[j]]
-        cum[j] = acc
-    slack = _SLACK * (acc + 1e-300)
+    df = np.empty(qterms.shape[0], dtype=np.int64)
+    for i in range(qterms.shape[0]):
+        df[i] = ptr[qterms[i] + 1] - ptr[qterms[i]]
+    return np.argsort(df, kind="mergesort")
 
-    pos = np.empty(nq, dtype=np.int64)
-    end = np.empty(nq, dtype=np.int64)
-    for j in range(nq):
-        t = qterms[order[j]]
-        pos[j] = ptr[t]
-        end[j] = ptr[t + 1]
 
+@njit(cache=True, nogil=True)
+def accumulate(ptr, docs, weights, qterms, qmul, n_docs):
+    """Dense scores of every document, term by term (``get_scores``)."""
+    out = np.zeros(n_docs)
+    for i in term_order(ptr, qterms):
+        t = qterms[i]
+        m = qmul[i]
+        for p in range(ptr[t], ptr[t + 1]):
+            out[docs[p]] += weights[p] * m
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _kth_best_above(scores, n, k, floor):
+    """The k-th largest of ``scores[:n]`` if it exceeds ``floor``, else
+    -inf.  A k-slot min-heap, not a partition: BM25 scores repeat a lot
+    (same tf, same length), which quickselect handles badly."""
+    hs = np.empty(k)
+    hd = np.zeros(k, dtype=np.int64)  # scores only: all ids equal
+    size = 0
+    for i in range(n):
+        v = scores[i]
+        if v <= floor:
+            continue
+        if size < k:
+            hs[size] = v
+            _sift_up(hs, hd, size)
+            size += 1
+        elif v > hs[0]:
+            hs[0] = v
+            _sift_down(hs, hd, k, 0)
+    return hs[0] if size == k else -np.inf
+
+
+@njit(cache=True, nogil=True)
+def _best_k(scores, ids, k):
+    """``(ids, scores)`` of the k best, best first, ties by lower id."""
     hs = np.empty(k)
     hd = np.empty(k, dtype=np.int64)
     n_heap = 0
-    theta = -np.inf
-    first_ess = 0  # sorted terms first_ess.. are essential
-    contrib = np.zeros(nq)  # by query order, for the fixed-order sum
-    big = np.int64(1) << np.int64(62)
-
-    while first_ess < nq:
-        d = big
-        for j in range(first_ess, nq):
-            if pos[j] < end[j] and docs[pos[j]] < d:
-                d = docs[pos[j]]
-        if d == big:
-            break
-        for i in range(nq):
-            contrib[i] = 0.0
-        bound = 0.0
-        for j in range(first_ess, nq):
-            if pos[j] < end[j] and docs[pos[j]] == d:
-                c = weights[pos[j]] * qmul[order[j]]
-                contrib[order[j]] = c
-                bound += c
-                pos[j] += 1
-        full = n_heap == k
-        if first_ess > 0:
-            bound += cum[first_ess - 1]
-            j = first_ess - 1
-            while j >= 0:
-                if full and bound + slack <= theta:
-                    break
-                p = _gallop(docs, pos[j], end[j], d)
-                pos[j] = p
-                if p < end[j] and docs[p] == d:
-                    c = weights[p] * qmul[order[j]]
-                    contrib[order[j]] = c
-                    bound += c - ub[order[j]]
-                else:
-                    bound -= ub[order[j]]
-                j -= 1
-            if j >= 0:
-                continue
-        if full and bound + slack <= theta:
-            continue
-        score = 0.0
-        for i in range(nq):
-            score += contrib[i]
-        if not full:
-            hs[n_heap] = score
+    for c in range(ids.shape[0]):
+        s = scores[c]
+        d = ids[c]
+        if n_heap < k:
+            hs[n_heap] = s
             hd[n_heap] = d
             _sift_up(hs, hd, n_heap)
             n_heap += 1
-        elif score > theta:
-            hs[0] = score
+        elif _worse(hs[0], hd[0], s, d):
+            hs[0] = s
             hd[0] = d
             _sift_down(hs, hd, k, 0)
-        else:
-            continue
-        if n_heap == k:
-            theta = hs[0]
-            while first_ess < nq and cum[first_ess] + slack <= theta:
-                first_ess += 1
-
     out_s = hs[:n_heap].copy()
     out_d = hd[:n_heap].copy()
     idx = np.argsort(out_d)  # ascending id, then a stable sort by score
@@ -235,15 +211,78 @@ def maxscore_top_k(ptr, docs, weights, max_weight, qterms, qmul, k):
 
 
 @njit(cache=True, nogil=True)
-def accumulate(ptr, docs, weights, qterms, qmul, n_docs):
-    """Dense scores: term by term in query order, like rank-bm25."""
-    out = np.zeros(n_docs)
-    for i in range(qterms.shape[0]):
+def pruned_top_k(ptr, docs, weights, max_weight, idf, qterms, qmul, k, acc, mark):
+    """Exact top-``k`` ``(docs, scores)`` of a query, best first.
+
+    ``qterms`` are distinct term ids, ``qmul`` how many times each occurs
+    in the query.  ``acc`` (float64) and ``mark`` (uint8), one slot per
+    document, must be zero and are left zero.
+    """
+    nq = qterms.shape[0]
+    order = term_order(ptr, qterms)
+    rest = np.zeros(nq + 1)  # rest[j]: the most that terms order[j:] can add
+    for j in range(nq - 1, -1, -1):
+        i = order[j]
+        rest[j] = rest[j + 1] + max(max_weight[qterms[i]] * qmul[i], 0.0)
+    slack = _SLACK * (rest[0] + 1e-300)
+    # Scores of candidates are exact, but a document outside them is bounded
+    # by ``rest`` only if no weight is negative (rank-bm25's floor allows
+    # that on tiny corpora): then every list is walked.
+    can_prune = True
+    left = 0  # postings not yet walked
+    for i in range(nq):
+        t = qterms[i]
+        left += ptr[t + 1] - ptr[t]
+        if idf[t] < 0:
+            can_prune = False
+    cand = np.empty(left, dtype=np.int32)
+    nc = 0
+    for j in range(nq):
+        # Trial: complete the candidates' scores by looking their documents
+        # up in the remaining (longer) lists; if k of them beat everything
+        # a non-candidate could score, they are the answer.  Tried only
+        # when the lookups are much cheaper than walking those lists.
+        if can_prune and j > 0 and nc >= k and 8 * nc * (nq - j) < left:
+            live = cand[:nc][np.argsort(cand[:nc], kind="mergesort")]
+            full = np.empty(nc)
+            for c in range(nc):
+                full[c] = acc[live[c]]
+            for j2 in range(j, nq):
+                i = order[j2]
+                t = qterms[i]
+                m = qmul[i]
+                lo = ptr[t]
+                hi = ptr[t + 1]
+                for c in range(nc):
+                    lo = _gallop(docs, lo, hi, live[c])
+                    if lo == hi:
+                        break
+                    if docs[lo] == live[c]:
+                        full[c] += weights[lo] * m
+            if _kth_best_above(full, nc, k, rest[j] + slack) > -np.inf:
+                for c in range(nc):
+                    acc[cand[c]] = 0.0
+                    mark[cand[c]] = 0
+                return _best_k(full, live, k)
+        i = order[j]
         t = qterms[i]
         m = qmul[i]
         for p in range(ptr[t], ptr[t + 1]):
-            out[docs[p]] += weights[p] * m
-    return out
+            d = docs[p]
+            if mark[d] == 0:
+                mark[d] = 1
+                cand[nc] = d
+                nc += 1
+            acc[d] += weights[p] * m
+        left -= ptr[t + 1] - ptr[t]
+
+    scores = np.empty(nc)
+    for c in range(nc):
+        d = cand[c]
+        scores[c] = acc[d]
+        acc[d] = 0.0
+        mark[d] = 0
+    return _best_k(scores, cand[:nc], k)
 
 
 @njit(cache=True, nogil=True)
@@ -317,16 +356,3 @@ def term_bitmaps(ptr, docs, dense_terms, n_docs):
             d = docs[p]
             out[r, d >> 6] |= np.uint64(1) << np.uint64(d & 63)
     return out
-
-
-def warm_up() -> None:
-    """Compile (or load from cache) every kernel on a toy index."""
-    ptr = np.array([0, 2, 3], dtype=np.int64)
-    docs = np.array([0, 1, 1], dtype=np.int32)
-    weights = np.array([1.0, 2.0, 0.5])
-    maxw = np.array([2.0, 0.5])
-    qterms = np.array([0, 1], dtype=np.int64)
-    qmul = np.array([1.0, 1.0])
-    maxscore_top_k(ptr, docs, weights, maxw, qterms, qmul, 1)
-    accumulate(ptr, docs, weights, qterms, qmul, 2)
-    union_count(ptr, docs, np.array([0, -1], dtype=np.int32), np.zeros((1, 1), np.uint64), qterms, 2)

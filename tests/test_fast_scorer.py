@@ -1,9 +1,11 @@
 """The pruned top-k scorer against rank-bm25 and against a full sort.
 
-``Bm25Scorer.top_k`` skips postings (MaxScore) and counts matches through
-bitmaps; these corpora are built so that both paths are taken: frequent
-terms (bitmaps, non-essential lists), rare high-weight terms, repeated
-and unknown query terms, empty documents, exact score ties.
+``Bm25Scorer.top_k`` skips postings (candidates completed by lookups in
+the long lists, see service/kernels.py) and counts matches through
+bitmaps; these corpora are built so that both the pruned and the
+exhaustive paths are taken: frequent terms (bitmaps, long lists), rare
+high-weight terms, repeated and unknown query terms, empty documents,
+exact score ties.
 """
 
 import numpy as np
@@ -102,9 +104,9 @@ def test_terms_in_over_half_the_documents_and_dense_bitmaps():
 
 
 def test_pruning_keeps_exact_results_when_rare_terms_dominate():
-    # One frequent low-weight term, a few rare high-weight ones: once the
-    # top k fills with rare-term documents the frequent term becomes
-    # non-essential, and documents having only it must be skipped exactly.
+    # One frequent low-weight term, a few rare high-weight ones: the
+    # rare-term documents' completed scores beat anything the frequent
+    # term alone can give, so its list is only looked up, never walked.
     rng = np.random.default_rng(5)
     docs = []
     for i in range(3000):

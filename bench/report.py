@@ -1,0 +1,151 @@
+"""bench/RESULTS.md from the raw results of retrieval.py and http.py.
+
+Either script rewrites the whole file from whichever result files exist
+(bench/out/retrieval.json, bench/out/http.json), so the two never clobber
+each other's section.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+OUT = BENCH / "out"
+RESULTS = BENCH / "RESULTS.md"
+PLOT = BENCH / "latency.png"
+
+LABELS = {
+    "ours": "groundedqa",
+    "rank_bm25": "rank-bm25 BM25Okapi",
+    "bm25s_numpy": "bm25s (numpy)",
+    "bm25s_numba": "bm25s (numba)",
+}
+
+
+def _f(v, digits=2):
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        if v >= 100:
+            return f"{v:,.0f}"
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def _machine(info: dict) -> list[str]:
+    m = info["machine"]
+    lines = [
+        f"- CPU: {m['cpu']}, {m['logical_cpus']} logical CPUs; RAM {m['ram_gb']} GB; {m['platform']}",
+        f"- Python {m['python']}; " + ", ".join(f"{k} {v}" for k, v in sorted(m["versions"].items())),
+        f"- Run started {info['started']}, took {info['minutes']} min; load average (1/5/15 min) "
+        f"before {tuple(round(x, 2) for x in info['load_before'])}, after "
+        f"{tuple(round(x, 2) for x in info['load_after'])}. The machine is shared with other "
+        "work, so absolute figures are noisy; ratios come from the same run.",
+    ]
+    return lines
+
+
+def retrieval_section(data: dict) -> list[str]:
+    info, results = data["info"], data["results"]
+    out = ["## Retrieval: side by side", "", *_machine(info), "",
+           "Same tokens for every engine (this project's analyzer), single thread, top-10, "
+           f"up to {info['args']['queries']} queries or {info['args']['seconds']:.0f} s per engine and corpus. "
+           "*tokenize* = corpus text → passages → terms; *build* = the engine's indexing after that "
+           "(for groundedqa the real `service index` pipeline, whose total from text is *build total*); "
+           "*peak RSS* = the whole worker process (tokens included); *index* = files on disk "
+           "(groundedqa: BM25 arrays + vocabulary; rank-bm25 has no file format, so its pickle). "
+           "bm25s uses its default Lucene-style idf (scores differ from BM25Okapi; speed is what is compared). "
+           "Ratios are QPS divided by the other engine's QPS on the same corpus.", ""]
+    for s in info["skipped"]:
+        out.append(f"- Skipped: {s}.")
+    corpora = []
+    for r in results:
+        if r["corpus"] not in corpora:
+            corpora.append(r["corpus"])
+    for name in corpora:
+        rows = [r for r in results if r["corpus"] == name]
+        by = {r["engine"]: r for r in rows if "error" not in r}
+        n = next((r.get("n_passages") for r in rows if r.get("n_passages")), None)
+        title = f"{int(name):,} synthetic passages" if name.isdigit() else name
+        out += ["", f"### {title} ({n:,} passages)" if n else f"### {title}", "",
+                "| engine | tokenize s | build s | build total s | index MB | peak RSS MB | p50 ms | p99 ms | QPS "
+                "| × rank-bm25 | × bm25s-numpy | × bm25s-numba | load avg |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            if "error" in r:
+                out.append(f"| {LABELS.get(r['engine'], r['engine'])} | error: {' '.join(r['error'])} |")
+                continue
+
+            def ratio(other):
+                o = by.get(other)
+                return r["qps"] / o["qps"] if o and o is not r else None
+
+            out.append(
+                f"| {LABELS.get(r['engine'], r['engine'])} | {_f(r.get('tokenize_s'))} | {_f(r.get('build_s'))} "
+                f"| {_f(r.get('build_total_s'))} | {_f(r.get('index_mb'), 1)} | {_f(r.get('peak_rss_mb'))} "
+                f"| {_f(r['p50_ms'], 3)} | {_f(r['p99_ms'], 3)} | {_f(r['qps'], 0)} | {_f(ratio('rank_bm25'), 1)} "
+                f"| {_f(ratio('bm25s_numpy'), 2)} | {_f(ratio('bm25s_numba'), 2)} | {_f(r.get('load_avg_1m'))} |")
+            if r["engine"] == "ours" and "search_api" in r:
+                api = r["search_api"]
+                out.append(f"| ↳ `Retriever.search` (analysis + top-10 + hit texts) | | | | | "
+                           f"| {_f(api['p50_ms'], 3)} | {_f(api['p99_ms'], 3)} | {_f(api['qps'], 0)} | | | | |")
+    out += ["", f"![p50 latency vs corpus size]({PLOT.name})", ""]
+    return out
+
+
+def plot(results: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for engine, label in LABELS.items():
+        pts = sorted((int(r["corpus"]), r["p50_ms"]) for r in results
+                     if r["engine"] == engine and r["corpus"].isdigit() and "error" not in r)
+        if pts:
+            ax.plot(*zip(*pts), marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("passages (synthetic, ~100 tokens, Zipf vocabulary of 200k)")
+    ax.set_ylabel("top-10 query latency p50 (ms)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(PLOT, dpi=120)
+
+
+def http_section(data: dict) -> list[str]:
+    info, results = data["info"], data["results"]
+    out = ["## HTTP: `/api/search` under load", "", *_machine(info), "",
+           f"`wrk` on loopback, {info['threads']} threads, {info['connections']} connections, "
+           f"{info['duration_s']} s per target, against `python -m service serve` "
+           f"({info['server']}) and, as the ceiling, a bare Flask JSON endpoint under the same gunicorn "
+           "configuration. Requests cycle through the corpus's queries.", "",
+           "| target | corpus | req/s | p50 ms | p99 ms | requests | errors (non-2xx, socket) | % of ceiling | load avg |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    ceiling = {r["corpus"]: r["rps"] for r in results if r["target"] == "bare flask"}
+    for r in results:
+        c = ceiling.get(r["corpus"]) or ceiling.get("-")
+        pct = f"{100 * r['rps'] / c:.0f}%" if c and r["target"] != "bare flask" else ""
+        out.append(f"| {r['target']} | {r['corpus']} | {r['rps']:,.0f} | {_f(r['p50_ms'])} | {_f(r['p99_ms'])} "
+                   f"| {r['requests']:,} | {r['non2xx']}, {r['socket_errors']} | {pct} | {_f(r.get('load_avg_1m'))} |")
+    out.append("")
+    return out
+
+
+def write() -> None:
+    parts = ["# Benchmarks", "",
+             "Generated by `make bench` (`bench/retrieval.py`) and `bench/http.py`; not part of the test suite.", ""]
+    ret = OUT / "retrieval.json"
+    if ret.exists():
+        data = json.loads(ret.read_text())
+        plot(data["results"])
+        parts += retrieval_section(data)
+    http = OUT / "http.json"
+    if http.exists():
+        parts += http_section(json.loads(http.read_text()))
+    RESULTS.write_text("\n".join(parts) + "\n")
+
+
