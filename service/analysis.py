@@ -169,9 +169,9 @@ class Analyzer:
         The same as stemming :func:`raw_tokens` minus stopwords (a test
         holds it to that), computed with one ``findall`` and a memo.
         """
-        memo = self._memo
-        terms = [memo[tok] for tok in self.surface_tokens(text)]
-        return [t for t in terms if t]
+        # map() over the bound lookup is several times faster than a list
+        # comprehension subscripting a dict subclass.
+        return list(filter(None, map(self._memo.__getitem__, self.surface_tokens(text))))
 
     def analyze_many(self, texts: Iterable[str]) -> list[list[str]]:
         return [self(t) for t in texts]

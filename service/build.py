@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from array import array
+from itertools import chain
 from dataclasses import asdict
 from pathlib import Path
 from typing import Iterator
@@ -55,11 +56,12 @@ def build_from_report(
 
     # Surface string → term id (-1: stopword), one lookup per token: the
     # analyzer's terms exactly, without a string list per passage.
-    ids = Memo(term_id)
+    ids = Memo(term_id).__getitem__
+    surface = analyzer.surface_tokens
     for si, article in enumerate(_progress(articles, progress)):
         t0 = time.perf_counter()
         title = article.title if settings.index_titles and article.title else ""
-        title_ids = [ids[t] for t in analyzer.surface_tokens(title)]
+        title_ids = list(map(ids, surface(title)))
         analysis_s += time.perf_counter() - t0
         for p in make_passages(article, settings):
             p_source.append(si)
@@ -67,9 +69,8 @@ def build_from_report(
             p_start.append(p.start)
             p_end.append(p.end)
             t0 = time.perf_counter()
-            passage_ids = title_ids + [ids[t] for t in analyzer.surface_tokens(p.text)]
+            builder.add_ids(chain(title_ids, map(ids, surface(p.text))))
             analysis_s += time.perf_counter() - t0
-            builder.add_ids(passage_ids)
 
     arrays = builder.finish(settings)
     passages = {

@@ -90,11 +90,12 @@ class ArrayBuilder:
         setdefault, vocab = self.vocab.setdefault, self.vocab
         self.add_ids([setdefault(t, len(vocab)) for t in terms])
 
-    def add_ids(self, ids: Sequence[int]) -> None:
+    def add_ids(self, ids: Iterable[int]) -> None:
         """Add one document given as term ids from :meth:`term_id`;
         negative ids (stopwords) are skipped."""
+        before = len(self._buf)
         self._buf.extend(ids)
-        self._buf_lens.append(len(ids))
+        self._buf_lens.append(len(self._buf) - before)
         if len(self._buf) >= CHUNK_TOKENS:
             self._flush()
 

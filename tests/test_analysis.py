@@ -1,3 +1,5 @@
+from hypothesis import given, settings as hsettings, strategies as st
+
 from service.analysis import Analyzer, normalize, raw_tokens
 from service.config import IndexSettings
 
@@ -48,8 +50,6 @@ def test_empty_and_symbol_only_text():
 def test_non_latin_scripts_are_tokens():
     assert raw_tokens("Zürich МОСКВА 東京") == ["zürich", "москва", "東京"]
 
-
-from hypothesis import given, settings as hsettings, strategies as st
 
 _PIECES = ["£1,200", "$3.5bn", "2020-21", "1,00", "women’s", "O'Neill", "it's", "the", "how", "Running",
            "meetings", "e_health", "stand-alone", "²", "٣٤", "ﬁle", "Zürich", "东京", " ", "\n", ",", ".",
