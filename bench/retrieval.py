@@ -177,6 +177,9 @@ def worker(engine: str, name: str, n_queries: int, seconds: float) -> dict:
         scorer = retriever.scorer
         result.update(time_queries(lambda q: scorer.top_k(q, 10), queries, n_queries, seconds))
         result["search_api"] = time_queries(lambda t: retriever.search(t, 10), texts, n_queries, seconds)
+        t0 = time.perf_counter()
+        retriever.search_many(texts, 10)
+        result["search_many_qps"] = len(texts) / (time.perf_counter() - t0)
         return result
 
     t0 = time.perf_counter()

@@ -136,6 +136,7 @@ class Analyzer:
         # Surface token → index term ("" for a stopword): one dict lookup
         # per token on the hot path, cleaning and stemming once per word.
         self._memo = Memo(self._term_of_match)
+        self._words = Memo(lambda word: tuple(self(word)))
 
     def _stem_uncached(self, token: str) -> str:
         if self._stemmer is None or token[0].isdigit() or not token[0].isalpha():
@@ -162,6 +163,11 @@ class Analyzer:
     def term_of_surface(self, tok: str) -> str:
         """The index term of one string from :meth:`surface_tokens`, "" if none."""
         return self._memo[tok]
+
+    def word_terms(self, word: str) -> tuple[str, ...]:
+        """The terms of a short string such as one word, memoised: the
+        highlighter asks about the same words over and over."""
+        return self._words[word]
 
     def __call__(self, text: str) -> list[str]:
         """Index terms of ``text``, in order, duplicates kept.

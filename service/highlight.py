@@ -25,7 +25,7 @@ def matched_spans(text: str, terms: Collection[str], analyzer: Analyzer) -> list
     wanted = set(terms)
     if not wanted:
         return []
-    return [m.span() for m in _WORD_RE.finditer(text) if wanted.intersection(analyzer(m.group()))]
+    return [m.span() for m in _WORD_RE.finditer(text) if wanted.intersection(analyzer.word_terms(m.group()))]
 
 
 def highlight(text: str, terms: Collection[str], analyzer: Analyzer) -> str:

@@ -67,3 +67,10 @@ def test_fast_path_equals_the_token_definition(pieces):
         want = [a.term(t) for t in raw_tokens(text) if not a.is_stopword(t)]
         assert a(text) == want
         assert a(text) == want  # again, now from the memo
+
+
+def test_word_terms_are_the_analyzers_terms_memoised():
+    a = Analyzer()
+    for word in ["Trusts", "£336m", "the", "Women’s", "meetings"]:
+        assert a.word_terms(word) == tuple(a(word))
+        assert a.word_terms(word) == tuple(a(word))

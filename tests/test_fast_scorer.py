@@ -160,3 +160,11 @@ def test_streamed_build_equals_building_from_the_analyzers_terms(seed_retriever,
     assert got.terms == want.terms and got.avgdl == want.avgdl
     for name in ("ptr", "docs", "weights", "doc_len", "idf", "max_weight", "bitmap_row", "bitmaps"):
         assert np.array_equal(getattr(got, name), getattr(want, name)), name
+
+
+def test_search_many_equals_search_one_by_one(seed_retriever):
+    questions = ["How many trusts attended the first Lorenzo user group meeting?", "BT London write-down",
+                 "zzz-no-such-word", "", "NHS trusts NHS trusts", "the contract"] * 3
+    for threads in (1, 3):
+        batch = seed_retriever.search_many(questions, k=4, threads=threads)
+        assert batch == [seed_retriever.search(q, 4) for q in questions]
