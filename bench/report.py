@@ -91,7 +91,7 @@ def retrieval_section(data: dict) -> list[str]:
                 out.append(f"| ↳ `Retriever.search` (analysis + top-10 + hit texts) | | | | | "
                            f"| {_f(api['p50_ms'], 3)} | {_f(api['p99_ms'], 3)} | {_f(api['qps'], 0)} | | | | |")
                 out.append(f"| ↳ `Retriever.search_many` (same, batch of {api['queries']:,}, thread pool) "
-                           f"| | | | | | | | {_f(r['search_many_qps'], 0)} | | | | |")
+                           f"| | | | | | | | {_f(r.get('search_many_qps'), 0)} | | | | |")
     out += ["", f"![p50 latency vs corpus size]({PLOT.name})", ""]
     return out
 

@@ -184,23 +184,40 @@ def _kth_best_above(scores, n, k, floor):
 
 
 @njit(cache=True, nogil=True)
-def _best_k(scores, ids, k):
-    """``(ids, scores)`` of the k best, best first, ties by lower id."""
-    hs = np.empty(k)
-    hd = np.empty(k, dtype=np.int64)
-    n_heap = 0
-    for c in range(ids.shape[0]):
-        s = scores[c]
-        d = ids[c]
-        if n_heap < k:
-            hs[n_heap] = s
-            hd[n_heap] = d
-            _sift_up(hs, hd, n_heap)
-            n_heap += 1
-        elif _worse(hs[0], hd[0], s, d):
-            hs[0] = s
-            hd[0] = d
-            _sift_down(hs, hd, k, 0)
+def _offer(hs, hd, n_heap, k, s, d):
+    """Offer document ``d`` with score ``s`` to a k-best heap of size
+    ``n_heap``; returns the new size.  Order-independent: ties go to the
+    lower id whatever order documents come in."""
+    if n_heap < k:
+        hs[n_heap] = s
+        hd[n_heap] = d
+        _sift_up(hs, hd, n_heap)
+        return n_heap + 1
+    if _worse(hs[0], hd[0], s, d):
+        hs[0] = s
+        hd[0] = d
+        _sift_down(hs, hd, k, 0)
+    return n_heap
+
+
+@njit(cache=True, nogil=True)
+def _take(acc, mark, d, hs, hd, n_heap, k, worst):
+    """Offer document ``d``'s accumulated score to the heap and clear its
+    slots; returns the heap size and its worst score.  Most documents are
+    rejected by the one comparison with ``worst``, before any heap code."""
+    s = acc[d]
+    if s >= worst:
+        n_heap = _offer(hs, hd, n_heap, k, s, d)
+        if n_heap == k:
+            worst = hs[0]
+    acc[d] = 0.0
+    mark[d] = 0
+    return n_heap, worst
+
+
+@njit(cache=True, nogil=True)
+def _ranked(hs, hd, n_heap):
+    """The heap's ``(ids, scores)``, best first, ties by lower id."""
     out_s = hs[:n_heap].copy()
     out_d = hd[:n_heap].copy()
     idx = np.argsort(out_d)  # ascending id, then a stable sort by score
@@ -208,6 +225,17 @@ def _best_k(scores, ids, k):
     out_d = out_d[idx]
     idx = np.argsort(-out_s, kind="mergesort")
     return out_d[idx], out_s[idx]
+
+
+@njit(cache=True, nogil=True)
+def _best_k(scores, ids, k):
+    """``(ids, scores)`` of the k best, best first, ties by lower id."""
+    hs = np.empty(k)
+    hd = np.empty(k, dtype=np.int64)
+    n_heap = 0
+    for c in range(ids.shape[0]):
+        n_heap = _offer(hs, hd, n_heap, k, scores[c], ids[c])
+    return _ranked(hs, hd, n_heap)
 
 
 @njit(cache=True, nogil=True)
@@ -235,14 +263,16 @@ def pruned_top_k(ptr, docs, weights, max_weight, idf, qterms, qmul, k, acc, mark
         left += ptr[t + 1] - ptr[t]
         if idf[t] < 0:
             can_prune = False
-    cand = np.empty(left, dtype=np.int32)
+    cap = left
+    cand = np.empty(cap, dtype=np.int32)
     nc = 0
+    track = True
     for j in range(nq):
         # Trial: complete the candidates' scores by looking their documents
         # up in the remaining (longer) lists; if k of them beat everything
         # a non-candidate could score, they are the answer.  Tried only
         # when the lookups are much cheaper than walking those lists.
-        if can_prune and j > 0 and nc >= k and 8 * nc * (nq - j) < left:
+        if track and can_prune and j > 0 and nc >= k and 8 * nc * (nq - j) < left:
             live = cand[:nc][np.argsort(cand[:nc], kind="mergesort")]
             full = np.empty(nc)
             for c in range(nc):
@@ -267,22 +297,45 @@ def pruned_top_k(ptr, docs, weights, max_weight, idf, qterms, qmul, k, acc, mark
         i = order[j]
         t = qterms[i]
         m = qmul[i]
-        for p in range(ptr[t], ptr[t + 1]):
-            d = docs[p]
-            if mark[d] == 0:
+        n_t = ptr[t + 1] - ptr[t]
+        left -= n_t
+        # Candidates are listed only while a later trial is still possible
+        # (it never is after the last term); then a mark per document is
+        # all the bookkeeping, and selection finds them by their marks.
+        if track and not (can_prune and 8 * (nc + n_t) * (nq - j - 1) < left):
+            track = False
+        if track:
+            for p in range(ptr[t], ptr[t + 1]):
+                d = docs[p]
+                if mark[d] == 0:
+                    mark[d] = 1
+                    cand[nc] = d
+                    nc += 1
+                acc[d] += weights[p] * m
+        else:
+            for p in range(ptr[t], ptr[t + 1]):
+                d = docs[p]
                 mark[d] = 1
-                cand[nc] = d
-                nc += 1
-            acc[d] += weights[p] * m
-        left -= ptr[t + 1] - ptr[t]
+                acc[d] += weights[p] * m
 
-    scores = np.empty(nc)
-    for c in range(nc):
-        d = cand[c]
-        scores[c] = acc[d]
-        acc[d] = 0.0
-        mark[d] = 0
-    return _best_k(scores, cand[:nc], k)
+    # Selection: every matched document once, its slots cleared.
+    hs = np.empty(k)
+    hd = np.empty(k, dtype=np.int64)
+    n_heap = 0
+    worst = -np.inf
+    if 4 * cap > acc.shape[0]:
+        # Most documents matched: one sequential sweep beats revisiting them.
+        for d in range(acc.shape[0]):
+            if mark[d]:
+                n_heap, worst = _take(acc, mark, d, hs, hd, n_heap, k, worst)
+    else:
+        # Found again through the lists they are in.
+        for i in order:
+            t = qterms[i]
+            for p in range(ptr[t], ptr[t + 1]):
+                if mark[docs[p]]:
+                    n_heap, worst = _take(acc, mark, docs[p], hs, hd, n_heap, k, worst)
+    return _ranked(hs, hd, n_heap)
 
 
 @njit(cache=True, nogil=True)

@@ -131,6 +131,14 @@ def test_exact_ties_break_by_document_id():
           ks=(1, 7, 50, 51, 150, 500))
 
 
+def test_ties_found_out_of_id_order_still_go_to_the_lower_id():
+    # "y" and "z" have equal df, so their documents score exactly alike;
+    # the lists are revisited y first, so the lower-id z documents reach
+    # the heap after the higher-id y documents and must still win the cut.
+    docs = [["y"] if i % 2 == 0 else ["z"] for i in range(40)] + [["filler"]] * 400
+    check(docs, [["y", "z"], ["z", "y"]], ks=(1, 5, 9, 25))
+
+
 def test_negative_weights_on_a_tiny_corpus():
     # Every term in most documents: rank-bm25's floor makes idf negative,
     # so matched documents score below unmatched ones; still returned in
