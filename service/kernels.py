@@ -201,21 +201,6 @@ def _offer(hs, hd, n_heap, k, s, d):
 
 
 @njit(cache=True, nogil=True)
-def _take(acc, mark, d, hs, hd, n_heap, k, worst):
-    """Offer document ``d``'s accumulated score to the heap and clear its
-    slots; returns the heap size and its worst score.  Most documents are
-    rejected by the one comparison with ``worst``, before any heap code."""
-    s = acc[d]
-    if s >= worst:
-        n_heap = _offer(hs, hd, n_heap, k, s, d)
-        if n_heap == k:
-            worst = hs[0]
-    acc[d] = 0.0
-    mark[d] = 0
-    return n_heap, worst
-
-
-@njit(cache=True, nogil=True)
 def _ranked(hs, hd, n_heap):
     """The heap's ``(ids, scores)``, best first, ties by lower id."""
     out_s = hs[:n_heap].copy()
@@ -318,23 +303,31 @@ def pruned_top_k(ptr, docs, weights, max_weight, idf, qterms, qmul, k, acc, mark
                 mark[d] = 1
                 acc[d] += weights[p] * m
 
-    # Selection: every matched document once, its slots cleared.
+    # Selection: every matched document once, its slots cleared.  Most
+    # are rejected by one comparison with the heap's worst entry, written
+    # inline: numba runs this several times slower through a helper.
     hs = np.empty(k)
     hd = np.empty(k, dtype=np.int64)
     n_heap = 0
-    worst = -np.inf
     if 4 * cap > acc.shape[0]:
         # Most documents matched: one sequential sweep beats revisiting them.
         for d in range(acc.shape[0]):
             if mark[d]:
-                n_heap, worst = _take(acc, mark, d, hs, hd, n_heap, k, worst)
+                if n_heap < k or acc[d] >= hs[0]:
+                    n_heap = _offer(hs, hd, n_heap, k, acc[d], d)
+                acc[d] = 0.0
+                mark[d] = 0
     else:
         # Found again through the lists they are in.
         for i in order:
             t = qterms[i]
             for p in range(ptr[t], ptr[t + 1]):
-                if mark[docs[p]]:
-                    n_heap, worst = _take(acc, mark, docs[p], hs, hd, n_heap, k, worst)
+                d = docs[p]
+                if mark[d]:
+                    if n_heap < k or acc[d] >= hs[0]:
+                        n_heap = _offer(hs, hd, n_heap, k, acc[d], d)
+                    acc[d] = 0.0
+                    mark[d] = 0
     return _ranked(hs, hd, n_heap)
 
 
