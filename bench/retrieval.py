@@ -12,9 +12,13 @@ analyzer, so every engine indexes exactly the same tokens; "tokenize" is
 that time, "build" the engine's own indexing after it.  For this project
 the build is the real ``python -m service index`` pipeline (text in,
 published index out, tokenization included; the manifest's timer gives the
-analysis share).  Queries are analysed the same way and timed one at a
-time, single-threaded, top-10, after 10 untimed warm-up queries, up to
+analysis share).  Then one more subprocess per corpus loads the saved
+indexes of this project and bm25s and times them *interleaved*: query i
+goes to each engine in turn, so load from other processes on a shared
+machine hits them alike.  Queries are analysed the same way and timed one
+at a time, single-threaded, top-10, after 10 untimed warm-up queries, up to
 ``--queries`` queries or ``--seconds`` seconds per engine and corpus.
+rank-bm25 has no file format, so it is timed in its own build process.
 
 Writes bench/RESULTS.md (tables, machine, load) and bench/latency.png;
 raw numbers go to bench/out/retrieval.json.
@@ -41,13 +45,6 @@ sys.path[:0] = [str(ROOT), str(BENCH)]
 import numpy as np  # noqa: E402
 
 ENGINES = ["ours", "rank_bm25", "bm25s_numpy", "bm25s_numba"]
-LABELS = {
-    "ours": "groundedqa (numba MaxScore)",
-    "ours_search": "groundedqa Retriever.search (analysis + hits)",
-    "rank_bm25": "rank-bm25 BM25Okapi",
-    "bm25s_numpy": "bm25s (numpy)",
-    "bm25s_numba": "bm25s (numba)",
-}
 RANK_BM25_MAX = 100_000  # rank-bm25 takes seconds per query beyond this
 SCIFACT = Path("/work/shared/datasets/scifact")
 WARMUP = 10
@@ -135,6 +132,10 @@ def time_queries(search, queries: list, n: int, seconds: float) -> dict:
         lat.append(time.perf_counter() - t0)
         if time.perf_counter() - started > seconds:
             break
+    return latency_stats(lat)
+
+
+def latency_stats(lat: list[float]) -> dict:
     ms = np.array(lat) * 1000
     return {
         "queries": len(ms),
@@ -144,42 +145,33 @@ def time_queries(search, queries: list, n: int, seconds: float) -> dict:
     }
 
 
-def worker(engine: str, name: str, n_queries: int, seconds: float) -> dict:
-    from service.analysis import Analyzer
+def bm25s_dir(engine: str, name: str) -> Path:
+    return OUT / f"{engine}-{name}"
 
-    texts = query_texts(name, n_queries)
-    analyzer = Analyzer()
-    queries = [analyzer(t) for t in texts]
+
+def build_worker(engine: str, name: str, n_queries: int, seconds: float) -> dict:
+    """Build (and save) one engine's index of one corpus; rank-bm25, which
+    has no file format, is also queried here."""
     result: dict = {"engine": engine, "corpus": name}
     if engine == "ours":
         from service.build import build_index
         from service.config import IndexSettings
-        from service.search import Retriever
         from service.store import _ARRAYS
 
-        index_dir = OUT / f"index-{name}"
         t0 = time.perf_counter()
-        version, _ = build_index(corpus_path(name), index_dir, IndexSettings(), progress=False)
+        version, _ = build_index(corpus_path(name), OUT / f"index-{name}", IndexSettings(), progress=False)
         total = time.perf_counter() - t0
-        stats = json.loads((version / "manifest.json").read_text())["build_stats"]
+        manifest = json.loads((version / "manifest.json").read_text())
+        analysis_s = manifest["build_stats"]["analysis_s"]
         result.update(
-            build_s=total - stats["analysis_s"],
-            tokenize_s=stats["analysis_s"],
+            build_s=total - analysis_s,
+            tokenize_s=analysis_s,
             build_total_s=total,
             peak_rss_mb=peak_rss_mb(),
             index_mb=dir_mb(version, {f"{k}.npy" for k in _ARRAYS} | {"terms.json"}),
             index_total_mb=dir_mb(version),
+            n_passages=manifest["n_passages"],
         )
-        t0 = time.perf_counter()
-        retriever = Retriever.open(index_dir, verify=False)
-        result["load_s"] = time.perf_counter() - t0
-        result["n_passages"] = retriever.n_passages
-        scorer = retriever.scorer
-        result.update(time_queries(lambda q: scorer.top_k(q, 10), queries, n_queries, seconds))
-        result["search_api"] = time_queries(lambda t: retriever.search(t, 10), texts, n_queries, seconds)
-        t0 = time.perf_counter()
-        retriever.search_many(texts, 10)
-        result["search_many_qps"] = len(texts) / (time.perf_counter() - t0)
         return result
 
     t0 = time.perf_counter()
@@ -201,28 +193,88 @@ def worker(engine: str, name: str, n_queries: int, seconds: float) -> dict:
             top = np.argpartition(-scores, 9)[:10]
             return top[np.argsort(-scores[top], kind="stable")]
 
-    else:
+        from service.analysis import Analyzer
+
+        analyzer = Analyzer()
+        queries = [analyzer(t) for t in query_texts(name, n_queries)]
+        result.update(time_queries(search, queries, n_queries, seconds))
+        return result
+
+    import bm25s
+
+    t0 = time.perf_counter()
+    retriever = bm25s.BM25(k1=1.5, b=0.75, backend=engine.split("_")[1])
+    retriever.index(tokens, show_progress=False)
+    result["build_s"] = time.perf_counter() - t0
+    result["peak_rss_mb"] = peak_rss_mb()
+    del tokens
+    retriever.save(str(bm25s_dir(engine, name)))
+    result["index_mb"] = dir_mb(bm25s_dir(engine, name))
+    return result
+
+
+def query_worker(name: str, engines: list[str], n_queries: int, seconds: float) -> dict:
+    """Time the saved indexes of ``engines`` on one corpus, interleaved.
+
+    Query i goes to every engine in turn (the starting engine rotating), so
+    a burst of load from other processes on this shared machine hits all
+    engines alike and the ratios stay fair.
+    """
+    from service.analysis import Analyzer
+    from service.search import Retriever
+
+    texts = query_texts(name, n_queries)
+    analyzer = Analyzer()
+    queries = [analyzer(t) for t in texts]
+    searches = {}
+    out: dict = {}
+    if "ours" in engines:
+        t0 = time.perf_counter()
+        retriever = Retriever.open(OUT / f"index-{name}", verify=False)
+        out["ours"] = {"load_s": time.perf_counter() - t0}
+        scorer = retriever.scorer
+        searches["ours"] = lambda q: scorer.top_k(q, 10)
+    for engine in engines:
+        if not engine.startswith("bm25s"):
+            continue
         import bm25s
 
         backend = engine.split("_")[1]
         t0 = time.perf_counter()
-        retriever = bm25s.BM25(k1=1.5, b=0.75, backend=backend)
-        retriever.index(tokens, show_progress=False)
-        result["build_s"] = time.perf_counter() - t0
-        result["peak_rss_mb"] = peak_rss_mb()
-        del tokens
-        save_dir = OUT / f"bm25s-{name}"
-        retriever.save(str(save_dir))
-        result["index_mb"] = dir_mb(save_dir)
-        known = set(retriever.vocab_dict)
+        r = bm25s.BM25.load(str(bm25s_dir(engine, name)), override_params={"backend": backend})
+        r.backend = backend
+        out[engine] = {"load_s": time.perf_counter() - t0}
+        known = set(r.vocab_dict)
 
-        def search(q):
+        def search(q, r=r, known=known, backend=backend):
             q = [t for t in q if t in known]  # bm25s rejects unknown tokens
             if q:
-                retriever.retrieve([q], k=10, show_progress=False, n_threads=1, backend_selection=backend)
+                r.retrieve([q], k=10, show_progress=False, n_threads=1, backend_selection=backend)
 
-    result.update(time_queries(search, queries, n_queries, seconds))
-    return result
+        searches[engine] = search
+    names = list(searches)
+    for engine in names:
+        for q in queries[:WARMUP]:
+            searches[engine](q)
+    lat: dict[str, list[float]] = {e: [] for e in names}
+    started = time.perf_counter()
+    for i in range(n_queries):
+        q = queries[i % len(queries)]
+        for j in range(len(names)):
+            engine = names[(i + j) % len(names)]
+            t0 = time.perf_counter()
+            searches[engine](q)
+            lat[engine].append(time.perf_counter() - t0)
+        if time.perf_counter() - started > seconds * len(names):
+            break
+    for engine in names:
+        out[engine].update(latency_stats(lat[engine]))
+    if "ours" in out:
+        out["ours"]["search_api"] = time_queries(lambda t: retriever.search(t, 10), texts, n_queries, seconds)
+        t0 = time.perf_counter()
+        retriever.search_many(texts, 10)
+        out["ours"]["search_many_qps"] = len(texts) / (time.perf_counter() - t0)
+    return out
 
 
 # -- the driver ---------------------------------------------------------------
@@ -257,17 +309,17 @@ def machine() -> dict:
     }
 
 
-def run_worker(engine: str, name: str, args) -> dict | None:
-    cmd = [sys.executable, __file__, "--worker", engine, name, "--queries", str(args.queries),
+def run_worker(mode: str, engine: str, name: str, args) -> dict:
+    cmd = [sys.executable, __file__, mode, engine, name, "--queries", str(args.queries),
            "--seconds", str(args.seconds)]
-    print(f"[{time.strftime('%H:%M:%S')}] {engine} on {name} (load {os.getloadavg()[0]:.2f})", flush=True)
+    print(f"[{time.strftime('%H:%M:%S')}] {mode[2:]} {engine} on {name} (load {os.getloadavg()[0]:.2f})",
+          flush=True)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
     if proc.returncode != 0:
         print(proc.stderr[-3000:], file=sys.stderr)
-        return {"engine": engine, "corpus": name, "error": proc.stderr.strip().splitlines()[-1:]}
+        return {"error": proc.stderr.strip().splitlines()[-1:]}
     res = json.loads(proc.stdout.strip().splitlines()[-1])
-    res["load_avg_1m"] = os.getloadavg()[0]
-    print("   ", {k: (round(v, 3) if isinstance(v, float) else v) for k, v in res.items() if k != "search_api"}, flush=True)
+    print("   ", json.dumps(res, default=str)[:600], flush=True)
     return res
 
 
@@ -279,10 +331,14 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=1000, help="timed queries per engine and corpus (at most)")
     ap.add_argument("--seconds", type=float, default=30.0, help="time limit of each query loop")
     ap.add_argument("--timeout", type=float, default=1800.0, help="time limit of each worker process")
-    ap.add_argument("--worker", nargs=2, metavar=("ENGINE", "CORPUS"), help=argparse.SUPPRESS)
+    ap.add_argument("--build", nargs=2, metavar=("ENGINE", "CORPUS"), help=argparse.SUPPRESS)
+    ap.add_argument("--query", nargs=2, metavar=("ENGINES", "CORPUS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.worker:
-        print(json.dumps(worker(args.worker[0], args.worker[1], args.queries, args.seconds)))
+    if args.build:
+        print(json.dumps(build_worker(args.build[0], args.build[1], args.queries, args.seconds)))
+        return
+    if args.query:
+        print(json.dumps(query_worker(args.query[1], args.query[0].split(","), args.queries, args.seconds)))
         return
 
     started = time.time()
@@ -293,14 +349,20 @@ def main() -> None:
     skipped = []
     for name in corpora:
         corpus_path(name)  # generate synthetic text once, outside the timed workers
+        rows = {}
         for engine in engines:
             if engine == "rank_bm25" and name.isdigit() and int(name) > RANK_BM25_MAX:
                 skipped.append(f"rank-bm25 on {int(name):,} passages (seconds per query; skipped above "
                                f"{RANK_BM25_MAX:,})")
                 continue
-            res = run_worker(engine, name, args)
-            if res:
-                results.append(res)
+            rows[engine] = {"engine": engine, "corpus": name, "load_avg_1m": os.getloadavg()[0],
+                            **run_worker("--build", engine, name, args)}
+        timed = [e for e in rows if e != "rank_bm25" and "error" not in rows[e]]
+        if timed:
+            queried = run_worker("--query", ",".join(timed), name, args)
+            for engine in timed:
+                rows[engine].update(queried.get(engine) or {"error": queried.get("error", ["no result"])})
+        results.extend(rows.values())
     info = {
         "machine": machine(),
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)),
