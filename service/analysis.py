@@ -11,9 +11,6 @@ cut the same way as the passages it is matched against.  Steps:
    ``2020-21``, ``125``.  Hyphenated words split into their parts.
 4. English stopwords removed (a named list, chosen by evaluation).
 5. Snowball English stemming through PyStemmer (numbers are not stemmed).
-6. A hyphenated compound with a letter in it is also indexed joined, so
-   "E-Health" meets "EHealth", "IL-6" meets "IL6" and "write-down" meets
-   "writedown"; its parts stay terms too (chosen by evaluation, eval/README.md).
 """
 
 from __future__ import annotations
@@ -21,7 +18,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 import Stemmer
 
@@ -75,7 +72,14 @@ _TOKEN_RE = re.compile(
     re.VERBOSE,
 )
 _THOUSANDS_RE = re.compile(r"(?<=\d),(?=\d{3}(?:\D|$))")
+# The same alternation without groups, for ``findall``: a match is a number
+# exactly when it starts with a currency sign or a digit (the number branch
+# is tried first and matches wherever one of those starts), so the matched
+# string alone decides how it is cleaned up.
+_TOKEN_FLAT_RE = re.compile(_TOKEN_RE.pattern.replace("(?P<num>", "(?:").replace("(?P<word>", "(?:"), re.VERBOSE)
 _COMPOUND_RE = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
+#: Distinct surface tokens remembered per analyzer before the memo restarts.
+MEMO_SIZE = 1 << 20
 
 
 def normalize(text: str) -> str:
@@ -89,21 +93,16 @@ def raw_tokens(text: str) -> list[str]:
     The highlighter and the answer selector use these too, so what is
     marked on the page is exactly what matched.
     """
-    return _tokens(normalize(text))
+    return [_clean(m.group(), m.lastgroup == "num") for m in _TOKEN_RE.finditer(normalize(text))]
 
 
-def _tokens(norm: str) -> list[str]:
-    out = []
-    for m in _TOKEN_RE.finditer(norm):
-        tok = m.group()
-        if m.lastgroup == "num":
-            tok = _THOUSANDS_RE.sub("", tok)
-        elif "'" in tok:
-            # "women's" → "women", "o'neill" stays whole.
-            if tok.endswith("'s"):
-                tok = tok[:-2]
-        out.append(tok)
-    return out
+def _clean(tok: str, is_num: bool) -> str:
+    if is_num:
+        return _THOUSANDS_RE.sub("", tok)
+    if tok.endswith("'s"):
+        # "women's" → "women", "o'neill" stays whole.
+        return tok[:-2]
+    return tok
 
 
 def joined_compounds(norm: str) -> list[str]:
@@ -117,6 +116,26 @@ def joined_compounds(norm: str) -> list[str]:
     return out
 
 
+class Memo(dict):
+    """A dict that computes and keeps a missing key's value on lookup.
+
+    ``memo[key]`` is one dict lookup once ``key`` has been seen, which is
+    what makes per-token work cheap on Zipfian text; it restarts after
+    ``MEMO_SIZE`` keys so it cannot grow without bound.
+    """
+
+    def __init__(self, compute: Callable[[str], Any]) -> None:
+        super().__init__()
+        self._compute = compute
+
+    def __missing__(self, key: str) -> Any:
+        value = self._compute(key)
+        if len(self) >= MEMO_SIZE:
+            self.clear()
+        self[key] = value
+        return value
+
+
 class Analyzer:
     """Turns text into index terms according to :class:`IndexSettings`."""
 
@@ -127,7 +146,10 @@ class Analyzer:
         self.join_compounds = settings.join_compounds
         # Stemming dominates analysis time; words repeat heavily (Zipf).
         self._stem = lru_cache(maxsize=1 << 18)(self._stem_uncached)
-        self.word_terms = lru_cache(maxsize=1 << 16)(self._word_terms)
+        # Surface token → index term ("" for a stopword): one dict lookup
+        # per token on the hot path, cleaning and stemming once per word.
+        self._memo = Memo(self._term_of_match)
+        self._words = Memo(lambda word: frozenset(self(word)))
 
     def _stem_uncached(self, token: str) -> str:
         if self._stemmer is None or token[0].isdigit() or not token[0].isalpha():
@@ -141,21 +163,41 @@ class Analyzer:
         """The index term of one raw token (stemmed)."""
         return self._stem(token)
 
-    def _word_terms(self, word: str) -> frozenset[str]:
-        """Index terms of one word as written.  Cached (per analyzer): the
-        highlighter and the answer selector look up every word they show,
-        and the same words come back on every request."""
-        return frozenset(self(word))
+    def _term_of_match(self, tok: str) -> str:
+        """The index term of a matched surface string, "" if a stopword."""
+        cleaned = _clean(tok, tok[0] in "£$€¥" or tok[0].isdecimal())
+        return "" if cleaned in self.stopwords else self._stem(cleaned)
 
-    def __call__(self, text: str) -> list[str]:
-        """Index terms of ``text``, in order, duplicates kept."""
-        stop = self.stopwords
-        stem = self._stem
+    def surface_tokens(self, text: str) -> list[str]:
+        """The matched strings of ``text``, before cleaning: what
+        :meth:`term_of_surface` maps, for callers keeping their own memo.
+        With ``join_compounds``, hyphenated words also come joined up
+        ("e-health" → "ehealth"), after the text's own tokens."""
         norm = normalize(text)
-        tokens = _tokens(norm)
+        tokens = _TOKEN_FLAT_RE.findall(norm)
         if self.join_compounds and "-" in norm:
             tokens += joined_compounds(norm)
-        return [stem(t) for t in tokens if t not in stop]
+        return tokens
+
+    def term_of_surface(self, tok: str) -> str:
+        """The index term of one string from :meth:`surface_tokens`, "" if none."""
+        return self._memo[tok]
+
+    def word_terms(self, word: str) -> frozenset[str]:
+        """The terms of a short string such as one word, memoised: the
+        highlighter and the answer selector ask about the same words over
+        and over."""
+        return self._words[word]
+
+    def __call__(self, text: str) -> list[str]:
+        """Index terms of ``text``, in order, duplicates kept.
+
+        The same as stemming :func:`raw_tokens` minus stopwords (a test
+        holds it to that), computed with one ``findall`` and a memo.
+        """
+        # map() over the bound lookup is several times faster than a list
+        # comprehension subscripting a dict subclass.
+        return list(filter(None, map(self._memo.__getitem__, self.surface_tokens(text))))
 
     def analyze_many(self, texts: Iterable[str]) -> list[list[str]]:
         return [self(t) for t in texts]

@@ -12,18 +12,32 @@ stored per posting (CSR by term: ``ptr[t]:ptr[t+1]`` slices ``docs`` and
 ``weights``).  A query then touches only the postings of its own terms.  The
 arithmetic is the same expression in the same float64 order as rank-bm25,
 so scores agree bit for bit; a parity test holds us to it.
+
+For fast exact top-k, each term also carries its largest weight (the bound
+the pruned top-k relies on, see :mod:`service.kernels`) and, when it occurs in at
+least 1/32 of the documents, a bitmap of them: pruning skips most of the
+postings of frequent terms, and the bitmaps let ``total`` (documents
+matching any query term) stay exact at 64 documents per step instead of
+walking those postings anyway.  A bitmap is never larger than the postings
+it summarises (n/8 bytes vs 4·df with df ≥ n/32).
 """
 
 from __future__ import annotations
 
+import threading
+from array import array
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
 
+from . import kernels
 from .config import IndexSettings
 
-CHUNK_DOCS = 50_000
+#: Tokens counted per chunk of the streaming build (bounds its memory).
+CHUNK_TOKENS = 4_000_000
+#: A term gets a bitmap when it occurs in at least 1/BITMAP_RATIO documents.
+BITMAP_RATIO = 32
 
 
 @dataclass(frozen=True)
@@ -36,6 +50,9 @@ class Bm25Arrays:
     weights: np.ndarray  # float64 BM25 weight per posting
     doc_len: np.ndarray  # int32 tokens per document
     idf: np.ndarray  # float64 per term, epsilon floor applied
+    max_weight: np.ndarray  # float64 per term: its largest posting weight
+    bitmap_row: np.ndarray  # int32 per term: row in ``bitmaps`` or -1
+    bitmaps: np.ndarray  # uint64 (n frequent terms, ceil(n_docs / 64))
     avgdl: float
 
     @property
@@ -43,77 +60,133 @@ class Bm25Arrays:
         return int(self.doc_len.shape[0])
 
 
-def build_arrays(token_lists: Iterable[Sequence[str]], settings: IndexSettings) -> Bm25Arrays:
-    """Count and weight in one streaming pass over the documents.
+class ArrayBuilder:
+    """Streaming construction of :class:`Bm25Arrays`, document by document.
 
-    Documents are turned into (term id, doc id) pairs chunk by chunk and
-    counted with a sort, so no per-document dictionary is kept alive.
+    Term ids go into a flat buffer; every ``CHUNK_TOKENS`` tokens a compiled
+    kernel turns the chunk into per-document ``(term, tf)`` pairs with one
+    counter array (no per-document dictionary).  :meth:`finish` scatters the
+    postings, weighted, into term-major arrays by a counting sort, freeing
+    the chunks as they are placed, so memory stays near the size of the
+    finished index.
     """
-    vocab: dict[str, int] = {}
-    doc_len: list[int] = []
-    chunk_terms: list[np.ndarray] = []
-    chunk_docs: list[np.ndarray] = []
-    chunk_tfs: list[np.ndarray] = []
-    buf_ids: list[int] = []
-    buf_docs: list[int] = []
 
-    def flush() -> None:
-        if not buf_ids:
+    def __init__(self) -> None:
+        #: term → id, in order of first occurrence.
+        self.vocab: dict[str, int] = {}
+        self._doc_len: list[np.ndarray] = []
+        self._buf = array("i")
+        self._buf_lens = array("i")
+        self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._df = np.zeros(0, dtype=np.int64)
+        self._scratch = np.zeros(0, dtype=np.int32)
+
+    def term_id(self, term: str) -> int:
+        """The id of ``term``, added to the vocabulary if new."""
+        return self.vocab.setdefault(term, len(self.vocab))
+
+    def add_terms(self, terms: Sequence[str]) -> None:
+        """Add one document given as its terms."""
+        setdefault, vocab = self.vocab.setdefault, self.vocab
+        self.add_ids([setdefault(t, len(vocab)) for t in terms])
+
+    def add_ids(self, ids: Iterable[int]) -> None:
+        """Add one document given as term ids from :meth:`term_id`;
+        negative ids (stopwords) are skipped."""
+        before = len(self._buf)
+        self._buf.extend(ids)
+        self._buf_lens.append(len(self._buf) - before)
+        if len(self._buf) >= CHUNK_TOKENS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buf_lens:
             return
-        t = np.asarray(buf_ids, dtype=np.int64)
-        d = np.asarray(buf_docs, dtype=np.int64)
-        key = t << 32 | d
-        uniq, tf = np.unique(key, return_counts=True)
-        chunk_terms.append((uniq >> 32).astype(np.int32))
-        chunk_docs.append((uniq & 0xFFFFFFFF).astype(np.int32))
-        chunk_tfs.append(tf.astype(np.int32))
-        buf_ids.clear()
-        buf_docs.clear()
+        n_terms = len(self.vocab)
+        if len(self._scratch) < n_terms:
+            self._scratch = np.zeros(max(n_terms, 2 * len(self._scratch)), dtype=np.int32)
+            self._df = np.concatenate([self._df, np.zeros(len(self._scratch) - len(self._df), np.int64)])
+        ids = np.array(self._buf, dtype=np.int32)
+        lens = np.array(self._buf_lens, dtype=np.int32)
+        terms, tfs, n_unique, doc_len = kernels.count_chunk(ids, lens, self._scratch)
+        del ids, lens
+        self._doc_len.append(doc_len)
+        self._df += np.bincount(terms, minlength=len(self._df))
+        tf_type = np.uint16 if len(tfs) == 0 or tfs.max() <= np.iinfo(np.uint16).max else np.int32
+        self._chunks.append((terms, tfs.astype(tf_type), n_unique))
+        del self._buf[:], self._buf_lens[:]
 
-    setdefault = vocab.setdefault
-    for doc, tokens in enumerate(token_lists):
-        ids = [setdefault(tok, len(vocab)) for tok in tokens]
-        buf_ids.extend(ids)
-        buf_docs.extend([doc] * len(ids))
-        doc_len.append(len(ids))
-        if (doc + 1) % CHUNK_DOCS == 0:
-            flush()
-    flush()
+    def finish(self, settings: IndexSettings) -> Bm25Arrays:
+        self._flush()
+        dl = np.concatenate(self._doc_len) if self._doc_len else np.zeros(0, np.int64)
+        n_docs = len(dl)
+        total = int(dl.sum())
+        if n_docs == 0 or total == 0:
+            raise ValueError("nothing to index: the documents contain no indexable words")
+        n_terms = len(self.vocab)
+        df = self._df[:n_terms]
+        ptr = np.zeros(n_terms + 1, dtype=np.int64)
+        np.cumsum(df, out=ptr[1:])
+        avgdl = total / n_docs
+        idf = okapi_idf(df, n_docs, settings.epsilon)
+        k1, b = settings.k1, settings.b
+        # rank-bm25's length part of the denominator, the same numpy expression.
+        norm = k1 * (1 - b + b * dl / avgdl)
+        docs = np.empty(int(ptr[-1]), dtype=np.int32)
+        weights = np.empty(int(ptr[-1]), dtype=np.float64)
+        fill = ptr[:-1].copy()
+        doc0 = 0
+        chunks = self._chunks
+        while chunks:
+            terms, tfs, n_unique = chunks.pop(0)
+            kernels.scatter_weights(terms, tfs, n_unique, doc0, fill, idf, norm, float(k1), docs, weights)
+            doc0 += len(n_unique)
+            del terms, tfs, n_unique
+        term_list = [""] * n_terms
+        for term, i in self.vocab.items():
+            term_list[i] = term
+        return with_pruning_data(term_list, ptr, docs, weights, dl.astype(np.int32), idf, avgdl)
 
+
+def build_arrays(token_lists: Iterable[Sequence[str]], settings: IndexSettings) -> Bm25Arrays:
+    """The arrays of documents given as lists of terms."""
+    builder = ArrayBuilder()
+    for terms in token_lists:
+        builder.add_terms(terms)
+    return builder.finish(settings)
+
+
+def with_pruning_data(
+    terms: list[str],
+    ptr: np.ndarray,
+    docs: np.ndarray,
+    weights: np.ndarray,
+    doc_len: np.ndarray,
+    idf: np.ndarray,
+    avgdl: float,
+) -> Bm25Arrays:
+    """Add the per-term bounds and bitmaps the fast scorer needs."""
     n_docs = len(doc_len)
-    total = sum(doc_len)
-    if n_docs == 0 or total == 0:
-        raise ValueError("nothing to index: the documents contain no indexable words")
-
-    terms = np.concatenate(chunk_terms)
-    docs = np.concatenate(chunk_docs)
-    tfs = np.concatenate(chunk_tfs)
-    # Chunks are in doc order, so a stable sort by term keeps docs ascending.
-    order = np.argsort(terms, kind="stable")
-    terms, docs, tfs = terms[order], docs[order], tfs[order]
-    del order
-    n_terms = len(vocab)
-    df = np.bincount(terms, minlength=n_terms)
-    ptr = np.zeros(n_terms + 1, dtype=np.int64)
-    np.cumsum(df, out=ptr[1:])
-
-    dl = np.asarray(doc_len, dtype=np.int64)
-    avgdl = total / n_docs
-    idf = okapi_idf(df, n_docs, settings.epsilon)
-    k1, b = settings.k1, settings.b
-    tf = tfs.astype(np.float64)
-    # Same expression, same order as rank_bm25.BM25Okapi.get_scores.
-    weights = idf[terms] * (tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl[docs] / avgdl)))
-    term_list = [""] * n_terms
-    for term, i in vocab.items():
-        term_list[i] = term
+    df = np.diff(ptr)
+    if len(terms):
+        # Every term occurs somewhere, so no reduceat segment is empty.
+        max_weight = np.maximum.reduceat(weights, ptr[:-1])
+    else:
+        max_weight = np.zeros(0)
+    dense = np.flatnonzero(df * BITMAP_RATIO >= n_docs)
+    bitmap_row = np.full(len(terms), -1, dtype=np.int32)
+    bitmap_row[dense] = np.arange(len(dense), dtype=np.int32)
+    bitmaps = kernels.term_bitmaps(ptr, docs, dense.astype(np.int64), n_docs)
     return Bm25Arrays(
-        terms=term_list,
+        terms=terms,
         ptr=ptr,
-        docs=docs.astype(np.int32),
+        docs=docs,
         weights=weights,
-        doc_len=dl.astype(np.int32),
+        doc_len=doc_len,
         idf=idf,
+        max_weight=max_weight,
+        bitmap_row=bitmap_row,
+        bitmaps=bitmaps,
         avgdl=avgdl,
     )
 
@@ -132,48 +205,85 @@ def okapi_idf(df: np.ndarray, n_docs: int, epsilon: float) -> np.ndarray:
 
 
 class Bm25Scorer:
-    """Scores queries against :class:`Bm25Arrays`."""
+    """Scores queries against :class:`Bm25Arrays`.
+
+    Top-k is exact and pruned (:func:`service.kernels.pruned_top_k`);
+    ``total`` is a separate exact union count, cheap through the frequent
+    terms' bitmaps, because pruning skips exactly the long lists a count
+    would otherwise have to walk.  Construction runs every kernel once on
+    these arrays, so compiling (or loading the compiled code from numba's
+    cache) happens at load time, never in a user's query.
+    """
 
     def __init__(self, arrays: Bm25Arrays) -> None:
         self.arrays = arrays
         self.vocab = {t: i for i, t in enumerate(arrays.terms)}
+        # Plain ndarray views of the memory maps: numba dispatches on them
+        # several microseconds faster than on np.memmap, sharing the pages.
+        a = arrays
+        self._postings = tuple(np.asarray(x) for x in (a.ptr, a.docs, a.weights, a.max_weight))
+        self._idf = np.asarray(a.idf)
+        self._bitmaps = (np.asarray(a.bitmap_row), np.asarray(a.bitmaps))
+        self._local = threading.local()  # per-thread accumulator (see _scratch)
+        if arrays.terms:
+            one = np.zeros(1, dtype=np.int64)
+            self._top_k_ids(one, np.ones(1), 1)
+            self._accumulate(one, np.ones(1))
+            self._union_count(np.zeros(2, dtype=np.int64))
 
-    def term_ids(self, query_terms: Sequence[str]) -> list[int]:
-        """Vocabulary ids of the query's terms, repeats kept, unknowns dropped."""
+    def _scratch(self) -> tuple[np.ndarray, np.ndarray]:
+        """This thread's zeroed score and mark arrays, one slot a document;
+        the kernel leaves them zeroed, so they are allocated once."""
+        s = getattr(self._local, "arrays", None)
+        if s is None:
+            n = self.arrays.n_docs
+            s = self._local.arrays = (np.zeros(n), np.zeros(n, dtype=np.uint8))
+        return s
+
+    def query_ids(self, query_terms: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct known term ids in query order, and how often each occurs.
+
+        rank-bm25 adds a term's weight once per occurrence in the query, so
+        a repeated term counts with its multiplicity; unknown terms add 0.
+        """
+        counts: dict[int, int] = {}
         vocab = self.vocab
-        return [vocab[t] for t in query_terms if t in vocab]
+        for t in query_terms:
+            i = vocab.get(t)
+            if i is not None:
+                counts[i] = counts.get(i, 0) + 1
+        ids = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        mul = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        return ids, mul
+
+    def _accumulate(self, ids: np.ndarray, mul: np.ndarray) -> np.ndarray:
+        ptr, docs, weights, _ = self._postings
+        return kernels.accumulate(ptr, docs, weights, ids, mul, self.arrays.n_docs)
+
+    def _top_k_ids(self, ids: np.ndarray, mul: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        acc, mark = self._scratch()
+        return kernels.pruned_top_k(*self._postings, self._idf, ids, mul, k, acc, mark)
+
+    def _union_count(self, ids: np.ndarray) -> int:
+        ptr, docs = self._postings[:2]
+        return int(kernels.union_count(ptr, docs, *self._bitmaps, ids, self.arrays.n_docs))
 
     def scores(self, query_terms: Sequence[str]) -> np.ndarray:
         """Dense scores of every document: ``BM25Okapi.get_scores``."""
-        a = self.arrays
-        out = np.zeros(a.n_docs, dtype=np.float64)
-        for t in self.term_ids(query_terms):
-            s, e = a.ptr[t], a.ptr[t + 1]
-            out[a.docs[s:e]] += a.weights[s:e]
-        return out
+        ids, mul = self.query_ids(query_terms)
+        if not len(ids):
+            return np.zeros(self.arrays.n_docs)
+        return self._accumulate(ids, mul)
 
     def top_k(self, query_terms: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray, int]:
         """The ``k`` best documents sharing a term with the query.
 
         Returns ``(doc ids, scores, total matched)``; ties are broken by doc
-        id, ascending, so results never depend on sort stability.
+        id, ascending, so results never depend on sort stability.  Scores
+        are those of :meth:`scores`, bit for bit.
         """
-        a = self.arrays
-        ids = self.term_ids(query_terms)
-        if not ids or k <= 0:
+        ids, mul = self.query_ids(query_terms)
+        if not len(ids) or k <= 0:
             return np.empty(0, np.int64), np.empty(0), 0
-        scores = self.scores(query_terms)
-        matched = np.unique(np.concatenate([a.docs[a.ptr[t]:a.ptr[t + 1]] for t in ids]))
-        cand = scores[matched]
-        if len(cand) > k:
-            part = np.argpartition(-cand, k - 1)[:k]
-            kth = cand[part].min()
-            # Everything strictly better than the k-th, then the ties in id order.
-            better = np.flatnonzero(cand > kth)
-            ties = np.flatnonzero(cand == kth)[: k - len(better)]
-            keep = np.concatenate([better, ties])
-        else:
-            keep = np.arange(len(cand))
-        order = np.lexsort((matched[keep], -cand[keep]))
-        sel = keep[order]
-        return matched[sel].astype(np.int64), cand[sel], int(len(matched))
+        docs, scores = self._top_k_ids(ids, mul, k)
+        return docs, scores, self._union_count(ids)

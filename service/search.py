@@ -11,6 +11,8 @@ form and the evaluation all call, so they cannot disagree::
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -154,13 +156,30 @@ class Retriever:
 
     def search(self, question: str, k: int = 10) -> SearchResult:
         terms = self.query_terms(question)
-        docs, scores, total = self.scorer.top_k(terms, k)
+        return self._result(question, k, terms, self.scorer.top_k(terms, k))
+
+    def search_many(self, questions: Iterable[str], k: int = 10, threads: int | None = None) -> list[SearchResult]:
+        """Batch search for evaluation runs: the same results as calling
+        :meth:`search` on each question, in order.
+
+        The compiled scorer releases the GIL, so the questions are scored
+        on a thread pool (``threads``, default one per CPU, at most 8)
+        while analysis and result building stay in this thread.
+        """
+        questions = list(questions)
+        terms = [self.query_terms(q) for q in questions]
+        threads = threads or min(8, os.cpu_count() or 1)
+        if threads > 1 and len(questions) > 1:
+            with ThreadPoolExecutor(threads) as pool:
+                tops = list(pool.map(lambda t: self.scorer.top_k(t, k), terms))
+        else:
+            tops = [self.scorer.top_k(t, k) for t in terms]
+        return [self._result(q, k, t, top) for q, t, top in zip(questions, terms, tops)]
+
+    def _result(self, question: str, k: int, terms: list[str], top: tuple[np.ndarray, np.ndarray, int]) -> SearchResult:
+        docs, scores, total = top
         hits = [self._hit(rank, int(d), float(s)) for rank, (d, s) in enumerate(zip(docs, scores), start=1)]
         return SearchResult(query=question, k=k, terms=terms, total=total, hits=hits)
-
-    def search_many(self, questions: Iterable[str], k: int = 10) -> list[SearchResult]:
-        """Batch search, for evaluation runs."""
-        return [self.search(q, k) for q in questions]
 
     def _hit(self, rank: int, doc: int, score: float) -> Hit:
         p = self.stored.passages

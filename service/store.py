@@ -38,10 +38,11 @@ from .index import Bm25Arrays
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+#: 2: per-term max weights and frequent-term bitmaps for the pruned scorer.
+FORMAT_VERSION = 2
 POINTER = "CURRENT"
 KEEP_VERSIONS = 2
-_ARRAYS = ("ptr", "docs", "weights", "doc_len", "idf")
+_ARRAYS = ("ptr", "docs", "weights", "doc_len", "idf", "max_weight", "bitmap_row", "bitmaps")
 _PASSAGE_ARRAYS = ("p_source", "p_n", "p_start", "p_end")
 
 
@@ -260,7 +261,10 @@ def _check_shapes(version, arrays, passages, sources, offsets) -> None:
     ok = (
         arrays.ptr.shape == (n_terms + 1,)
         and arrays.docs.shape == arrays.weights.shape == (int(arrays.ptr[-1]) if n_terms else 0,)
-        and arrays.idf.shape == (n_terms,)
+        and arrays.idf.shape == arrays.max_weight.shape == arrays.bitmap_row.shape == (n_terms,)
+        and arrays.bitmaps.ndim == 2
+        and arrays.bitmaps.shape[1] == (n_docs + 63) // 64
+        and int(arrays.bitmap_row.max(initial=-1)) < arrays.bitmaps.shape[0]
         and all(p.shape == (n_docs,) for p in passages.values())
         and offsets.shape == (len(sources) + 1,)
     )

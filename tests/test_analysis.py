@@ -1,4 +1,6 @@
-from service.analysis import Analyzer, normalize, raw_tokens
+from hypothesis import given, settings as hsettings, strategies as st
+
+from service.analysis import Analyzer, joined_compounds, normalize, raw_tokens
 from service.config import IndexSettings
 
 
@@ -56,3 +58,30 @@ def test_hyphenated_compounds_also_match_their_joined_spelling():
     assert "202021" not in a("in 2020-21") and "2410" not in a("won 24–10")
     assert a("E-Health") == ["e", "health"] + a("ehealth")
     assert Analyzer(IndexSettings(join_compounds=False))("E-Health") == ["e", "health"]
+
+
+_PIECES = ["£1,200", "$3.5bn", "2020-21", "1,00", "women’s", "O'Neill", "it's", "the", "how", "Running",
+           "meetings", "e_health", "stand-alone", "²", "٣٤", "ﬁle", "Zürich", "东京", " ", "\n", ",", ".",
+           "'", "’", "—", "%", "€", "12%", "4th", "x'", "'s", "s's"]
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_PIECES), st.text(max_size=6)), max_size=30))
+def test_fast_path_equals_the_token_definition(pieces):
+    # Analyzer.__call__ memoises per surface string; it must give exactly
+    # the stemmed raw_tokens minus stopwords, for every settings variant.
+    text = "".join(pieces)
+    for settings in (IndexSettings(), IndexSettings(stopwords="lucene", stemming=False)):
+        a = Analyzer(settings)
+        norm = normalize(text)
+        joined = joined_compounds(norm) if settings.join_compounds else []
+        want = [a.term(t) for t in raw_tokens(text) + joined if not a.is_stopword(t)]
+        assert a(text) == want
+        assert a(text) == want  # again, now from the memo
+
+
+def test_word_terms_are_the_analyzers_terms_memoised():
+    a = Analyzer()
+    for word in ["Trusts", "£336m", "the", "Women’s", "meetings"]:
+        assert a.word_terms(word) == frozenset(a(word))
+        assert a.word_terms(word) == frozenset(a(word))

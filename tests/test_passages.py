@@ -1,10 +1,11 @@
 import re
 
 import pytest
+from hypothesis import given, settings as hsettings, strategies as st
 
 from service.config import IndexSettings
 from service.corpus import Article
-from service.passages import make_passages, sentence_units, split_sentences
+from service.passages import make_passages, paragraphs, sentence_units, split_sentences
 
 
 def test_every_passage_is_an_exact_slice(seed_articles):
@@ -72,3 +73,16 @@ def test_overlap_repeats_sentences_but_adds_no_duplicate_passage():
     assert all(re.search(r"Sentence number 9", texts[-1]) for _ in [0])
     for a, b in zip(passages, passages[1:]):
         assert b.start < a.end  # consecutive passages share a sentence
+
+
+# The original definition of a paragraph, kept as the oracle for the
+# faster scanner in service/passages.py.
+_PARA_ORACLE = re.compile(r"\S(?:.*?\S)?(?=\n[ \t]*\n|\s*\Z)", re.S)
+
+
+@hsettings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["a", "bc", ".", " ", "\t", "\n", "\n\n", "\n \n", "\r", "\u00a0",
+                                 "\u2029", "\x1c", "\x85", "\u3000", "\f"]), max_size=25))
+def test_paragraphs_match_the_regex_definition(pieces):
+    text = "".join(pieces)
+    assert list(paragraphs(text)) == [(m.start(), m.end()) for m in _PARA_ORACLE.finditer(text)]

@@ -7,7 +7,7 @@ from service.build import build_index
 from service.config import IndexSettings
 from service.corpus import CorpusError
 from service.search import Retriever, StaleIndex
-from service.store import IndexFault, current_version, list_versions
+from service.store import FORMAT_VERSION, IndexFault, current_version, list_versions
 
 
 def test_round_trip_gives_identical_results(seed_retriever):
@@ -21,7 +21,7 @@ def test_round_trip_gives_identical_results(seed_retriever):
 def test_index_files_are_plain_arrays_and_json(seed_retriever):
     version = seed_retriever.stored.path
     manifest = json.loads((version / "manifest.json").read_text())
-    assert manifest["format_version"] == 1 and manifest["n_sources"] == 5
+    assert manifest["format_version"] == FORMAT_VERSION and manifest["n_sources"] == 5
     assert not list(version.glob("*.pkl"))
     for f in version.glob("*.npy"):
         np.load(f, allow_pickle=False)

@@ -1,0 +1,199 @@
+"""HTTP benchmark: ``/api/search`` of the real ``python -m service serve``
+under ``wrk`` on loopback, with a bare Flask JSON endpoint under the same
+gunicorn configuration as the ceiling, all in one run.
+
+    python bench/http_bench.py                  # seeds and 100,000 synthetic passages
+    python bench/http_bench.py --duration 20 --connections 16
+
+(Not named http.py: with bench/ first on sys.path that would shadow the
+standard library's ``http`` package.)
+
+Needs ``wrk`` (Debian: ``apt-get install wrk``).  Each target is started
+as its own server process on a free loopback port, warmed up for a few
+seconds, then loaded for ``--duration`` seconds; requests cycle through the
+corpus's benchmark questions (bench/retrieval.py's), URL-encoded GETs of
+``/api/search?q=...&k=10``.  Every wait is bounded (server start-up,
+``wrk``'s own duration and a timeout on it).  The index is built before its
+server starts, so start-up is loading only.  Results go to
+bench/out/http.json and the HTTP section of bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+OUT = BENCH / "out"
+sys.path[:0] = [str(ROOT), str(BENCH)]
+
+import report  # noqa: E402
+import retrieval  # noqa: E402
+
+# wrk's Lua hooks: cycle through the request paths, print a JSON summary.
+LUA = """
+local paths = {%s}
+local i = 0
+request = function()
+  i = i %% #paths + 1
+  return wrk.format("GET", paths[i])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, "non2xx": %%d, ' ..
+    '"socket_errors": %%d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+# The ceiling: the same gunicorn set-up as `serve`, a constant JSON answer.
+BARE_APP = """
+import sys
+from flask import Flask, jsonify
+from service.config import Config
+from service.serve import _Gunicorn, gunicorn_options
+
+app = Flask("bare")
+
+@app.get("/api/search")
+def search():
+    return jsonify({"ok": True, "hits": []})
+
+config = Config.from_env().with_overrides(port=int(sys.argv[1]))
+_Gunicorn(app, gunicorn_options(config)).run()
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with status {proc.returncode} before answering {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url}: no answer within {timeout:.0f} s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def run_wrk(url: str, lua: Path, args, duration: float) -> dict:
+    cmd = ["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{duration:.0f}s",
+           "--timeout", "5s", "-s", str(lua), url]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("WRKJSON ")), None)
+    if proc.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    res = json.loads(line[len("WRKJSON "):])
+    return {
+        "rps": res["requests"] / (res["duration_us"] / 1e6),
+        "p50_ms": res["p50_us"] / 1000,
+        "p99_ms": res["p99_us"] / 1000,
+        "requests": res["requests"],
+        "non2xx": res["non2xx"],
+        "socket_errors": res["socket_errors"],
+    }
+
+
+def load_target(target: str, corpus: str, server_cmd: list[str], paths: list[str], args, env) -> dict:
+    port = free_port()
+    lua = OUT / f"wrk-{corpus}.lua"
+    lua.write_text(LUA % ", ".join(json.dumps(p) for p in paths))
+    log = open(OUT / f"server-{target.replace(' ', '_')}-{corpus}.log", "w")
+    print(f"[{time.strftime('%H:%M:%S')}] {target} on {corpus}, port {port} "
+          f"(load {os.getloadavg()[0]:.2f})", flush=True)
+    cmd = [str(port) if part == "{port}" else part for part in server_cmd]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}{paths[0]}", proc, args.startup_timeout)
+        url = f"http://127.0.0.1:{port}"
+        run_wrk(url, lua, args, args.warmup)
+        res = run_wrk(url, lua, args, args.duration)
+    finally:
+        stop(proc)
+        log.close()
+    res.update(target=target, corpus=corpus, load_avg_1m=os.getloadavg()[0])
+    print("   ", {k: (round(v, 2) if isinstance(v, float) else v) for k, v in res.items()}, flush=True)
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpora", default="seeds,100000", help="corpora (names as in retrieval.py)")
+    ap.add_argument("--duration", type=float, default=15, help="seconds of load per target")
+    ap.add_argument("--warmup", type=float, default=3, help="seconds of unrecorded load first")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=2, help="gunicorn workers (both servers)")
+    ap.add_argument("--queries", type=int, default=300, help="distinct questions cycled through")
+    ap.add_argument("--startup-timeout", type=float, default=180)
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (Debian: apt-get install wrk)")
+    OUT.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "GROUNDEDQA_WORKERS": str(args.workers), "PYTHONPATH": str(ROOT)}
+    started = time.time()
+    load_before = os.getloadavg()
+    results = []
+    bare = OUT / "bare_flask.py"
+    bare.write_text(BARE_APP)
+    corpora = args.corpora.split(",")
+    results.append(load_target("bare flask", "-", [sys.executable, str(bare), "{port}"],
+                               ["/api/search?q=ceiling&k=10"], args, env))
+    for corpus in corpora:
+        path = retrieval.corpus_path(corpus)
+        index_dir = OUT / f"index-{corpus}"
+        subprocess.run([sys.executable, "-m", "service", "index", "--corpus", str(path), "--index",
+                        str(index_dir)], check=True, env=env, cwd=ROOT, timeout=1800,
+                       stdout=subprocess.DEVNULL)
+        paths = ["/api/search?" + urllib.parse.urlencode({"q": q, "k": 10})
+                 for q in retrieval.query_texts(corpus, args.queries)]
+        cmd = [sys.executable, "-m", "service", "serve", "--corpus", str(path), "--index", str(index_dir),
+               "--port", "{port}"]
+        results.append(load_target("service serve", corpus, cmd, paths, args, env))
+    info = {
+        "machine": retrieval.machine(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)),
+        "minutes": round((time.time() - started) / 60, 1),
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+        "threads": args.threads,
+        "connections": args.connections,
+        "duration_s": args.duration,
+        "server": f"gunicorn, {args.workers} sync workers, preloaded app, access log on, as `serve` configures it",
+    }
+    (OUT / "http.json").write_text(json.dumps({"info": info, "results": results}, indent=2))
+    report.write()
+    print(f"wrote {BENCH / 'RESULTS.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""bench/RESULTS.md from the raw results of retrieval.py and http_bench.py.
+
+Either script rewrites the whole file from whichever result files exist
+(bench/out/retrieval.json, bench/out/http.json), so the two never clobber
+each other's section.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+OUT = BENCH / "out"
+RESULTS = BENCH / "RESULTS.md"
+PLOT = BENCH / "latency.png"
+
+LABELS = {
+    "ours": "groundedqa",
+    "rank_bm25": "rank-bm25 BM25Okapi",
+    "bm25s_numpy": "bm25s (numpy)",
+    "bm25s_numba": "bm25s (numba)",
+}
+
+
+def _f(v, digits=2):
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        if v >= 100:
+            return f"{v:,.0f}"
+        if v < 1:
+            return f"{v:.3f}"
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def _machine(info: dict) -> list[str]:
+    m = info["machine"]
+    lines = [
+        f"- CPU: {m['cpu']}, {m['logical_cpus']} logical CPUs; RAM {m['ram_gb']} GB; {m['platform']}",
+        f"- Python {m['python']}; " + ", ".join(f"{k} {v}" for k, v in sorted(m["versions"].items())),
+        f"- Run started {info['started']}, took {info['minutes']} min; load average (1/5/15 min) "
+        f"before {tuple(round(x, 2) for x in info['load_before'])}, after "
+        f"{tuple(round(x, 2) for x in info['load_after'])}. The machine is shared with other "
+        "work, so absolute figures are noisy; ratios come from the same run.",
+    ]
+    return lines
+
+
+def retrieval_section(data: dict) -> list[str]:
+    info, results = data["info"], data["results"]
+    out = ["## Retrieval: side by side", "", *_machine(info), "",
+           "Same tokens for every engine (this project's analyzer), single thread, top-10, "
+           f"up to {info['args']['queries']} queries or {info['args']['seconds']:.0f} s per engine and corpus; "
+           "groundedqa and bm25s are timed interleaved (query i to each engine in turn, from their saved "
+           "indexes, in one process), rank-bm25 on its own; the `Retriever.search` rows are timed "
+           "after that loop, alone. "
+           "*tokenize* = corpus text → passages → terms; *build* = the engine's indexing after that "
+           "(for groundedqa the real `service index` pipeline, whose total from text is *build total*); "
+           "*peak RSS* = the whole worker process (tokens included); *index* = files on disk "
+           "(groundedqa: BM25 arrays + vocabulary; rank-bm25 has no file format, so its pickle). "
+           "bm25s uses its default Lucene-style idf (scores differ from BM25Okapi; speed is what is compared). "
+           "Ratios are QPS divided by the other engine's QPS on the same corpus.", ""]
+    for s in info["skipped"]:
+        out.append(f"- Skipped: {s}.")
+    corpora = []
+    for r in results:
+        if r["corpus"] not in corpora:
+            corpora.append(r["corpus"])
+    for name in corpora:
+        rows = [r for r in results if r["corpus"] == name]
+        by = {r["engine"]: r for r in rows if "error" not in r}
+        n = next((r.get("n_passages") for r in rows if r.get("n_passages")), None)
+        title = "synthetic" if name.isdigit() else name
+        out += ["", f"### {title}, {n:,} passages" if n else f"### {title}", "",
+                "| engine | tokenize s | build s | build total s | index MB | peak RSS MB | p50 ms | p99 ms | QPS "
+                "| × rank-bm25 | × bm25s-numpy | × bm25s-numba | p50 ÷ bm25s-numba p50 | load avg at build |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            if "error" in r:
+                out.append(f"| {LABELS.get(r['engine'], r['engine'])} | error: {' '.join(r['error'])} |")
+                continue
+
+            def p50_ratio(r):
+                o = by.get("bm25s_numba")
+                return r["p50_ms"] / o["p50_ms"] if o and o is not r else None
+
+            def ratio(other):
+                o = by.get(other)
+                return r["qps"] / o["qps"] if o and o is not r else None
+
+            out.append(
+                f"| {LABELS.get(r['engine'], r['engine'])} | {_f(r.get('tokenize_s'))} | {_f(r.get('build_s'))} "
+                f"| {_f(r.get('build_total_s'))} | {_f(r.get('index_mb'), 1)} | {_f(r.get('peak_rss_mb'))} "
+                f"| {_f(r['p50_ms'], 3)} | {_f(r['p99_ms'], 3)} | {_f(r['qps'], 0)} | {_f(ratio('rank_bm25'), 1)} "
+                f"| {_f(ratio('bm25s_numpy'), 2)} | {_f(ratio('bm25s_numba'), 2)} "
+                f"| {_f(p50_ratio(r), 2)} | {_f(r.get('load_avg_1m'))} |")
+            if r["engine"] == "ours" and "search_api" in r:
+                api = r["search_api"]
+                out.append(f"| ↳ `Retriever.search` (analysis + top-10 + hit texts) | | | | | "
+                           f"| {_f(api['p50_ms'], 3)} | {_f(api['p99_ms'], 3)} | {_f(api['qps'], 0)} | | | | | |")
+                out.append(f"| ↳ `Retriever.search_many` (same, batch of {api['queries']:,}, thread pool) "
+                           f"| | | | | | | | {_f(r.get('search_many_qps'), 0)} | | | | | |")
+    out += ["", f"![p50 latency vs corpus size]({PLOT.name})", ""]
+    return out
+
+
+def plot(results: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for engine, label in LABELS.items():
+        pts = sorted((int(r["corpus"]), r["p50_ms"]) for r in results
+                     if r["engine"] == engine and r["corpus"].isdigit() and "error" not in r)
+        if pts:
+            ax.plot(*zip(*pts), marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("passages (synthetic, ~100 tokens, Zipf vocabulary of 200k)")
+    ax.set_ylabel("top-10 query latency p50 (ms)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(PLOT, dpi=120)
+
+
+def http_section(data: dict) -> list[str]:
+    info, results = data["info"], data["results"]
+    out = ["## HTTP: `/api/search` under load", "", *_machine(info), "",
+           f"`wrk` on loopback, {info['threads']} threads, {info['connections']} connections, "
+           f"{info['duration_s']} s per target, against `python -m service serve` "
+           f"({info['server']}) and, as the ceiling, a bare Flask JSON endpoint under the same gunicorn "
+           "configuration. Requests cycle through the corpus's queries."
+           + (f" {info['note']}" if info.get("note") else ""), "",
+           "| target | corpus | req/s | p50 ms | p99 ms | requests | errors (non-2xx, socket) | % of ceiling | load avg |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    ceiling = {r["corpus"]: r["rps"] for r in results if r["target"] == "bare flask"}
+    for r in results:
+        c = ceiling.get(r["corpus"]) or ceiling.get("-")
+        pct = f"{100 * r['rps'] / c:.0f}%" if c and r["target"] != "bare flask" else ""
+        out.append(f"| {r['target']} | {r['corpus']} | {r['rps']:,.0f} | {_f(r['p50_ms'])} | {_f(r['p99_ms'])} "
+                   f"| {r['requests']:,} | {r['non2xx']}, {r['socket_errors']} | {pct} | {_f(r.get('load_avg_1m'))} |")
+    out.append("")
+    return out
+
+
+def targets_section(ret: dict | None, http: dict | None) -> list[str]:
+    """The issue's targets against this run's figures, computed, not typed."""
+    out = ["## Targets (issue 5) against this run", ""]
+    if ret:
+        rows = {(r["corpus"], r["engine"]): r for r in ret["results"] if "error" not in r}
+        for size in ("100000", "1000000"):
+            ours, numba = rows.get((size, "ours")), rows.get((size, "bm25s_numba"))
+            if ours and numba:
+                out.append(f"- {int(size):,} passages: top-10 p50 {ours['p50_ms']:.3f} ms vs bm25s-numba "
+                           f"{numba['p50_ms']:.3f} ms (target ≤): {'met' if ours['p50_ms'] <= numba['p50_ms'] else 'NOT met'}"
+                           + (f"; moonshot ≤ 1 ms: {'met' if ours['p50_ms'] <= 1 else 'not met'}" if size == "1000000" else ""))
+        ours, rank = rows.get(("100000", "ours")), rows.get(("100000", "rank_bm25"))
+        if ours and rank:
+            x = ours["qps"] / rank["qps"]
+            out.append(f"- 100,000 passages: QPS {x:,.0f}× rank-bm25's (target ≥ 300×): {'met' if x >= 300 else 'NOT met'}")
+        big = rows.get(("1000000", "ours"))
+        if big:
+            ok = big["build_total_s"] <= 90 and big["peak_rss_mb"] <= 2048
+            out.append(f"- 1,000,000 passages built from text in {big['build_total_s']:.0f} s (tokenization "
+                       f"{big['tokenize_s']:.0f} s) with {big['peak_rss_mb']:,.0f} MB peak RSS (target ≤ 90 s, "
+                       f"≤ 2 GB): {'met' if ok else 'NOT met'}")
+    if http:
+        res = {r["corpus"]: r for r in http["results"]}
+        if "-" in res and "seeds" in res:
+            pct = 100 * res["seeds"]["rps"] / res["-"]["rps"]
+            out.append(f"- `/api/search` on the seeds at {pct:.0f}% of the bare-Flask ceiling (target ≥ 60%): "
+                       f"{'met' if pct >= 60 else 'NOT met'}")
+    out.append("")
+    return out
+
+
+def write() -> None:
+    parts = ["# Benchmarks", "",
+             "Generated by `make bench` (`bench/retrieval.py`) and `make bench-http` (`bench/http_bench.py`); not part of the test suite.", ""]
+    ret = json.loads((OUT / "retrieval.json").read_text()) if (OUT / "retrieval.json").exists() else None
+    http = json.loads((OUT / "http.json").read_text()) if (OUT / "http.json").exists() else None
+    parts += targets_section(ret, http)
+    if ret:
+        plot(ret["results"])
+        parts += retrieval_section(ret)
+    if http:
+        parts += http_section(http)
+    RESULTS.write_text("\n".join(parts) + "\n")
+
+

@@ -1,0 +1,404 @@
+"""Compiled inner loops of the scorer and the index build (numba).
+
+Kept apart from :mod:`service.index` so that module stays about *what* is
+computed (rank-bm25's weights) and this one about *how fast*.  Every kernel
+is ``cache=True``: the machine code is compiled once and reused from
+``__pycache__`` by later processes (the CLI, each server worker), and
+:func:`warm_up` runs them once on a toy index so the first real query never
+pays for compilation.
+
+Top-k retrieval is exact and pruned.  Query terms are taken shortest
+posting list first and added term by term into a per-document accumulator.
+Before walking the next (longer) list, when looking documents up is much
+cheaper than walking, the current candidates' scores are completed by
+galloping search in the remaining lists; a document outside the candidates
+scores at most the sum of the remaining terms' largest weights (stored per
+term), so if k candidates beat that bound they are the exact top k and the
+long lists of common words are never walked (MaxScore's bound, Turtle &
+Flood 1995, applied term-at-a-time).  Otherwise every list is walked, which
+costs what an exhaustive scorer costs.  Every document's contributions are
+added in one fixed term order, the same one the dense scorer uses, so the
+returned scores are bit-identical to scoring everything; ties go to the
+lower document id.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# Pruning compares floating-point bounds with scores summed in another
+# order; this relative slack keeps every comparison on the safe side.
+_SLACK = 1e-9
+
+
+@njit(cache=True, nogil=True)
+def _popcount64(x):
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
+
+
+@njit(cache=True, nogil=True)
+def union_count(ptr, docs, bitmap_row, bitmaps, qterms, n_docs):
+    """How many documents contain at least one of ``qterms``.
+
+    Frequent terms have a precomputed bitmap (``bitmap_row[t] >= 0``), OR-ed
+    in 64 documents per step; the others set their postings' bits.  This is
+    what keeps ``total`` exact without walking the long lists that pruning
+    skips.
+    """
+    if qterms.shape[0] == 1:
+        t = qterms[0]
+        return ptr[t + 1] - ptr[t]
+    n_words = (n_docs + 63) // 64
+    acc = np.zeros(n_words, dtype=np.uint64)
+    for t in qterms:
+        row = bitmap_row[t]
+        if row >= 0:
+            bm = bitmaps[row]
+            for w in range(n_words):
+                acc[w] |= bm[w]
+        else:
+            for p in range(ptr[t], ptr[t + 1]):
+                d = docs[p]
+                acc[d >> 6] |= np.uint64(1) << np.uint64(d & 63)
+    total = 0
+    for w in range(n_words):
+        if acc[w]:
+            total += _popcount64(acc[w])
+    return total
+
+
+@njit(cache=True, nogil=True)
+def _worse(s1, d1, s2, d2):
+    """Is (s1, d1) ranked below (s2, d2)?  Lower score, then higher id."""
+    return s1 < s2 or (s1 == s2 and d1 > d2)
+
+
+@njit(cache=True, nogil=True)
+def _swap(hs, hd, i, j):
+    hs[i], hs[j] = hs[j], hs[i]
+    hd[i], hd[j] = hd[j], hd[i]
+
+
+@njit(cache=True, nogil=True)
+def _sift_down(hs, hd, n, i):
+    while True:
+        l = 2 * i + 1
+        if l >= n:
+            return
+        m = l
+        r = l + 1
+        if r < n and _worse(hs[r], hd[r], hs[l], hd[l]):
+            m = r
+        if _worse(hs[m], hd[m], hs[i], hd[i]):
+            _swap(hs, hd, i, m)
+            i = m
+        else:
+            return
+
+
+@njit(cache=True, nogil=True)
+def _sift_up(hs, hd, i):
+    while i > 0:
+        parent = (i - 1) // 2
+        if _worse(hs[i], hd[i], hs[parent], hd[parent]):
+            _swap(hs, hd, i, parent)
+            i = parent
+        else:
+            return
+
+
+@njit(cache=True, nogil=True)
+def _gallop(docs, lo, hi, target):
+    """First position in ``docs[lo:hi]`` (ascending) with a doc >= target."""
+    if lo >= hi or docs[lo] >= target:
+        return lo
+    step = 1
+    prev = lo
+    cur = lo + 1
+    while cur < hi and docs[cur] < target:
+        prev = cur
+        step *= 2
+        cur = lo + step
+    if cur > hi:
+        cur = hi
+    lo = prev + 1
+    hi = cur
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if docs[mid] < target:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True, nogil=True)
+def term_order(ptr, qterms):
+    """Positions of the query's terms, shortest posting list first (stable).
+
+    Both scorers add a document's contributions in this order, so their
+    sums are the same floating-point operations and ties stay ties.
+    """
+    df = np.empty(qterms.shape[0], dtype=np.int64)
+    for i in range(qterms.shape[0]):
+        df[i] = ptr[qterms[i] + 1] - ptr[qterms[i]]
+    return np.argsort(df, kind="mergesort")
+
+
+@njit(cache=True, nogil=True)
+def accumulate(ptr, docs, weights, qterms, qmul, n_docs):
+    """Dense scores of every document, term by term (``get_scores``)."""
+    out = np.zeros(n_docs)
+    for i in term_order(ptr, qterms):
+        t = qterms[i]
+        m = qmul[i]
+        for p in range(ptr[t], ptr[t + 1]):
+            out[docs[p]] += weights[p] * m
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _kth_best_above(scores, n, k, floor):
+    """The k-th largest of ``scores[:n]`` if it exceeds ``floor``, else
+    -inf.  A k-slot min-heap, not a partition: BM25 scores repeat a lot
+    (same tf, same length), which quickselect handles badly."""
+    hs = np.empty(k)
+    hd = np.zeros(k, dtype=np.int64)  # scores only: all ids equal
+    size = 0
+    for i in range(n):
+        v = scores[i]
+        if v <= floor:
+            continue
+        if size < k:
+            hs[size] = v
+            _sift_up(hs, hd, size)
+            size += 1
+        elif v > hs[0]:
+            hs[0] = v
+            _sift_down(hs, hd, k, 0)
+    return hs[0] if size == k else -np.inf
+
+
+@njit(cache=True, nogil=True)
+def _offer(hs, hd, n_heap, k, s, d):
+    """Offer document ``d`` with score ``s`` to a k-best heap of size
+    ``n_heap``; returns the new size.  Order-independent: ties go to the
+    lower id whatever order documents come in."""
+    if n_heap < k:
+        hs[n_heap] = s
+        hd[n_heap] = d
+        _sift_up(hs, hd, n_heap)
+        return n_heap + 1
+    if _worse(hs[0], hd[0], s, d):
+        hs[0] = s
+        hd[0] = d
+        _sift_down(hs, hd, k, 0)
+    return n_heap
+
+
+@njit(cache=True, nogil=True)
+def _ranked(hs, hd, n_heap):
+    """The heap's ``(ids, scores)``, best first, ties by lower id."""
+    out_s = hs[:n_heap].copy()
+    out_d = hd[:n_heap].copy()
+    idx = np.argsort(out_d)  # ascending id, then a stable sort by score
+    out_s = out_s[idx]
+    out_d = out_d[idx]
+    idx = np.argsort(-out_s, kind="mergesort")
+    return out_d[idx], out_s[idx]
+
+
+@njit(cache=True, nogil=True)
+def _best_k(scores, ids, k):
+    """``(ids, scores)`` of the k best, best first, ties by lower id."""
+    hs = np.empty(k)
+    hd = np.empty(k, dtype=np.int64)
+    n_heap = 0
+    for c in range(ids.shape[0]):
+        n_heap = _offer(hs, hd, n_heap, k, scores[c], ids[c])
+    return _ranked(hs, hd, n_heap)
+
+
+@njit(cache=True, nogil=True)
+def pruned_top_k(ptr, docs, weights, max_weight, idf, qterms, qmul, k, acc, mark):
+    """Exact top-``k`` ``(docs, scores)`` of a query, best first.
+
+    ``qterms`` are distinct term ids, ``qmul`` how many times each occurs
+    in the query.  ``acc`` (float64) and ``mark`` (uint8), one slot per
+    document, must be zero and are left zero.
+    """
+    nq = qterms.shape[0]
+    order = term_order(ptr, qterms)
+    rest = np.zeros(nq + 1)  # rest[j]: the most that terms order[j:] can add
+    for j in range(nq - 1, -1, -1):
+        i = order[j]
+        rest[j] = rest[j + 1] + max(max_weight[qterms[i]] * qmul[i], 0.0)
+    slack = _SLACK * (rest[0] + 1e-300)
+    # Scores of candidates are exact, but a document outside them is bounded
+    # by ``rest`` only if no weight is negative (rank-bm25's floor allows
+    # that on tiny corpora): then every list is walked.
+    can_prune = True
+    left = 0  # postings not yet walked
+    for i in range(nq):
+        t = qterms[i]
+        left += ptr[t + 1] - ptr[t]
+        if idf[t] < 0:
+            can_prune = False
+    cap = left
+    cand = np.empty(cap, dtype=np.int32)
+    nc = 0
+    track = True
+    for j in range(nq):
+        # Trial: complete the candidates' scores by looking their documents
+        # up in the remaining (longer) lists; if k of them beat everything
+        # a non-candidate could score, they are the answer.  Tried only
+        # when the lookups are much cheaper than walking those lists.
+        if track and can_prune and j > 0 and nc >= k and 8 * nc * (nq - j) < left:
+            live = cand[:nc][np.argsort(cand[:nc], kind="mergesort")]
+            full = np.empty(nc)
+            for c in range(nc):
+                full[c] = acc[live[c]]
+            for j2 in range(j, nq):
+                i = order[j2]
+                t = qterms[i]
+                m = qmul[i]
+                lo = ptr[t]
+                hi = ptr[t + 1]
+                for c in range(nc):
+                    lo = _gallop(docs, lo, hi, live[c])
+                    if lo == hi:
+                        break
+                    if docs[lo] == live[c]:
+                        full[c] += weights[lo] * m
+            if _kth_best_above(full, nc, k, rest[j] + slack) > -np.inf:
+                for c in range(nc):
+                    acc[cand[c]] = 0.0
+                    mark[cand[c]] = 0
+                return _best_k(full, live, k)
+        i = order[j]
+        t = qterms[i]
+        m = qmul[i]
+        n_t = ptr[t + 1] - ptr[t]
+        left -= n_t
+        # Candidates are listed only while a later trial is still possible
+        # (it never is after the last term); then a mark per document is
+        # all the bookkeeping, and selection finds them by their marks.
+        if track and not (can_prune and 8 * (nc + n_t) * (nq - j - 1) < left):
+            track = False
+        if track:
+            for p in range(ptr[t], ptr[t + 1]):
+                d = docs[p]
+                if mark[d] == 0:
+                    mark[d] = 1
+                    cand[nc] = d
+                    nc += 1
+                acc[d] += weights[p] * m
+        else:
+            for p in range(ptr[t], ptr[t + 1]):
+                d = docs[p]
+                mark[d] = 1
+                acc[d] += weights[p] * m
+
+    # Selection: every matched document once, its slots cleared.  Most
+    # are rejected by one comparison with the heap's worst entry, written
+    # inline: numba runs this several times slower through a helper.
+    hs = np.empty(k)
+    hd = np.empty(k, dtype=np.int64)
+    n_heap = 0
+    if 4 * cap > acc.shape[0]:
+        # Most documents matched: one sequential sweep beats revisiting them.
+        for d in range(acc.shape[0]):
+            if mark[d]:
+                if n_heap < k or acc[d] >= hs[0]:
+                    n_heap = _offer(hs, hd, n_heap, k, acc[d], d)
+                acc[d] = 0.0
+                mark[d] = 0
+    else:
+        # Found again through the lists they are in.
+        for i in order:
+            t = qterms[i]
+            for p in range(ptr[t], ptr[t + 1]):
+                d = docs[p]
+                if mark[d]:
+                    if n_heap < k or acc[d] >= hs[0]:
+                        n_heap = _offer(hs, hd, n_heap, k, acc[d], d)
+                    acc[d] = 0.0
+                    mark[d] = 0
+    return _ranked(hs, hd, n_heap)
+
+
+@njit(cache=True, nogil=True)
+def count_chunk(ids, lens, scratch):
+    """Term frequencies of a chunk of documents, without a dict per document.
+
+    ``ids`` holds the documents' term ids back to back (``lens`` ids each;
+    a negative id is a stopword, skipped); ``scratch`` is a zeroed counter
+    per vocabulary term, left zeroed.  Returns each document's ``(term,
+    tf)`` postings back to back, how many distinct terms each document has
+    and its length in terms.
+    """
+    n_docs = lens.shape[0]
+    terms = np.empty(ids.shape[0], dtype=np.int32)
+    tfs = np.empty(ids.shape[0], dtype=np.int32)
+    n_unique = np.zeros(n_docs, dtype=np.int32)
+    doc_len = np.zeros(n_docs, dtype=np.int64)
+    start = 0
+    out = 0
+    for d in range(n_docs):
+        first = out
+        for i in range(start, start + lens[d]):
+            t = ids[i]
+            if t < 0:
+                continue
+            doc_len[d] += 1
+            if scratch[t] == 0:
+                terms[out] = t
+                out += 1
+            scratch[t] += 1
+        for p in range(first, out):
+            t = terms[p]
+            tfs[p] = scratch[t]
+            scratch[t] = 0
+        n_unique[d] = out - first
+        start += lens[d]
+    return terms[:out].copy(), tfs[:out].copy(), n_unique, doc_len
+
+
+@njit(cache=True, nogil=True)
+def scatter_weights(terms, tfs, n_unique, doc0, fill, idf, norm, k1, docs_out, weights_out):
+    """Place one chunk's postings into the term-major arrays, with weights.
+
+    Chunks arrive in document order, so each term's postings stay sorted by
+    document.  The weight is rank-bm25's expression, operation for
+    operation: ``idf * (tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl)))``
+    with the denominator's length part precomputed per document (``norm``).
+    """
+    p = 0
+    for j in range(n_unique.shape[0]):
+        d = doc0 + j
+        nd = norm[d]
+        for _ in range(n_unique[j]):
+            t = terms[p]
+            tf = np.float64(tfs[p])
+            q = fill[t]
+            fill[t] = q + 1
+            docs_out[q] = d
+            weights_out[q] = idf[t] * (tf * (k1 + 1) / (tf + nd))
+            p += 1
+
+
+@njit(cache=True, nogil=True)
+def term_bitmaps(ptr, docs, dense_terms, n_docs):
+    """One bitmap of 64-document words per frequent term."""
+    n_words = (n_docs + 63) // 64
+    out = np.zeros((dense_terms.shape[0], n_words), dtype=np.uint64)
+    for r in range(dense_terms.shape[0]):
+        t = dense_terms[r]
+        for p in range(ptr[t], ptr[t + 1]):
+            d = docs[p]
+            out[r, d >> 6] |= np.uint64(1) << np.uint64(d & 63)
+    return out
