@@ -279,22 +279,24 @@ def _cues(surface: str, prev: str, first: bool) -> set[str]:
 
 
 @dataclass(frozen=True)
-class _Token:
-    """A word of a passage, analysed once whatever the question."""
+class _Analysed:
+    """A sentence of a passage, analysed once whatever the question."""
 
-    start: int  # in the passage
+    start: int  # in the source
     end: int
+    paragraph: int
+    words: tuple[Word, ...]  # cues as if no word were in the question
+    norms: tuple[str, ...]  # each word normalised, to compare with the question's
     terms: frozenset[str]
-    norm: str
-    cues: frozenset[str]
+    cued: bool  # some word has an answer-type cue
 
 
 @lru_cache(maxsize=4096)
-def _analysed(text: str, analyzer: Analyzer) -> tuple[tuple[int, int, int, tuple[_Token, ...]], ...]:
-    """``(start, end, paragraph, tokens)`` of every sentence of a passage.
+def _analysed(text: str, base: int, analyzer: Analyzer) -> tuple[_Analysed, ...]:
+    """Every sentence of a passage starting at ``base`` in its source.
 
-    Cached by passage text: the same top passages come back for many
-    questions, and analysing their words is most of an answer's cost.
+    Cached by passage: the same top passages come back for many questions,
+    and analysing their words is most of an answer's cost.
     """
     out = []
     for s, e, pno, heading in sentence_units(text):
@@ -302,27 +304,33 @@ def _analysed(text: str, analyzer: Analyzer) -> tuple[tuple[int, int, int, tuple
             continue
         sentence = text[s:e]
         spans = word_spans(sentence)
-        tokens = []
+        words, norms = [], []
         for i, (ws, we) in enumerate(spans):
             surface = sentence[ws:we]
             prev = sentence[spans[i - 1][0]:spans[i - 1][1]] if i else ""
-            tokens.append(_Token(s + ws, s + we, analyzer.word_terms(surface), normalize(surface),
-                                 frozenset(_cues(surface, prev, i == 0))))
-        out.append((s, e, pno, tuple(tokens)))
+            words.append(Word(base + s + ws, base + s + we, analyzer.word_terms(surface),
+                              frozenset(_cues(surface, prev, i == 0))))
+            norms.append(normalize(surface))
+        terms = frozenset().union(*(w.terms for w in words)) if words else frozenset()
+        out.append(_Analysed(base + s, base + e, pno, tuple(words), tuple(norms), terms,
+                             any(w.cue for w in words)))
     return tuple(out)
 
 
 def _sentences(hit: Hit, q: Question, analyzer: Analyzer) -> list[Sentence]:
+    """The passage's sentences for this question: a word the question
+    already holds cannot be its answer, so it loses its answer-type cue."""
     out = []
-    base = hit.start_char
-    for s, e, pno, tokens in _analysed(hit.text, analyzer):
-        words = tuple(
-            Word(base + t.start, base + t.end, t.terms,
-                 frozenset() if (t.terms & q.weights.keys() or t.norm in q.raw) else t.cues)
-            for t in tokens
-        )
-        all_terms = frozenset().union(*(w.terms for w in words)) if words else frozenset()
-        out.append(Sentence(hit, base + s, base + e, pno, words, all_terms))
+    asked = q.weights.keys()
+    for a in _analysed(hit.text, hit.start_char, analyzer):
+        words = a.words
+        if a.cued:
+            words = tuple(
+                Word(w.start, w.end, w.terms, frozenset()) if w.cue and (not asked.isdisjoint(w.terms) or n in q.raw)
+                else w
+                for w, n in zip(words, a.norms)
+            )
+        out.append(Sentence(hit, a.start, a.end, a.paragraph, words, a.terms))
     return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+from functools import lru_cache
 from typing import Collection
 
 from .analysis import Analyzer
@@ -29,12 +30,19 @@ def word_spans(text: str) -> list[tuple[int, int]]:
     return [m.span() for m in _WORD_RE.finditer(text)]
 
 
+@lru_cache(maxsize=4096)
+def _indexed_words(text: str, analyzer: Analyzer) -> tuple[tuple[int, int, frozenset[str]], ...]:
+    """Every word span of a passage with its index terms, cached by passage:
+    the same passages are highlighted for question after question."""
+    return tuple((s, e, analyzer.word_terms(text[s:e])) for s, e in word_spans(text))
+
+
 def matched_spans(text: str, terms: Collection[str], analyzer: Analyzer) -> list[tuple[int, int]]:
     """Spans of words in ``text`` whose index term is in ``terms``."""
     wanted = set(terms)
     if not wanted:
         return []
-    return [(s, e) for s, e in word_spans(text) if not wanted.isdisjoint(analyzer.word_terms(text[s:e]))]
+    return [(s, e) for s, e, word_terms in _indexed_words(text, analyzer) if not wanted.isdisjoint(word_terms)]
 
 
 def highlight(text: str, terms: Collection[str], analyzer: Analyzer) -> str:
