@@ -288,7 +288,7 @@ class _Analysed:
     words: tuple[Word, ...]  # cues as if no word were in the question
     norms: tuple[str, ...]  # each word normalised, to compare with the question's
     terms: frozenset[str]
-    cued: bool  # some word has an answer-type cue
+    cued: tuple[int, ...]  # indices of the words with an answer-type cue
 
 
 @lru_cache(maxsize=4096)
@@ -313,7 +313,7 @@ def _analysed(text: str, base: int, analyzer: Analyzer) -> tuple[_Analysed, ...]
             norms.append(normalize(surface))
         terms = frozenset().union(*(w.terms for w in words)) if words else frozenset()
         out.append(_Analysed(base + s, base + e, pno, tuple(words), tuple(norms), terms,
-                             any(w.cue for w in words)))
+                             tuple(i for i, w in enumerate(words) if w.cue)))
     return tuple(out)
 
 
@@ -324,12 +324,12 @@ def _sentences(hit: Hit, q: Question, analyzer: Analyzer) -> list[Sentence]:
     asked = q.weights.keys()
     for a in _analysed(hit.text, hit.start_char, analyzer):
         words = a.words
-        if a.cued:
-            words = tuple(
-                Word(w.start, w.end, w.terms, frozenset()) if w.cue and (not asked.isdisjoint(w.terms) or n in q.raw)
-                else w
-                for w, n in zip(words, a.norms)
-            )
+        asked_here = [i for i in a.cued if not asked.isdisjoint(words[i].terms) or a.norms[i] in q.raw]
+        if asked_here:
+            changed = list(words)
+            for i in asked_here:
+                changed[i] = Word(words[i].start, words[i].end, words[i].terms, frozenset())
+            words = tuple(changed)
         out.append(Sentence(hit, a.start, a.end, a.paragraph, words, a.terms))
     return out
 
