@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import Stemmer
 
@@ -198,6 +198,3 @@ class Analyzer:
         # map() over the bound lookup is several times faster than a list
         # comprehension subscripting a dict subclass.
         return list(filter(None, map(self._memo.__getitem__, self.surface_tokens(text))))
-
-    def analyze_many(self, texts: Iterable[str]) -> list[list[str]]:
-        return [self(t) for t in texts]
