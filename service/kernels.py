@@ -4,8 +4,8 @@ Kept apart from :mod:`service.index` so that module stays about *what* is
 computed (rank-bm25's weights) and this one about *how fast*.  Every kernel
 is ``cache=True``: the machine code is compiled once and reused from
 ``__pycache__`` by later processes (the CLI, each server worker), and
-:func:`warm_up` runs them once on a toy index so the first real query never
-pays for compilation.
+:class:`service.index.Bm25Scorer` runs the query kernels once when it is built so
+the first real query never pays for compilation.
 
 Top-k retrieval is exact and pruned.  Query terms are taken shortest
 posting list first and added term by term into a per-document accumulator.
