@@ -50,6 +50,12 @@ class Passage:
     text: str
 
 
+def passage_id(source_id: str, n: int) -> str:
+    """The ID of passage ``n`` of a source: the one format the index, the
+    API and the answers share (``#`` is barred from source IDs for it)."""
+    return f"{source_id}#{n}"
+
+
 def _is_abbreviation(text: str, dot: int) -> bool:
     """Is the '.' at ``dot`` the end of an abbreviation or an initial?"""
     start = dot
@@ -140,7 +146,7 @@ def make_passages(article: Article, settings: IndexSettings | None = None) -> li
     if settings.max_words == 0:
         start = len(text) - len(text.lstrip())
         end = len(text.rstrip())
-        return [Passage(f"{article.source_id}#0", article.source_id, 0, start, end, text[start:end])]
+        return [Passage(passage_id(article.source_id, 0), article.source_id, 0, start, end, text[start:end])]
     out: list[Passage] = []
     current: list[tuple[int, int, int]] = []  # (start, end, words) of sentences
     fresh = 0  # sentences in ``current`` not already in the previous passage
@@ -156,7 +162,7 @@ def make_passages(article: Article, settings: IndexSettings | None = None) -> li
         start = current[0][0] if heading_start is None else heading_start
         end = current[-1][1]
         n = len(out)
-        out.append(Passage(f"{article.source_id}#{n}", article.source_id, n, start, end, text[start:end]))
+        out.append(Passage(passage_id(article.source_id, n), article.source_id, n, start, end, text[start:end]))
         heading_start = None
         keep = min(settings.overlap_sentences, len(current) - 1)
         current = current[len(current) - keep:] if keep else []

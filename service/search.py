@@ -25,6 +25,7 @@ from .build import build_from_report
 from .config import DEFAULT_MAX_FILE_BYTES, Config, IndexSettings
 from .corpus import CorpusReport, load_corpus
 from .index import Bm25Scorer
+from .passages import passage_id
 from .store import IndexFault, StoredIndex, load_best, load_version
 
 log = logging.getLogger(__name__)
@@ -190,7 +191,7 @@ class Retriever:
         return Hit(
             rank=rank,
             score=score,
-            passage_id=f"{sid}#{int(p['p_n'][doc])}",
+            passage_id=passage_id(sid, int(p["p_n"][doc])),
             source_id=sid,
             text=self._source_text(si)[start:end],
             start_char=start,
@@ -206,7 +207,7 @@ class Retriever:
         p = self.stored.passages
         spans = [
             {
-                "id": f"{source_id}#{int(p['p_n'][d])}",
+                "id": passage_id(source_id, int(p["p_n"][d])),
                 "start_char": int(p["p_start"][d]),
                 "end_char": int(p["p_end"][d]),
             }
