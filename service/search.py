@@ -186,8 +186,7 @@ class Retriever:
         p = self.stored.passages
         si = int(p["p_source"][doc])
         start, end = int(p["p_start"][doc]), int(p["p_end"][doc])
-        meta = self.stored.sources[si]
-        sid = meta["id"]
+        sid = self.stored.sources[si]["id"]
         return Hit(
             rank=rank,
             score=score,
@@ -196,8 +195,12 @@ class Retriever:
             text=self._source_text(si)[start:end],
             start_char=start,
             end_char=end,
-            source={k: v for k, v in meta.items() if k != "id"},
+            source=self._metadata(si),
         )
+
+    def _metadata(self, si: int) -> dict[str, str]:
+        """Source ``si``'s title, URL and date, as stored (its ID left out)."""
+        return {k: v for k, v in self.stored.sources[si].items() if k != "id"}
 
     def source(self, source_id: str) -> SourceView | None:
         """The article ``source_id`` with its passages' spans, or None."""
@@ -213,8 +216,7 @@ class Retriever:
             }
             for d in range(int(self._first[si]), int(self._first[si + 1]))
         ]
-        meta = {k: v for k, v in self.stored.sources[si].items() if k != "id"}
-        return SourceView(source_id, self._source_text(si), meta, spans)
+        return SourceView(source_id, self._source_text(si), self._metadata(si), spans)
 
     def info(self) -> dict[str, Any]:
         """What /readyz reports."""
