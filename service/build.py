@@ -22,7 +22,7 @@ from .config import DEFAULT_MAX_FILE_BYTES, IndexSettings
 from .corpus import Article, CorpusReport, load_corpus
 from .index import ArrayBuilder
 from .passages import make_passages
-from .store import FORMAT_VERSION, save_index
+from .store import save_index
 
 
 def _progress(items: list[Article], enabled: bool) -> Iterator[Article]:
@@ -80,7 +80,6 @@ def build_from_report(
         "p_end": np.array(p_end, dtype=np.int64),
     }
     manifest = {
-        "format_version": FORMAT_VERSION,
         "corpus_fingerprint": report.fingerprint(),
         "settings": asdict(settings),
         "settings_fingerprint": settings.fingerprint(),

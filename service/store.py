@@ -120,8 +120,8 @@ def save_index(
                 os.fsync(fh.fileno())
             files[f.name] = {"bytes": f.stat().st_size, "sha256": _sha256(f)}
         full = {
-            **manifest,
             "format_version": FORMAT_VERSION,
+            **manifest,
             "version": name,
             "avgdl": arrays.avgdl,
             "files": files,
