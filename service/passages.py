@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 from typing import Iterator
 
 from .config import IndexSettings
@@ -173,20 +175,16 @@ def make_passages(article: Article, settings: IndexSettings | None = None) -> li
         return (used + extra_words <= settings.max_words
                 and len(current) + extra_sentences <= settings.max_sentences)
 
-    units = sentence_units(text)
-    by_para: dict[int, list[tuple[int, int, bool]]] = {}
-    for s, e, pno, head in units:
-        by_para.setdefault(pno, []).append((s, e, head))
-
-    for pno in sorted(by_para):
-        items = by_para[pno]
-        if items[0][2]:  # a heading paragraph
+    # Units come in paragraph order, so grouping neighbours groups paragraphs.
+    for _, group in groupby(sentence_units(text), key=itemgetter(2)):
+        items = list(group)
+        if items[0][3]:  # a heading paragraph
             close()
             current = []  # overlap never reaches back across a heading
             if heading_start is None:
                 heading_start = items[0][0]
             continue
-        sents = [(s, e, words(s, e)) for s, e, _ in items]
+        sents = [(s, e, words(s, e)) for s, e, _, _ in items]
         # Prefer a paragraph break: if the whole paragraph doesn't fit in
         # the current passage, end the passage here.
         if fresh and not fits(sum(w for *_, w in sents), len(sents)):
