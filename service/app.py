@@ -59,11 +59,13 @@ class AppState:
         """This worker's live index (a newer published one is swapped in)."""
         return self.holder.get()
 
-    def check_search(self, params: Mapping[str, Any], errors: list[ParamError],
+    def check_search(self, retriever: Retriever, params: Mapping[str, Any], errors: list[ParamError],
                      from_text: bool, ignore_unknown: bool = False) -> SearchParams:
         """:func:`service.validation.check_search` with this app's limits,
-        counting terms with the index's own analyzer."""
-        return check_search(params, self.config, lambda q: len(self.retriever.query_terms(q)),
+        counting terms with the analyzer of ``retriever``: the index the
+        request will then be answered from (read once per request, so a
+        reload between the check and the search cannot split them)."""
+        return check_search(params, self.config, lambda q: len(retriever.query_terms(q)),
                             ignore_unknown=ignore_unknown, errors=errors, from_text=from_text)
 
 

@@ -62,11 +62,12 @@ def index():
                "k_choices": K_CHOICES, "limits": state.config, "doc": None, "errors": []}
     if "q" not in args:
         return render_template("index.html", **context)
+    retriever = state.retriever
     try:
-        checked = state.check_search(args, earlier, from_text=True, ignore_unknown=True)
+        checked = state.check_search(retriever, args, earlier, from_text=True, ignore_unknown=True)
     except InvalidParams as exc:
         return render_template("index.html", **{**context, "errors": exc.errors}), 400
-    context["doc"] = search_json(state.retriever, checked.q, checked.k)
+    context["doc"] = search_json(retriever, checked.q, checked.k)
     # A k typed into the URL stays selected when the form is sent again.
     context["k_choices"] = sorted({*K_CHOICES, checked.k})
     context["k"] = str(checked.k)
