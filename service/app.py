@@ -5,7 +5,9 @@ tutorial: configuration comes from the environment (:meth:`Config.from_env`)
 unless given, the index is loaded (or built, if missing or stale) once, and
 the views live in two blueprints, :mod:`service.api` and :mod:`service.web`.
 Under gunicorn (``python -m service serve``) the factory runs once in the
-master process and the workers inherit the loaded, memory-mapped index.
+master process and the workers inherit the loaded, memory-mapped index;
+each worker then swaps in a newly published index on its own
+(:class:`service.reload.IndexHolder`), so "once" means once per version.
 
 Also usable as ``gunicorn 'service.app:create_app()'``.
 """
