@@ -433,10 +433,10 @@ class Selection:
     sentences: tuple[tuple[Hit, tuple[Sentence, ...]], ...]
 
 
-def select(result: SearchResult, retriever: Retriever, depth: int = ANSWER_DEPTH) -> Selection:
-    """Score every sentence (and run of sentences) of the top ``depth`` passages."""
+def select(result: SearchResult, retriever: Retriever) -> Selection:
+    """Score every sentence (and run of sentences) of the top ANSWER_DEPTH passages."""
     q = _question(result.query, result.terms, retriever)
-    hits = result.hits[:depth] if q.weights else []
+    hits = result.hits[:ANSWER_DEPTH] if q.weights else []
     top = max((h.score for h in hits), default=0.0) or 1.0
     analyzer = retriever.analyzer
     best: Candidate | None = None
@@ -451,9 +451,9 @@ def select(result: SearchResult, retriever: Retriever, depth: int = ANSWER_DEPTH
     return Selection(q, best, tuple(per_hit))
 
 
-def answer(result: SearchResult, retriever: Retriever, depth: int = ANSWER_DEPTH) -> AnswerOutcome:
+def answer(result: SearchResult, retriever: Retriever) -> AnswerOutcome:
     """The answer to ``result.query`` from ``result``'s top passages, or why there is none."""
-    sel = select(result, retriever, depth)
+    sel = select(result, retriever)
     q, best = sel.question, sel.best
     if not q.weights:
         return _abstain("the question has no words to look for")
