@@ -174,6 +174,7 @@ class Sentence:
 @dataclass(frozen=True)
 class Candidate:
     sentences: tuple[Sentence, ...]
+    terms: frozenset[str]  # of all its sentences
     score: float
     coverage: float  # of the question's weight, in the sentence(s)
     typed: bool  # holds a word of the expected answer type
@@ -357,7 +358,7 @@ def _candidates(sentences: list[Sentence], passage_terms: frozenset[str], q: Que
             score = (W_SENTENCE * coverage + W_CONTEXT * context + W_RANK * rel
                      + W_TYPE * near - RUN_COST * (n - 1)
                      - (0.0 if novel else REPEAT_PENALTY))
-            yield Candidate(run, score, coverage, typed, novel)
+            yield Candidate(run, terms, score, coverage, typed, novel)
 
 
 def _nearness(run: tuple[Sentence, ...], q: Question) -> float:
@@ -410,7 +411,7 @@ def _states_it(s: Sentence, best: Candidate, q: Question) -> bool:
     typed = {t for r in best.sentences for w in r.words if q.kind in w.cue for t in w.terms}
     if typed:
         return typed <= s.terms
-    new = frozenset().union(*(r.terms for r in best.sentences)) - q.weights.keys()
+    new = best.terms - q.weights.keys()
     return len(new & s.terms) * 2 >= len(new)
 
 
@@ -432,10 +433,10 @@ class Selection:
     sentences: tuple[tuple[Hit, tuple[Sentence, ...]], ...]
 
 
-def select(result: SearchResult, retriever: Retriever, depth: int = ANSWER_DEPTH) -> Selection:
-    """Score every sentence (and run of sentences) of the top ``depth`` passages."""
+def select(result: SearchResult, retriever: Retriever) -> Selection:
+    """Score every sentence (and run of sentences) of the top ANSWER_DEPTH passages."""
     q = _question(result.query, result.terms, retriever)
-    hits = result.hits[:depth] if q.weights else []
+    hits = result.hits[:ANSWER_DEPTH] if q.weights else []
     top = max((h.score for h in hits), default=0.0) or 1.0
     analyzer = retriever.analyzer
     best: Candidate | None = None
@@ -450,9 +451,9 @@ def select(result: SearchResult, retriever: Retriever, depth: int = ANSWER_DEPTH
     return Selection(q, best, tuple(per_hit))
 
 
-def answer(result: SearchResult, retriever: Retriever, depth: int = ANSWER_DEPTH) -> AnswerOutcome:
+def answer(result: SearchResult, retriever: Retriever) -> AnswerOutcome:
     """The answer to ``result.query`` from ``result``'s top passages, or why there is none."""
-    sel = select(result, retriever, depth)
+    sel = select(result, retriever)
     q, best = sel.question, sel.best
     if not q.weights:
         return _abstain("the question has no words to look for")
@@ -460,12 +461,11 @@ def answer(result: SearchResult, retriever: Retriever, depth: int = ANSWER_DEPTH
         return _abstain("no passage shares a word with the question")
     if best is None:
         return _abstain("the closest passages have no sentences")
-    found = frozenset().union(*(s.terms for s in best.sentences))
-    matched = found & q.weights.keys()
+    matched = best.terms & q.weights.keys()
     if len(matched) < min(MIN_MATCHED_WORDS, len(q.weights)):
         return _abstain("no sentence of the closest passages has more than one of the question's words")
     if best.coverage < MIN_COVERAGE:
-        return _abstain(f"the closest passages barely mention {_missing(q, found)}")
+        return _abstain(f"the closest passages barely mention {_missing(q, best.terms)}")
     if not best.novel:
         return _abstain("the closest sentence only repeats the question")
     if q.kind is not None and not best.typed and best.coverage < MIN_UNTYPED_COVERAGE:
@@ -476,9 +476,10 @@ def answer(result: SearchResult, retriever: Retriever, depth: int = ANSWER_DEPTH
     hit = best.hit
     text = hit.text[start - hit.start_char:end - hit.start_char]
     citations = [Citation(hit.source_id, hit.passage_id)]
+    cited = {hit.source_id}
     for other, sentences in sel.sentences:
-        if other.source_id not in {c.source_id for c in citations} and any(
-                _states_it(s, best, q) for s in sentences):
+        if other.source_id not in cited and any(_states_it(s, best, q) for s in sentences):
             citations.append(Citation(other.source_id, other.passage_id))
+            cited.add(other.source_id)
     return AnswerOutcome(
         Answer(text, hit.source_id, hit.passage_id, start, end, tuple(citations)), False, None)

@@ -79,8 +79,9 @@ def search():
         params, earlier = parse_json_object(_body(state.config.max_body_bytes)), []
     else:
         params, earlier = flatten_query(request.args.to_dict(flat=False))
-    checked = state.check_search(params, earlier, from_text=request.method != "POST")
-    return jsonify(search_json(state.retriever, checked.q, checked.k))
+    retriever = state.retriever
+    checked = state.check_search(retriever, params, earlier, from_text=request.method != "POST")
+    return jsonify(search_json(retriever, checked.q, checked.k))
 
 
 @bp.get("/sources/<path:source_id>")

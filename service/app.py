@@ -5,7 +5,9 @@ tutorial: configuration comes from the environment (:meth:`Config.from_env`)
 unless given, the index is loaded (or built, if missing or stale) once, and
 the views live in two blueprints, :mod:`service.api` and :mod:`service.web`.
 Under gunicorn (``python -m service serve``) the factory runs once in the
-master process and the workers inherit the loaded, memory-mapped index.
+master process and the workers inherit the loaded, memory-mapped index;
+each worker then swaps in a newly published index on its own
+(:class:`service.reload.IndexHolder`), so "once" means once per version.
 
 Also usable as ``gunicorn 'service.app:create_app()'``.
 """
@@ -59,11 +61,13 @@ class AppState:
         """This worker's live index (a newer published one is swapped in)."""
         return self.holder.get()
 
-    def check_search(self, params: Mapping[str, Any], errors: list[ParamError],
+    def check_search(self, retriever: Retriever, params: Mapping[str, Any], errors: list[ParamError],
                      from_text: bool, ignore_unknown: bool = False) -> SearchParams:
         """:func:`service.validation.check_search` with this app's limits,
-        counting terms with the index's own analyzer."""
-        return check_search(params, self.config, lambda q: len(self.retriever.query_terms(q)),
+        counting terms with the analyzer of ``retriever``: the index the
+        request will then be answered from (read once per request, so a
+        reload between the check and the search cannot split them)."""
+        return check_search(params, self.config, lambda q: len(retriever.query_terms(q)),
                             ignore_unknown=ignore_unknown, errors=errors, from_text=from_text)
 
 

@@ -198,7 +198,7 @@ def _eval_retriever(args: argparse.Namespace, config: Config, corpus: Path) -> R
     """The index eval searches; whole-document indexes get their own folder so
     switching modes does not rebuild the everyday index each time."""
     settings = replace(config.settings, max_words=0) if args.whole_docs else config.settings
-    index_dir = args.index_dir or config.index_dir
+    index_dir = config.index_dir  # --index, already folded in by config_from_args
     if index_dir is None and args.whole_docs:
         everyday = default_index_dir(corpus)
         index_dir = everyday.with_name(everyday.name + "-whole")
@@ -270,10 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = config_from_args(args)
         return func(args, config)
-    except CorpusError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except (IndexFault, ValueError) as exc:
+    except (CorpusError, IndexFault, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -127,21 +127,18 @@ class Config:
         ``GROUNDEDQA_PORT``, ``GROUNDEDQA_K1``); unknown values keep defaults."""
         env = os.environ if environ is None else environ
         base = cls()
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name == "settings":
-                continue
-            raw = env.get(ENV_PREFIX + f.name.upper())
-            if raw is None or raw == "":
-                continue
-            current = getattr(base, f.name)
-            values[f.name] = _coerce(f.name, raw, current)
-        settings_values: dict[str, Any] = {}
-        for f in fields(IndexSettings):
-            raw = env.get(ENV_PREFIX + f.name.upper())
-            if raw:
-                settings_values[f.name] = _coerce(f.name, raw, getattr(base.settings, f.name))
-        return replace(base, settings=replace(base.settings, **settings_values), **values)
+        values = _env_values(base, env)
+        return replace(base, settings=replace(base.settings, **_env_values(base.settings, env)), **values)
+
+
+def _env_values(obj: Any, env: Mapping[str, str]) -> dict[str, Any]:
+    """The fields of dataclass ``obj`` that ``env`` sets (non-empty), coerced
+    to the type of ``obj``'s current value; ``settings`` is read field by field."""
+    return {
+        f.name: _coerce(f.name, raw, getattr(obj, f.name))
+        for f in fields(obj)
+        if f.name != "settings" and (raw := env.get(ENV_PREFIX + f.name.upper()))
+    }
 
 
 def _coerce(name: str, raw: str, current: Any) -> Any:

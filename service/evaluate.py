@@ -1,4 +1,4 @@
-"""Evaluation: how good is retrieval, where does it fail, did a change help?
+"""Evaluation: how good are retrieval and answers, where do they fail, did a change help?
 
 Two kinds of run, one set of measures:
 
@@ -15,7 +15,10 @@ the order the system ranked them.  The run's scores are ``depth - rank``
 rather than BM25 scores, so trec_eval sees the system's own order, tie
 breaks included, and a run file written here reproduces these figures.
 Passage-level measures check that the expected answer text is inside the
-passages shown, after the analyzer's Unicode and quote folding.
+passages shown, after the analyzer's Unicode and quote folding; answer
+measures check the response's ``answer`` (it must quote the expected text
+from an expected source) and ``abstained`` (it must abstain exactly on the
+unanswerable questions).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from typing import Any
 
 from .answer import ANSWER_DEPTH, answer
 from .highlight import highlight
-from .search import Hit, Retriever, SearchResult
+from .search import Hit, Retriever
 
 
 def hit_json(hit: Hit, terms: list[str], retriever: Retriever) -> dict[str, Any]:
@@ -29,12 +29,18 @@ def hit_json(hit: Hit, terms: list[str], retriever: Retriever) -> dict[str, Any]
     }
 
 
-def result_json(result: SearchResult, retriever: Retriever, took_ms: float,
-                k: int | None = None) -> dict[str, Any]:
-    """The response to ``result``; the answer is read from all its hits,
-    the first ``k`` (default: all) are listed."""
+def search_json(retriever: Retriever, question: str, k: int) -> dict[str, Any]:
+    """Search and render; ``took_ms`` covers retrieval, the answer and rendering.
+
+    At least ANSWER_DEPTH passages are retrieved so that the answer does
+    not depend on how many passages the caller wants listed; the first
+    ``k`` are listed.
+    """
+    t0 = time.perf_counter()
+    result = retriever.search(question, max(k, ANSWER_DEPTH))
     outcome = answer(result, retriever)
-    k = result.k if k is None else k
+    hits = [hit_json(h, result.terms, retriever) for h in result.hits[:k]]
+    took_ms = (time.perf_counter() - t0) * 1000
     return {
         "ok": True,
         "query": result.query,
@@ -44,18 +50,5 @@ def result_json(result: SearchResult, retriever: Retriever, took_ms: float,
         "answer": outcome.answer.to_json() if outcome.answer else None,
         "abstained": outcome.abstained,
         "reason": outcome.reason,
-        "hits": [hit_json(h, result.terms, retriever) for h in result.hits[:k]],
+        "hits": hits,
     }
-
-
-def search_json(retriever: Retriever, question: str, k: int) -> dict[str, Any]:
-    """Search and render; ``took_ms`` covers retrieval and rendering.
-
-    At least ANSWER_DEPTH passages are retrieved so that the answer does
-    not depend on how many passages the caller wants listed.
-    """
-    t0 = time.perf_counter()
-    result = retriever.search(question, max(k, ANSWER_DEPTH))
-    doc = result_json(result, retriever, 0.0, k)
-    doc["took_ms"] = round((time.perf_counter() - t0) * 1000, 3)
-    return doc

@@ -37,13 +37,19 @@ class Segment:
 
 def segments(view: SourceView, current: str | None) -> list[Segment]:
     """Cut an article into its passages and the text between them, so the
-    template can anchor each passage and mark the one that was linked."""
+    template can anchor each passage and mark the one that was linked.
+
+    Every character is in exactly one segment: with ``overlap_sentences``
+    a passage repeats the end of the one before, and its segment starts
+    where that one's ended rather than showing those sentences twice.
+    """
     out, pos = [], 0
     for p in view.passages:
         if p["start_char"] > pos:
             out.append(Segment(view.text[pos:p["start_char"]]))
-        out.append(Segment(view.text[p["start_char"]:p["end_char"]], p["id"], p["id"] == current))
-        pos = p["end_char"]
+        start = max(pos, p["start_char"])
+        out.append(Segment(view.text[start:p["end_char"]], p["id"], p["id"] == current))
+        pos = max(pos, p["end_char"])
     if pos < len(view.text):
         out.append(Segment(view.text[pos:]))
     return out
@@ -62,11 +68,12 @@ def index():
                "k_choices": K_CHOICES, "limits": state.config, "doc": None, "errors": []}
     if "q" not in args:
         return render_template("index.html", **context)
+    retriever = state.retriever
     try:
-        checked = state.check_search(args, earlier, from_text=True, ignore_unknown=True)
+        checked = state.check_search(retriever, args, earlier, from_text=True, ignore_unknown=True)
     except InvalidParams as exc:
         return render_template("index.html", **{**context, "errors": exc.errors}), 400
-    context["doc"] = search_json(state.retriever, checked.q, checked.k)
+    context["doc"] = search_json(retriever, checked.q, checked.k)
     # A k typed into the URL stays selected when the form is sent again.
     context["k_choices"] = sorted({*K_CHOICES, checked.k})
     context["k"] = str(checked.k)

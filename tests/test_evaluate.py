@@ -201,7 +201,7 @@ def server(seed_retriever):
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps(search_json(seed_retriever, params["q"][0], k)).encode()]
 
-    httpd = make_server("127.0.0.1", _free_port(), app, handler_class=_Quiet)
+    httpd = make_server("127.0.0.1", 0, app, handler_class=_Quiet)  # 0: any free port
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_port}"

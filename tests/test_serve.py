@@ -32,6 +32,16 @@ def test_options_come_from_the_environment_and_preload_the_app():
     assert gunicorn_options(Config())["bind"] == "127.0.0.1:8000"
 
 
+def test_index_settings_come_from_the_environment_too():
+    config = Config.from_env({"GROUNDEDQA_K1": "1.5", "GROUNDEDQA_STEMMING": "no",
+                              "GROUNDEDQA_MAX_WORDS": "", "GROUNDEDQA_INDEX_DIR": "/tmp/x"})
+    assert config.settings.k1 == 1.5 and config.settings.stemming is False
+    assert config.settings.max_words == Config().settings.max_words  # empty: the default
+    assert str(config.index_dir) == "/tmp/x"
+    with pytest.raises(ValueError, match="GROUNDEDQA_B: expected a number"):
+        Config.from_env({"GROUNDEDQA_B": "high"})
+
+
 def test_flags_override_the_environment_and_the_index_is_loaded_before_gunicorn_runs(monkeypatch, make_corpus):
     folder = make_corpus({"a.txt": "Apples are red."})
     started = []

@@ -11,7 +11,7 @@ from markupsafe import escape
 
 import service.web
 from service.app import SECURITY_HEADERS, create_app
-from service.config import Config
+from service.config import Config, IndexSettings
 from service.search import Retriever
 
 SEED_Q = "How many trusts attended the first Lorenzo user group meeting?"
@@ -73,6 +73,22 @@ def test_source_view_marks_and_anchors_the_linked_passage(client, seed_retriever
     # The whole article is there, in order, once the markup is taken out.
     text = re.search(r'<div class="text">(.*?)</div>', body, re.S).group(1)
     assert html.unescape(re.sub(r"<[^>]+>", "", text)) == view.text
+
+
+def test_source_view_shows_overlapping_passages_once(make_corpus):
+    """With overlap_sentences, consecutive passages share sentences; the
+    article must still be shown once, each passage anchored."""
+    folder = make_corpus({"a.txt": "Title\n\n" + " ".join(f"Sentence number {i} is here." for i in range(12))})
+    settings = IndexSettings(max_words=20, max_sentences=3, overlap_sentences=1)
+    retriever = Retriever.from_corpus(folder, settings=settings)
+    view = retriever.source("a")
+    assert any(b["start_char"] < a["end_char"] for a, b in zip(view.passages, view.passages[1:]))
+    body = page(create_app(Config(corpus=folder, settings=settings), retriever).test_client()
+                .get("/sources/a", query_string={"passage": "a#1"}))
+    text = re.search(r'<div class="text">(.*?)</div>', body, re.S).group(1)
+    assert html.unescape(re.sub(r"<[^>]+>", "", text)) == view.text
+    for p in view.passages:
+        assert f'id="{p["id"]}"' in body
 
 
 def test_source_view_without_a_passage_marks_none(client):
