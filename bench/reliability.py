@@ -94,17 +94,31 @@ def publish_corrupt(corpus: Path, idx: Path, staging: Path) -> str:
 
 
 def check_versions(samples: list[load.Sample], corrupt: str) -> list[str]:
-    """Problems with any worker's sequence of index versions."""
+    """Problems with any worker's sequence of index versions.
+
+    The client's threads record responses in whatever order the OS schedules
+    them, so list order is not the order a worker served them.  A worker
+    provably went back only when a response with an older version was *sent*
+    after a response with a newer one had *arrived*: a sync worker serves one
+    request at a time, so those two were served in that order.
+    """
     problems = []
-    by_worker: dict[str, list[str]] = {}
+    by_worker: dict[str, list[load.Sample]] = {}
     for s in samples:
         if s.worker and s.version:
-            by_worker.setdefault(s.worker, []).append(s.version)
-    for worker, versions in by_worker.items():
-        if corrupt in versions:
+            by_worker.setdefault(s.worker, []).append(s)
+    for worker, served in by_worker.items():
+        if any(s.version == corrupt for s in served):
             problems.append(f"worker {worker} served the corrupt version")
-        if any(b < a for a, b in zip(versions, versions[1:])):
-            problems.append(f"worker {worker} went back to an older version")
+        arrived = sorted(served, key=lambda s: s.t + s.ms / 1000)
+        newest, i = "", 0
+        for s in sorted(served, key=lambda s: s.t):
+            while i < len(arrived) and arrived[i].t + arrived[i].ms / 1000 < s.t:
+                newest = max(newest, arrived[i].version)
+                i += 1
+            if s.version < newest:
+                problems.append(f"worker {worker} went back from {newest} to {s.version}")
+                break
     return problems
 
 
