@@ -22,6 +22,7 @@ from .config import PROJECT_ROOT, Config, default_index_dir
 from .corpus import CorpusError, load_corpus
 from .response import search_json
 from .search import Retriever
+from .validation import InvalidParams, check_search
 from .store import IndexFault
 
 DEFAULT_QUESTIONS = PROJECT_ROOT / "eval" / "questions.jsonl"
@@ -122,16 +123,18 @@ def cmd_index(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, config: Config) -> int:
-    question = " ".join(args.question).strip()
-    if not question:
-        print("error: the question is empty", file=sys.stderr)
-        return EXIT_USAGE
-    k = args.k or config.default_k
-    if k > config.max_k:
-        print(f"error: -k must be at most {config.max_k}", file=sys.stderr)
-        return EXIT_USAGE
+    """The API's search with its limits (the same check_search), printed for a terminal."""
     retriever = Retriever.from_config(config)
-    doc = search_json(retriever, question, k)
+    params = {"q": " ".join(args.question).strip()}
+    if args.k is not None:
+        params["k"] = args.k
+    try:
+        checked = check_search(params, config, lambda q: len(retriever.query_terms(q)))
+    except InvalidParams as exc:
+        for error in exc.errors:
+            print(f"error: {error.message}", file=sys.stderr)
+        return EXIT_USAGE
+    doc = search_json(retriever, checked.q, checked.k)
     if args.json:
         print(json.dumps(doc, ensure_ascii=False, indent=2))
         return EXIT_OK
