@@ -5,6 +5,14 @@ search → response (→ answer, API/web).  :class:`Retriever` is the library
 entry point.
 """
 
-from .search import Hit, Retriever, SearchResult
-
 __all__ = ["Hit", "Retriever", "SearchResult"]
+
+
+def __getattr__(name: str):
+    # Imported on first use: a tokenizer worker process of the index build
+    # imports service.tokenize without the search stack (numba and all).
+    if name in __all__:
+        from . import search
+
+        return getattr(search, name)
+    raise AttributeError(f"module 'service' has no attribute {name!r}")
