@@ -1,6 +1,6 @@
 """Source-grounded question answering over a collection of news articles.
 
-Stages, one module each: corpus → passages → analysis → index → store →
+Stages, one module each: corpus → passages → analysis → (tokenize) → index → store →
 search → response (→ answer, API/web).  :class:`Retriever` is the library
 entry point.
 """
