@@ -6,14 +6,17 @@ the same tokens.
     python bench/retrieval.py --sizes 10000,100000  # skip the 1M corpus
 
 Every (engine, corpus) pair runs in its own subprocess, so each peak RSS
-(``ru_maxrss`` of that process) is that engine's alone.  Each worker reads
+is that engine's alone: the sampled peak of the sum of RSS over that
+process and its children (this project's build tokenizes in spawned
+worker processes; see ``TreePeak``).  Each worker reads
 the corpus text, cuts it into passages and analyses them with the project's
 analyzer, so every engine indexes exactly the same tokens; "tokenize" is
 that time, "build" the engine's own indexing after it.  For this project
 the build is the real ``python -m service index`` pipeline (text in,
 published index out, tokenization included; the manifest's timer gives the
-analysis share).  Then one more subprocess per corpus loads the saved
-indexes of this project and bm25s and times them *interleaved*: query i
+analysis share: the wall-clock time until every passage was cut and
+analysed, by parallel workers for big corpora).  Then one more subprocess
+per corpus loads the saved indexes of this project and bm25s and times them *interleaved*: query i
 goes to each engine in turn, so load from other processes on a shared
 machine hits them alike.  Queries are analysed the same way and timed one
 at a time, single-threaded, top-10, after 10 untimed warm-up queries, up to
@@ -112,8 +115,54 @@ def passage_tokens(name: str) -> list[list[str]]:
 # -- the worker: one engine on one corpus ---------------------------------------------
 
 
+class TreePeak:
+    """Peak resident memory of this process and all its children together.
+
+    The project's build tokenizes in child processes, so the memory of a
+    build is the sum over the process tree at one moment.  A thread samples
+    that sum (psutil RSS of every live process) every 20 ms; the peak
+    reported is the larger of the sampled peak and this process's own
+    ``ru_maxrss`` (which a sample can miss).  The children are spawned
+    interpreters, sharing no pages with the parent, so summing RSS counts
+    nothing twice.
+    """
+
+    def __init__(self, interval: float = 0.02) -> None:
+        import psutil
+        import threading
+
+        self._me = psutil.Process()
+        self._peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> int:
+        import psutil
+
+        total = 0
+        for proc in [self._me, *self._me.children(recursive=True)]:
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:  # exited between listing and reading
+                pass
+        return total
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            self._peak = max(self._peak, self._sample())
+
+    def mb(self) -> float:
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return max(self._peak, self._sample(), own) / 2**20
+
+
+_TREE_PEAK: TreePeak | None = None
+
+
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak RSS of this worker and its children (see :class:`TreePeak`)."""
+    return _TREE_PEAK.mb() if _TREE_PEAK else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def dir_mb(path: Path, names: set[str] | None = None) -> float:
@@ -166,6 +215,7 @@ def build_worker(engine: str, name: str, n_queries: int, seconds: float) -> dict
         result.update(
             build_s=total - analysis_s,
             tokenize_s=analysis_s,
+            tokenize_workers=manifest["build_stats"]["workers"],
             build_total_s=total,
             peak_rss_mb=peak_rss_mb(),
             index_mb=dir_mb(version, {f"{k}.npy" for k in _ARRAYS} | {"terms.json"}),
@@ -335,6 +385,8 @@ def main() -> None:
     ap.add_argument("--query", nargs=2, metavar=("ENGINES", "CORPUS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.build:
+        global _TREE_PEAK
+        _TREE_PEAK = TreePeak()
         print(json.dumps(build_worker(args.build[0], args.build[1], args.queries, args.seconds)))
         return
     if args.query:

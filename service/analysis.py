@@ -16,6 +16,7 @@ cut the same way as the passages it is matched against.  Steps:
 from __future__ import annotations
 
 import re
+import struct
 import unicodedata
 from functools import lru_cache
 from typing import Any, Callable
@@ -179,6 +180,10 @@ class Analyzer:
             tokens += joined_compounds(norm)
         return tokens
 
+    def term_ids(self, term_id: Callable[[str], int]) -> "PackedTermIds":
+        """A fast text → packed term ids function for the index build."""
+        return PackedTermIds(self, term_id)
+
     def term_of_surface(self, tok: str) -> str:
         """The index term of one string from :meth:`surface_tokens`, "" if none."""
         return self._memo[tok]
@@ -198,3 +203,46 @@ class Analyzer:
         # map() over the bound lookup is several times faster than a list
         # comprehension subscripting a dict subclass.
         return list(filter(None, map(self._memo.__getitem__, self.surface_tokens(text))))
+
+
+#: One term id as stored in a packed buffer: native int32, what
+#: ``np.frombuffer(buf, np.int32)`` reads back.
+_PACK_ID = struct.Struct("=i").pack
+
+
+class PackedTermIds:
+    """Text → the int32 ids of its index terms, packed as bytes.
+
+    The index build analyses every token of the corpus (10⁸ on a million
+    passages), so per-token Python work is what it costs.  Here the text is
+    normalised once and cut at whitespace with ``str.split``: no token can
+    contain whitespace (neither token pattern matches it; a test checks
+    every whitespace character), so the tokens of the text are, in order,
+    the tokens of its pieces.  Each distinct piece ("Saksa.", "women's") is
+    analysed once and remembered as the packed ids of its terms (``b""``
+    for stopwords), so a token costs one dict lookup and a bytes join, both
+    in C.  Joined hyphenated compounds come after the text's own terms, as
+    in :meth:`Analyzer.__call__`, so term order, and with it the
+    vocabulary order of the index, is unchanged.
+    """
+
+    def __init__(self, analyzer: Analyzer, term_id: Callable[[str], int]) -> None:
+        self._analyzer = analyzer
+        self._term_id = term_id
+        self._pieces = Memo(self._piece_ids)
+        self._surfaces = Memo(self._surface_ids)
+
+    def _surface_ids(self, tok: str) -> bytes:
+        term = self._analyzer.term_of_surface(tok)
+        return _PACK_ID(self._term_id(term)) if term else b""
+
+    def _piece_ids(self, piece: str) -> bytes:
+        # The piece is normalised already: it must not be normalised again.
+        return b"".join(map(self._surfaces.__getitem__, _TOKEN_FLAT_RE.findall(piece)))
+
+    def __call__(self, text: str) -> bytes:
+        norm = normalize(text)
+        packed = b"".join(map(self._pieces.__getitem__, norm.split()))
+        if self._analyzer.join_compounds and "-" in norm:
+            packed += b"".join(map(self._surfaces.__getitem__, joined_compounds(norm)))
+        return packed

@@ -7,31 +7,28 @@ raises before anything is published: the last good index keeps serving.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
-from array import array
-from itertools import chain
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
-from .analysis import Analyzer, Memo
 from .config import DEFAULT_MAX_FILE_BYTES, IndexSettings
 from .corpus import Article, CorpusReport, load_corpus
-from .index import ArrayBuilder
-from .passages import make_passages
-from .store import save_index
+from .index import ArrayBuilder, Bm25Arrays
+from .store import new_staging, save_index
+from .tokenize import TermMerger, default_workers, tokenize_chunks
 
 
-def _progress(items: list[Article], enabled: bool) -> Iterator[Article]:
-    """A progress bar on a terminal for long builds; silent otherwise."""
-    if enabled and len(items) > 2000 and sys.stderr.isatty():
+def _progress(total: int, enabled: bool):
+    """A progress bar on a terminal for long builds; None otherwise."""
+    if enabled and total > 2000 and sys.stderr.isatty():
         from tqdm import tqdm
 
-        return iter(tqdm(items, desc="indexing", unit="article", file=sys.stderr))
-    return iter(items)
+        return tqdm(total=total, desc="indexing", unit="article", file=sys.stderr)
+    return None
 
 
 def build_from_report(
@@ -39,60 +36,72 @@ def build_from_report(
     index_dir: Path,
     settings: IndexSettings,
     progress: bool = True,
+    workers: int | None = None,
 ) -> Path:
-    """Index the accepted articles of ``report`` and publish the result."""
+    """Index the accepted articles of ``report`` and publish the result.
+
+    ``workers``: tokenizer processes (None: as many as pay off, see
+    :func:`service.tokenize.default_workers`); the index is the same either way.
+    """
     started = time.perf_counter()
-    analyzer = Analyzer(settings)
-    articles = report.articles
-    # Flat typed arrays, not lists of Python ints: 4-8 bytes a passage.
-    p_source, p_n, p_start, p_end = array("i"), array("i"), array("q"), array("q")
-    analysis_s = 0.0
-
+    workers = default_workers(report.articles) if workers is None else workers
     builder = ArrayBuilder()
+    passages, worker_s = _tokenize(report.articles, settings, workers, builder, progress)
+    # analysis_s: wall-clock seconds until every passage was cut and
+    # analysed (by ``workers`` processes, busy ``worker_s`` in all).
+    stats = {"analysis_s": round(time.perf_counter() - started, 3), "workers": workers, "worker_s": worker_s}
+    staging = new_staging(index_dir)
+    try:
+        # The big arrays go straight to the unpublished version's files.
+        arrays = builder.finish(settings, staging)
+        stats["until_save_s"] = round(time.perf_counter() - started, 3)
+        return save_index(index_dir, arrays, report.articles, passages,
+                          _manifest(report, settings, arrays, stats), staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
-    def term_id(tok: str) -> int:
-        term = analyzer.term_of_surface(tok)
-        return builder.term_id(term) if term else -1
 
-    # Surface string → term id (-1: stopword), one lookup per token: the
-    # analyzer's terms exactly, without a string list per passage.
-    ids = Memo(term_id).__getitem__
-    surface = analyzer.surface_tokens
-    for si, article in enumerate(_progress(articles, progress)):
-        t0 = time.perf_counter()
-        title = article.title if settings.index_titles and article.title else ""
-        title_ids = list(map(ids, surface(title)))
-        analysis_s += time.perf_counter() - t0
-        for p in make_passages(article, settings):
-            p_source.append(si)
-            p_n.append(p.n)
-            p_start.append(p.start)
-            p_end.append(p.end)
-            t0 = time.perf_counter()
-            builder.add_ids(chain(title_ids, map(ids, surface(p.text))))
-            analysis_s += time.perf_counter() - t0
-
-    arrays = builder.finish(settings)
+def _tokenize(
+    articles: list[Article], settings: IndexSettings, workers: int, builder: ArrayBuilder, progress: bool
+) -> tuple[dict[str, np.ndarray], float]:
+    """Cut and analyse every article into ``builder``; returns the passage
+    span arrays and the seconds the tokenizers were busy."""
+    merger = TermMerger(builder.term_id)
+    counts, p_n, p_start, p_end = [], [], [], []
+    bar = _progress(len(articles), progress)
+    worker_s = 0.0
+    for chunk in tokenize_chunks(articles, settings, workers):
+        builder.add_documents(merger.global_ids(chunk), chunk.lens)
+        counts.append(chunk.passages_per_article)
+        p_n.append(chunk.p_n)
+        p_start.append(chunk.p_start)
+        p_end.append(chunk.p_end)
+        worker_s += chunk.seconds
+        if bar is not None:
+            bar.update(len(chunk.passages_per_article))
+    if bar is not None:
+        bar.close()
     passages = {
-        "p_source": np.array(p_source, dtype=np.int32),
-        "p_n": np.array(p_n, dtype=np.int32),
-        "p_start": np.array(p_start, dtype=np.int64),
-        "p_end": np.array(p_end, dtype=np.int64),
+        "p_source": np.repeat(np.arange(len(articles), dtype=np.int32), np.concatenate(counts)),
+        "p_n": np.concatenate(p_n),
+        "p_start": np.concatenate(p_start),
+        "p_end": np.concatenate(p_end),
     }
-    manifest = {
+    return passages, round(worker_s, 3)
+
+
+def _manifest(report: CorpusReport, settings: IndexSettings, arrays: Bm25Arrays, stats: dict) -> dict:
+    return {
         "corpus_fingerprint": report.fingerprint(),
         "settings": asdict(settings),
         "settings_fingerprint": settings.fingerprint(),
-        "n_sources": len(articles),
+        "n_sources": len(report.articles),
         "n_passages": arrays.n_docs,
         "n_terms": len(arrays.terms),
         "rejected": [str(p) for p in report.problems],
-        # Seconds spent turning text into terms, and in the whole build up
-        # to saving: what the benchmark reports as tokenization and build.
-        "build_stats": {"analysis_s": round(analysis_s, 3),
-                        "until_save_s": round(time.perf_counter() - started, 3)},
+        "build_stats": stats,
     }
-    return save_index(index_dir, arrays, articles, passages, manifest)
 
 
 def build_index(

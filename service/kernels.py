@@ -369,13 +369,15 @@ def count_chunk(ids, lens, scratch):
 
 
 @njit(cache=True, nogil=True)
-def scatter_weights(terms, tfs, n_unique, doc0, fill, idf, norm, k1, docs_out, weights_out):
-    """Place one chunk's postings into the term-major arrays, with weights.
+def scatter_weights(terms, tfs, n_unique, doc0, t_lo, t_hi, fill, idf, norm, k1, docs_out, weights_out):
+    """Place one chunk's postings of terms ``t_lo`` to ``t_hi`` (exclusive)
+    into that block of the term-major arrays, with weights.
 
     Chunks arrive in document order, so each term's postings stay sorted by
-    document.  The weight is rank-bm25's expression, operation for
-    operation: ``idf * (tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl)))``
-    with the denominator's length part precomputed per document (``norm``).
+    document.  ``fill[t - t_lo]`` is where term ``t``'s next posting goes.
+    The weight is rank-bm25's expression, operation for operation:
+    ``idf * (tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl)))`` with
+    the denominator's length part precomputed per document (``norm``).
     """
     p = 0
     for j in range(n_unique.shape[0]):
@@ -383,12 +385,14 @@ def scatter_weights(terms, tfs, n_unique, doc0, fill, idf, norm, k1, docs_out, w
         nd = norm[d]
         for _ in range(n_unique[j]):
             t = terms[p]
-            tf = np.float64(tfs[p])
-            q = fill[t]
-            fill[t] = q + 1
+            p += 1
+            if t < t_lo or t >= t_hi:
+                continue
+            tf = np.float64(tfs[p - 1])
+            q = fill[t - t_lo]
+            fill[t - t_lo] = q + 1
             docs_out[q] = d
             weights_out[q] = idf[t] * (tf * (k1 + 1) / (tf + nd))
-            p += 1
 
 
 @njit(cache=True, nogil=True)

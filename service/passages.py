@@ -38,6 +38,9 @@ _ABBREVIATIONS = frozenset(
     e.g i.e etc vs cf al approx est jan feb mar apr jun jul aug sep sept oct nov dec
     u.s u.k u.n a.m p.m""".split()
 )
+# The word before a dot: back to a space, an opening quote or bracket.
+_WORD_BEFORE_RE = re.compile("[^\\s(\"'\u201c]*\\Z")
+_ABBREVIATION_WINDOW = 2 + max(map(len, _ABBREVIATIONS))
 _TERMINAL = (".", "!", "?", "\u2026", '"', "'", "\u201d", "\u2019", ")", ":")
 HEADING_MAX_WORDS = 12
 
@@ -59,11 +62,13 @@ def passage_id(source_id: str, n: int) -> str:
 
 
 def _is_abbreviation(text: str, dot: int) -> bool:
-    """Is the '.' at ``dot`` the end of an abbreviation or an initial?"""
-    start = dot
-    while start > 0 and not text[start - 1].isspace() and text[start - 1] not in "(\"'\u201c":
-        start -= 1
-    word = text[start:dot].lower()
+    """Is the '.' at ``dot`` the end of an abbreviation or an initial?
+
+    The word before the dot runs back to a space or an opening quote or
+    bracket.  Only the last ``_ABBREVIATION_WINDOW`` characters are looked
+    at: a longer word is no abbreviation, cut or not.
+    """
+    word = _WORD_BEFORE_RE.search(text, max(0, dot - _ABBREVIATION_WINDOW), dot).group().lower()
     if not word:
         return False
     if len(word) == 1 and word.isalpha():  # an initial: "J. Smith"
@@ -71,13 +76,16 @@ def _is_abbreviation(text: str, dot: int) -> bool:
     return word in _ABBREVIATIONS or word.rstrip(".") in _ABBREVIATIONS
 
 
+def _skip_space(text: str, pos: int) -> int:
+    """The first non-space position at or after ``pos`` (or the end)."""
+    m = _NON_SPACE_RE.search(text, pos)
+    return m.start() if m else len(text)
+
+
 def split_sentences(text: str, offset: int = 0) -> list[tuple[int, int]]:
     """Sentence spans ``(start, end)`` in ``text`` (shifted by ``offset``)."""
     spans = []
-    start = 0
-    # Skip leading whitespace.
-    while start < len(text) and text[start].isspace():
-        start += 1
+    start = _skip_space(text, 0)
     for m in _END_RE.finditer(text):
         end = m.end()
         if end <= start:
@@ -88,9 +96,7 @@ def split_sentences(text: str, offset: int = 0) -> list[tuple[int, int]]:
         if text[m.start()] == "." and m.end() - m.start() == 1 and _is_abbreviation(text, m.start()):
             continue
         spans.append((start + offset, end + offset))
-        start = end
-        while start < len(text) and text[start].isspace():
-            start += 1
+        start = _skip_space(text, end)
     tail = text[start:].rstrip()
     if tail:
         spans.append((start + offset, start + len(tail) + offset))
@@ -151,6 +157,7 @@ def make_passages(article: Article, settings: IndexSettings | None = None) -> li
         return [Passage(passage_id(article.source_id, 0), article.source_id, 0, start, end, text[start:end])]
     out: list[Passage] = []
     current: list[tuple[int, int, int]] = []  # (start, end, words) of sentences
+    used = 0  # words in ``current``
     fresh = 0  # sentences in ``current`` not already in the previous passage
     heading_start: int | None = None
 
@@ -158,7 +165,7 @@ def make_passages(article: Article, settings: IndexSettings | None = None) -> li
         return len(text[s:e].split())
 
     def close() -> None:
-        nonlocal current, heading_start, fresh
+        nonlocal current, heading_start, fresh, used
         if not fresh:
             return
         start = current[0][0] if heading_start is None else heading_start
@@ -168,10 +175,10 @@ def make_passages(article: Article, settings: IndexSettings | None = None) -> li
         heading_start = None
         keep = min(settings.overlap_sentences, len(current) - 1)
         current = current[len(current) - keep:] if keep else []
+        used = sum(w for *_, w in current)
         fresh = 0
 
     def fits(extra_words: int, extra_sentences: int) -> bool:
-        used = sum(w for _, _, w in current)
         return (used + extra_words <= settings.max_words
                 and len(current) + extra_sentences <= settings.max_sentences)
 
@@ -180,7 +187,7 @@ def make_passages(article: Article, settings: IndexSettings | None = None) -> li
         items = list(group)
         if items[0][3]:  # a heading paragraph
             close()
-            current = []  # overlap never reaches back across a heading
+            current, used = [], 0  # overlap never reaches back across a heading
             if heading_start is None:
                 heading_start = items[0][0]
             continue
@@ -193,8 +200,9 @@ def make_passages(article: Article, settings: IndexSettings | None = None) -> li
             if fresh and not fits(sent[2], 1):
                 close()
             while current and not fits(sent[2], 1):
-                current.pop(0)  # overlap yields to the size limits
+                used -= current.pop(0)[2]  # overlap yields to the size limits
             current.append(sent)
+            used += sent[2]
             fresh += 1
     close()
     return out

@@ -83,23 +83,43 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def save_index(
-    index_dir: Path,
-    arrays: Bm25Arrays,
-    articles: list[Article],
-    passages: dict[str, np.ndarray],
-    manifest: dict[str, Any],
-) -> Path:
-    """Write a new version and publish it; returns the version's path."""
+def new_staging(index_dir: Path) -> Path:
+    """A fresh unpublished version directory (``.tmp-v-…``) to write into.
+
+    A build may stream its largest arrays straight into it before calling
+    :func:`save_index` with it.  Until published it is invisible to
+    readers, and a leftover one (a killed build) is removed by the next
+    successful build.
+    """
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     # Names sort in build order (to the microsecond), so "newest" is well defined.
     name = f"v-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}"
     tmp = index_dir / f".tmp-{name}"
     tmp.mkdir()
+    return tmp
+
+
+def save_index(
+    index_dir: Path,
+    arrays: Bm25Arrays,
+    articles: list[Article],
+    passages: dict[str, np.ndarray],
+    manifest: dict[str, Any],
+    staging: Path | None = None,
+) -> Path:
+    """Write a new version and publish it; returns the version's path.
+
+    With ``staging`` (from :func:`new_staging`), arrays already written
+    there are kept as they are; the rest is written beside them.
+    """
+    index_dir = Path(index_dir)
+    tmp = staging or new_staging(index_dir)
+    name = tmp.name.removeprefix(".tmp-")
     try:
         for key in _ARRAYS:
-            np.save(tmp / f"{key}.npy", getattr(arrays, key))
+            if not (tmp / f"{key}.npy").exists():
+                np.save(tmp / f"{key}.npy", getattr(arrays, key))
         for key in _PASSAGE_ARRAYS:
             np.save(tmp / f"{key}.npy", passages[key])
         offsets = [0]

@@ -1,3 +1,7 @@
+import re
+import sys
+
+import numpy as np
 from hypothesis import given, settings as hsettings, strategies as st
 
 from service.analysis import Analyzer, joined_compounds, normalize, raw_tokens
@@ -78,6 +82,35 @@ def test_fast_path_equals_the_token_definition(pieces):
         want = [a.term(t) for t in raw_tokens(text) + joined if not a.is_stopword(t)]
         assert a(text) == want
         assert a(text) == want  # again, now from the memo
+
+
+def _packed_terms(text: str, settings: IndexSettings) -> list[str]:
+    vocab: dict[str, int] = {}
+    ids = Analyzer(settings).term_ids(lambda t: vocab.setdefault(t, len(vocab)))
+    first = np.frombuffer(ids(text), dtype=np.int32).tolist()
+    again = np.frombuffer(ids(text), dtype=np.int32).tolist()  # now from the memo
+    assert first == again
+    terms = list(vocab)
+    return [terms[i] for i in first]
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_PIECES + ["´", "\u00a0", "\x1c", "IL-6", "12ab-34"]),
+                          st.text(max_size=6)), max_size=30))
+def test_packed_term_ids_are_the_analyzers_terms_in_order(pieces):
+    # The build cuts normalised text at whitespace and memoises the pieces;
+    # it must index exactly the analyzer's terms, in the analyzer's order.
+    text = "".join(pieces)
+    for settings in (IndexSettings(), IndexSettings(stopwords="lucene", stemming=False, join_compounds=False)):
+        assert _packed_terms(text, settings) == Analyzer(settings)(text)
+
+
+def test_no_token_character_is_whitespace():
+    # What lets PackedTermIds cut text at str.split()'s whitespace: every
+    # character the token patterns can match is a word character or one of
+    # these symbols, and none of them is whitespace.
+    token_char = re.compile(r"[\w£$€¥.,%'-]")
+    assert not [c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace() and token_char.match(c)]
 
 
 def test_word_terms_are_the_analyzers_terms_memoised():
