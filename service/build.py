@@ -18,7 +18,7 @@ import numpy as np
 from .config import DEFAULT_MAX_FILE_BYTES, IndexSettings
 from .corpus import Article, CorpusReport, load_corpus
 from .index import ArrayBuilder, Bm25Arrays
-from .store import new_staging, save_index
+from .store import build_lock, new_staging, save_index
 from .tokenize import TermMerger, default_workers, tokenize_chunks
 
 
@@ -50,16 +50,17 @@ def build_from_report(
     # analysis_s: wall-clock seconds until every passage was cut and
     # analysed (by ``workers`` processes, busy ``worker_s`` in all).
     stats = {"analysis_s": round(time.perf_counter() - started, 3), "workers": workers, "worker_s": worker_s}
-    staging = new_staging(index_dir)
-    try:
-        # The big arrays go straight to the unpublished version's files.
-        arrays = builder.finish(settings, staging)
-        stats["until_save_s"] = round(time.perf_counter() - started, 3)
-        return save_index(index_dir, arrays, report.articles, passages,
-                          _manifest(report, settings, arrays, stats), staging)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    with build_lock(index_dir):
+        staging = new_staging(index_dir)
+        try:
+            # The big arrays go straight to the unpublished version's files.
+            arrays = builder.finish(settings, staging)
+            stats["until_save_s"] = round(time.perf_counter() - started, 3)
+            return save_index(index_dir, arrays, report.articles, passages,
+                              _manifest(report, settings, arrays, stats), staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
 
 
 def _tokenize(

@@ -20,6 +20,8 @@ server's workers share one copy through the page cache.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -29,7 +31,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -83,11 +85,33 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+@contextlib.contextmanager
+def build_lock(index_dir: Path) -> Iterator[None]:
+    """Hold the index directory's build lock (waiting for it if need be).
+
+    Two builds into one directory (an ``index`` run while a server
+    auto-rebuilds, say) would otherwise race: the later-named version
+    could be published first, so ``CURRENT`` would step back, and one
+    build's clean-up would delete the other's unpublished directory.
+    Staging, publishing and pruning therefore happen under this lock; the
+    long tokenization before it runs in parallel.  An ``flock`` dies with
+    its process, so a killed build never leaves the directory locked.
+    """
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".build.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def new_staging(index_dir: Path) -> Path:
     """A fresh unpublished version directory (``.tmp-v-…``) to write into.
 
     A build may stream its largest arrays straight into it before calling
-    :func:`save_index` with it.  Until published it is invisible to
+    :func:`save_index` with it; both under :func:`build_lock`.  Until published it is invisible to
     readers, and a leftover one (a killed build) is removed by the next
     successful build.
     """
@@ -106,15 +130,15 @@ def save_index(
     articles: list[Article],
     passages: dict[str, np.ndarray],
     manifest: dict[str, Any],
-    staging: Path | None = None,
+    staging: Path,
 ) -> Path:
     """Write a new version and publish it; returns the version's path.
 
-    With ``staging`` (from :func:`new_staging`), arrays already written
+    ``staging`` comes from :func:`new_staging`; arrays already written
     there are kept as they are; the rest is written beside them.
     """
     index_dir = Path(index_dir)
-    tmp = staging or new_staging(index_dir)
+    tmp = staging
     name = tmp.name.removeprefix(".tmp-")
     try:
         for key in _ARRAYS:

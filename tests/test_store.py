@@ -77,3 +77,32 @@ def test_old_versions_are_pruned_but_previous_is_kept(make_corpus, tmp_path):
     for _ in range(4):
         build_index(folder, idx, IndexSettings())
     assert len(list_versions(idx)) == 2
+
+
+def test_staging_and_publishing_happen_under_the_build_lock(make_corpus, tmp_path, monkeypatch):
+    """A second builder cannot take the lock while a version is staged, so
+    published names only move forward and no build prunes another's files."""
+    import fcntl
+
+    import service.build as build_module
+
+    folder = make_corpus({"a.txt": "Alpha beta gamma. Delta epsilon."})
+    idx = tmp_path / "idx"
+    seen = []
+    real_new_staging = build_module.new_staging
+
+    def checking_new_staging(index_dir):
+        with open(index_dir / ".build.lock", "a") as other:
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                seen.append("locked")
+            else:
+                seen.append("free")
+        return real_new_staging(index_dir)
+
+    monkeypatch.setattr(build_module, "new_staging", checking_new_staging)
+    build_index(folder, idx, IndexSettings(), progress=False)
+    assert seen == ["locked"]
+    with open(idx / ".build.lock", "a") as other:  # released afterwards
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
