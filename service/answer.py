@@ -28,8 +28,9 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Iterable
+from functools import lru_cache, reduce
+from operator import or_
+from typing import Any, Callable
 
 from .analysis import Analyzer, normalize, raw_tokens
 from .highlight import word_spans
@@ -230,19 +231,17 @@ def _question(question: str, terms: list[str], retriever: Retriever) -> Question
     kind = answer_type(tokens)
     # "how many": "many" asks for the type, it is not a topic word.
     asking = {analyzer.term(tokens[i + 1]) for i, t in enumerate(tokens[:-1]) if t == "how"}
-    vocab, ptr = retriever.scorer.vocab, retriever.stored.arrays.ptr
     n = retriever.n_passages
     weights = {}
     for t in terms:
-        if t in asking:
+        if t in asking or t in weights:
             continue
         # A word the collection has never seen weighs as much as the rarest
         # word it has: a question about it is likely not answered here.
-        df = int(ptr[vocab[t] + 1] - ptr[vocab[t]]) if t in vocab else 1
-        weights[t] = word_weight(df, n)
+        weights[t] = word_weight(retriever.scorer.doc_freq(t) or 1, n)
     words: dict[str, str] = {}
     for s, e in word_spans(question):
-        for t in analyzer(question[s:e]):
+        for t in analyzer.word_terms(question[s:e]):
             words.setdefault(t, question[s:e])
     return Question(weights, words, frozenset(tokens), kind, _focus(tokens, analyzer))
 
@@ -292,8 +291,16 @@ class _Analysed:
     cued: tuple[int, ...]  # indices of the words with an answer-type cue
 
 
+@dataclass(frozen=True)
+class _Passage:
+    """A passage's sentences, with which of them hold each index term."""
+
+    sentences: tuple[_Analysed, ...]
+    by_term: dict[str, tuple[int, ...]]
+
+
 @lru_cache(maxsize=4096)
-def _analysed(text: str, base: int, analyzer: Analyzer) -> tuple[_Analysed, ...]:
+def _passage(text: str, base: int, analyzer: Analyzer) -> _Passage:
     """Every sentence of a passage starting at ``base`` in its source.
 
     Cached by passage: the same top passages come back for many questions,
@@ -315,64 +322,112 @@ def _analysed(text: str, base: int, analyzer: Analyzer) -> tuple[_Analysed, ...]
         terms = frozenset().union(*(w.terms for w in words)) if words else frozenset()
         out.append(_Analysed(base + s, base + e, pno, tuple(words), tuple(norms), terms,
                              tuple(i for i, w in enumerate(words) if w.cue)))
-    return tuple(out)
+    by_term: dict[str, list[int]] = {}
+    for i, a in enumerate(out):
+        for t in a.terms:
+            by_term.setdefault(t, []).append(i)
+    return _Passage(tuple(out), {t: tuple(ix) for t, ix in by_term.items()})
 
 
-def _sentences(hit: Hit, q: Question, analyzer: Analyzer) -> list[Sentence]:
-    """The passage's sentences for this question: a word the question
-    already holds cannot be its answer, so it loses its answer-type cue."""
-    out = []
-    asked = q.weights.keys()
-    for a in _analysed(hit.text, hit.start_char, analyzer):
-        words = a.words
-        asked_here = [i for i in a.cued if not asked.isdisjoint(words[i].terms) or a.norms[i] in q.raw]
-        if asked_here:
-            changed = list(words)
-            for i in asked_here:
-                changed[i] = Word(words[i].start, words[i].end, words[i].terms, frozenset())
-            words = tuple(changed)
-        out.append(Sentence(hit, a.start, a.end, a.paragraph, words, a.terms))
+def _asked(a: _Analysed, i: int, q: Question) -> bool:
+    """Is word ``i`` of ``a`` one the question already holds?  Then it
+    cannot be the answer, and loses its answer-type cue."""
+    return not q.weights.keys().isdisjoint(a.words[i].terms) or a.norms[i] in q.raw
+
+
+def _sentence(hit: Hit, a: _Analysed, q: Question) -> Sentence:
+    """Sentence ``a`` of ``hit`` for this question (see :func:`_asked`)."""
+    words = a.words
+    asked_here = [i for i in a.cued if _asked(a, i, q)]
+    if asked_here:
+        changed = list(words)
+        for i in asked_here:
+            changed[i] = Word(words[i].start, words[i].end, words[i].terms, frozenset())
+        words = tuple(changed)
+    return Sentence(hit, a.start, a.end, a.paragraph, words, a.terms)
+
+
+class _Shares:
+    """Shares of the question's weight held by sets of its content terms.
+
+    A set is a bit mask (bit j: the question's j-th content term), so a run
+    of sentences holds the union of its sentences' masks; each share is
+    summed in the question's order once and remembered, since the same few
+    sets recur across a request's sentences.
+    """
+
+    def __init__(self, q: Question) -> None:
+        self.bits = {t: 1 << j for j, t in enumerate(q.weights)}
+        self._weight = {1 << j: w for j, w in enumerate(q.weights.values())}
+        self._total = q.total
+        self._memo: dict[int, float] = {}
+
+    def masks(self, passage: _Passage) -> list[int]:
+        """Each sentence's mask of the question's terms."""
+        masks = [0] * len(passage.sentences)
+        for t, bit in self.bits.items():
+            for i in passage.by_term.get(t, ()):
+                masks[i] |= bit
+        return masks
+
+    def __call__(self, mask: int) -> float:
+        share = self._memo.get(mask)
+        if share is None:
+            found, rest = 0, mask
+            while rest:  # lowest bit first: the question's order
+                bit = rest & -rest
+                found += self._weight[bit]
+                rest ^= bit
+            share = self._memo[mask] = found / self._total
+        return share
+
+
+class _Roles:
+    """Per sentence of one passage, for one question: positions of its
+    words of the wanted answer type (not in the question) and of its words
+    the question asks about, each worked out only when first needed."""
+
+    def __init__(self, passage: _Passage, q: Question) -> None:
+        self._sentences = passage.sentences
+        self._q = q
+        self._typed: dict[int, list[int]] = {}
+        self._asked: dict[int, list[int]] = {}
+
+    def typed(self, i: int) -> list[int]:
+        if i not in self._typed:
+            a, q = self._sentences[i], self._q
+            self._typed[i] = [j for j in a.cued if q.kind in a.words[j].cue and not _asked(a, j, q)]
+        return self._typed[i]
+
+    def asked(self, i: int) -> list[int]:
+        if i not in self._asked:
+            keys = self._q.weights.keys()
+            self._asked[i] = [j for j, w in enumerate(self._sentences[i].words) if not keys.isdisjoint(w.terms)]
+        return self._asked[i]
+
+
+def _run_positions(passage: _Passage, first: int, n: int, of: Callable[[int], list[int]]) -> list[int]:
+    """Word positions ``of`` each sentence of a run, counted from the run's first word."""
+    out: list[int] = []
+    offset = 0
+    for i in range(first, first + n):
+        out += (j + offset for j in of(i))
+        offset += len(passage.sentences[i].words)
     return out
 
 
-def _share(q: Question, terms: Iterable[str]) -> float:
-    found = set(terms) & q.weights.keys()
-    return sum(q.weights[t] for t in found) / q.total
-
-
-def _candidates(sentences: list[Sentence], passage_terms: frozenset[str], q: Question,
-                rel: float) -> Iterable[Candidate]:
-    context = _share(q, passage_terms)
-    for i in range(len(sentences)):
-        for n in range(1, MAX_RUN + 1):
-            run = tuple(sentences[i:i + n])
-            if len(run) < n or run[-1].paragraph != run[0].paragraph:
-                break  # a run never crosses a paragraph
-            terms = frozenset().union(*(s.terms for s in run))
-            coverage = _share(q, terms)
-            if n > 1 and coverage <= _share(q, run[0].terms):
-                continue  # the second sentence adds none of the question's words
-            near = _nearness(run, q)
-            typed = near > 0.0
-            novel = bool(terms - q.weights.keys())
-            score = (W_SENTENCE * coverage + W_CONTEXT * context + W_RANK * rel
-                     + W_TYPE * near - RUN_COST * (n - 1)
-                     - (0.0 if novel else REPEAT_PENALTY))
-            yield Candidate(run, terms, score, coverage, typed, novel)
-
-
-def _nearness(run: tuple[Sentence, ...], q: Question) -> float:
-    """How close the run's nearest word of the wanted type is to a question
-    word: 1 when adjacent, falling with distance; 0 when there is none."""
+def _nearness(passage: _Passage, first: int, n: int, q: Question, roles: _Roles) -> float:
+    """How close the nearest word of the wanted type in the run of ``n``
+    sentences from ``first`` is to a question word: 1 when adjacent,
+    falling with distance; 0 when there is none."""
     if q.kind is None:
         return 0.0
-    if q.focus is not None and not any(q.focus in s.terms for s in run):
+    if q.focus is not None and not any(q.focus in s.terms for s in passage.sentences[first:first + n]):
         return 0.0
-    words = [w for s in run for w in s.words]
-    typed = [i for i, w in enumerate(words) if q.kind in w.cue]
+    typed = _run_positions(passage, first, n, roles.typed)
     if not typed:
         return 0.0
-    asked = [i for i, w in enumerate(words) if w.terms & q.weights.keys()]
+    asked = _run_positions(passage, first, n, roles.asked)
     if not asked:
         return 0.5
     gap = min(abs(i - j) for i in typed for j in asked) - 1
@@ -398,21 +453,26 @@ def _trim(c: Candidate, q: Question) -> tuple[int, int]:
     return words[best_i].start, words[best_i + MAX_ANSWER_WORDS - 1].end
 
 
-def _states_it(s: Sentence, best: Candidate, q: Question) -> bool:
-    """Does sentence ``s`` (of another source) state the answer ``best`` gives?
+def _statement(best: Candidate, q: Question) -> Callable[[frozenset[str], float], bool]:
+    """A test of whether a sentence (of another source), given its terms and
+    its share of the question's weight, states the answer ``best`` gives.
 
     It must be about the question (half the answer's coverage at least) and
     contain what the answer says that the question does not: its words of
     the wanted type ("CSC", "£1m"), or, for untyped questions, at least half
     of its new words.
     """
-    if _share(q, s.terms) < best.coverage / 2:
-        return False
     typed = {t for r in best.sentences for w in r.words if q.kind in w.cue for t in w.terms}
-    if typed:
-        return typed <= s.terms
     new = best.terms - q.weights.keys()
-    return len(new & s.terms) * 2 >= len(new)
+
+    def states(terms: frozenset[str], share: float) -> bool:
+        if share < best.coverage / 2:
+            return False
+        if typed:
+            return typed <= terms
+        return len(new & terms) * 2 >= len(new)
+
+    return states
 
 
 def _abstain(reason: str) -> AnswerOutcome:
@@ -424,31 +484,91 @@ def _missing(q: Question, found: frozenset[str]) -> str:
     return ", ".join(f"“{w}”" for w in gone[:3])
 
 
+def _score(coverage: float, context: float, rel: float, near: float, n: int, novel: bool) -> float:
+    """A candidate's score (see the module docstring)."""
+    return (W_SENTENCE * coverage + W_CONTEXT * context + W_RANK * rel
+            + W_TYPE * near - RUN_COST * (n - 1)
+            - (0.0 if novel else REPEAT_PENALTY))
+
+
+def _ceiling(context: float, rel: float, q: Question) -> float:
+    """The highest score a candidate of a passage could reach: all of the
+    passage's coverage (``context``: a run's is at most that, summed in the
+    same order), the whole type cue, one sentence, something new.
+
+    It is :func:`_score` of those bounds, and every operation in it rounds
+    monotonically, so it is never below a real candidate's score even in
+    floating point: skipping a passage whose ceiling does not beat the best
+    so far leaves the choice exactly as it was.
+    """
+    return _score(context, context, rel, 0.0 if q.kind is None else 1.0, 1, True)
+
+
+@dataclass(frozen=True)
+class PassageRead:
+    """One of the top passages as the selector read it: its sentences and
+    each one's share of the question's weight."""
+
+    hit: Hit
+    sentences: tuple[_Analysed, ...]
+    shares: tuple[float, ...]
+
+
 @dataclass(frozen=True)
 class Selection:
     """The best candidate among the top passages, with what it was chosen from."""
 
     question: Question
     best: Candidate | None
-    sentences: tuple[tuple[Hit, tuple[Sentence, ...]], ...]
+    passages: tuple[PassageRead, ...]
 
 
 def select(result: SearchResult, retriever: Retriever) -> Selection:
-    """Score every sentence (and run of sentences) of the top ANSWER_DEPTH passages."""
+    """Score every sentence (and run of sentences) of the top ANSWER_DEPTH passages.
+
+    A candidate is a run of up to MAX_RUN sentences of one paragraph; its
+    score is computed from four numbers (see the module docstring) and the
+    first best one wins.  Only the winner is built as a :class:`Candidate`.
+    """
     q = _question(result.query, result.terms, retriever)
     hits = result.hits[:ANSWER_DEPTH] if q.weights else []
     top = max((h.score for h in hits), default=0.0) or 1.0
-    analyzer = retriever.analyzer
-    best: Candidate | None = None
-    per_hit = []
+    shares = _Shares(q)
+    best_score, best_run = 0.0, None
+    read = []
     for hit in hits:
-        sentences = _sentences(hit, q, analyzer)
-        per_hit.append((hit, tuple(sentences)))
-        passage_terms = frozenset().union(*(s.terms for s in sentences))
-        for c in _candidates(sentences, passage_terms, q, hit.score / top):
-            if best is None or c.score > best.score:
-                best = c
-    return Selection(q, best, tuple(per_hit))
+        passage = _passage(hit.text, hit.start_char, retriever.analyzer)
+        sentences = passage.sentences
+        masks = shares.masks(passage)
+        read.append(PassageRead(hit, sentences, tuple(shares(m) for m in masks)))
+        context = shares(reduce(or_, masks, 0))
+        rel = hit.score / top
+        if best_run is not None and _ceiling(context, rel, q) <= best_score:
+            continue  # no candidate here can beat the best
+        roles = _Roles(passage, q)
+        for i in range(len(sentences)):
+            mask, novel = 0, False
+            for n in range(1, MAX_RUN + 1):
+                last = i + n - 1
+                if last >= len(sentences) or sentences[last].paragraph != sentences[i].paragraph:
+                    break  # a run never crosses a paragraph
+                mask |= masks[last]
+                # Novel: the run has a term that is not one of the question's.
+                novel = novel or len(sentences[last].terms) > masks[last].bit_count()
+                coverage = shares(mask)
+                if n > 1 and coverage <= read[-1].shares[i]:
+                    continue  # the second sentence adds none of the question's words
+                near = _nearness(passage, i, n, q, roles)
+                score = _score(coverage, context, rel, near, n, novel)
+                if best_run is None or score > best_score:
+                    best_score = score
+                    best_run = (hit, sentences[i:i + n], coverage, near > 0.0, novel)
+    best = None
+    if best_run is not None:
+        hit, run, coverage, typed, novel = best_run
+        terms = frozenset().union(*(a.terms for a in run))
+        best = Candidate(tuple(_sentence(hit, a, q) for a in run), terms, best_score, coverage, typed, novel)
+    return Selection(q, best, tuple(read))
 
 
 def answer(result: SearchResult, retriever: Retriever) -> AnswerOutcome:
@@ -457,7 +577,7 @@ def answer(result: SearchResult, retriever: Retriever) -> AnswerOutcome:
     q, best = sel.question, sel.best
     if not q.weights:
         return _abstain("the question has no words to look for")
-    if not sel.sentences:
+    if not sel.passages:
         return _abstain("no passage shares a word with the question")
     if best is None:
         return _abstain("the closest passages have no sentences")
@@ -477,9 +597,11 @@ def answer(result: SearchResult, retriever: Retriever) -> AnswerOutcome:
     text = hit.text[start - hit.start_char:end - hit.start_char]
     citations = [Citation(hit.source_id, hit.passage_id)]
     cited = {hit.source_id}
-    for other, sentences in sel.sentences:
-        if other.source_id not in cited and any(_states_it(s, best, q) for s in sentences):
-            citations.append(Citation(other.source_id, other.passage_id))
-            cited.add(other.source_id)
+    states = _statement(best, q)
+    for other in sel.passages:
+        source_id = other.hit.source_id
+        if source_id not in cited and any(states(s.terms, share) for s, share in zip(other.sentences, other.shares)):
+            citations.append(Citation(source_id, other.hit.passage_id))
+            cited.add(source_id)
     return AnswerOutcome(
         Answer(text, hit.source_id, hit.passage_id, start, end, tuple(citations)), False, None)

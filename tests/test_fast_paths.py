@@ -16,6 +16,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import service.answer as A
 from service.analysis import Analyzer
 from service.highlight import highlight, word_spans
 
@@ -54,3 +55,65 @@ def test_highlights_match_the_plain_algorithm_on_any_text(text, question):
     analyzer = Analyzer()
     terms = analyzer(question)
     assert highlight(text, terms, analyzer) == plain_highlight(text, terms, analyzer)
+
+
+# -- answer selection -----------------------------------------------------------
+
+
+def plain_share(q: A.Question, terms: frozenset[str]) -> float:
+    """The share of the question's weight in ``terms``, summed in question order."""
+    return sum(w for t, w in q.weights.items() if t in terms) / q.total
+
+
+def plain_nearness(run: tuple[A.Sentence, ...], q: A.Question) -> float:
+    if q.kind is None or (q.focus is not None and not any(q.focus in s.terms for s in run)):
+        return 0.0
+    words = [w for s in run for w in s.words]
+    typed = [i for i, w in enumerate(words) if q.kind in w.cue]
+    asked = [i for i, w in enumerate(words) if w.terms & q.weights.keys()]
+    if not typed:
+        return 0.0
+    if not asked:
+        return 0.5
+    gap = min(abs(i - j) for i in typed for j in asked) - 1
+    return 0.5 + 0.5 * A.NEAR_WORDS / (A.NEAR_WORDS + gap)
+
+
+def plain_best(result, retriever) -> A.Candidate | None:
+    """Build and score every run of every passage; the first best wins."""
+    q = A._question(result.query, result.terms, retriever)
+    hits = result.hits[:A.ANSWER_DEPTH] if q.weights else []
+    top = max((h.score for h in hits), default=0.0) or 1.0
+    best = None
+    for hit in hits:
+        analysed = A._passage(hit.text, hit.start_char, retriever.analyzer).sentences
+        sentences = [A._sentence(hit, a, q) for a in analysed]
+        context = plain_share(q, frozenset().union(*(s.terms for s in sentences)))
+        for i in range(len(sentences)):
+            for n in range(1, A.MAX_RUN + 1):
+                run = tuple(sentences[i:i + n])
+                if len(run) < n or run[-1].paragraph != run[0].paragraph:
+                    break
+                terms = frozenset().union(*(s.terms for s in run))
+                coverage = plain_share(q, terms)
+                if n > 1 and coverage <= plain_share(q, run[0].terms):
+                    continue
+                near = plain_nearness(run, q)
+                novel = bool(terms - q.weights.keys())
+                score = (A.W_SENTENCE * coverage + A.W_CONTEXT * context + A.W_RANK * hit.score / top
+                         + A.W_TYPE * near - A.RUN_COST * (n - 1) - (0.0 if novel else A.REPEAT_PENALTY))
+                if best is None or score > best.score:
+                    best = A.Candidate(run, terms, score, coverage, near > 0.0, novel)
+    return best
+
+
+def test_answer_selection_matches_scoring_every_candidate_on_every_eval_question(seed_retriever):
+    kinds = set()
+    for question in eval_questions():
+        result = seed_retriever.search(question, A.ANSWER_DEPTH)
+        selection = A.select(result, seed_retriever)
+        assert selection.best == plain_best(result, seed_retriever), question
+        kinds.add(selection.question.kind)
+        for read in selection.passages:
+            assert read.shares == tuple(plain_share(selection.question, s.terms) for s in read.sentences)
+    assert {None, "name", "number", "date"} <= kinds  # typed questions were covered
