@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import service.answer as A
 from service.analysis import Analyzer
 from service.highlight import highlight, word_spans
+from service.response import search_json
 
 EVAL = Path(__file__).resolve().parent.parent / "eval"
 
@@ -117,3 +118,35 @@ def test_answer_selection_matches_scoring_every_candidate_on_every_eval_question
         for read in selection.passages:
             assert read.shares == tuple(plain_share(selection.question, s.terms) for s in read.sentences)
     assert {None, "name", "number", "date"} <= kinds  # typed questions were covered
+
+
+# -- JSON responses -------------------------------------------------------------
+
+
+def test_json_responses_say_what_flasks_own_encoder_says(app, seed_retriever):
+    """orjson renders every response; the JSON must read back exactly as
+    Flask's standard-library encoder's, types Flask knows included."""
+    from dataclasses import dataclass
+    from datetime import date, datetime, timezone
+    from decimal import Decimal
+    from uuid import UUID
+
+    from flask.json.provider import DefaultJSONProvider
+
+    @dataclass(frozen=True)
+    class Point:
+        x: int
+        label: str
+
+    plain = DefaultJSONProvider(app)
+    plain.sort_keys, plain.ensure_ascii = False, False
+    docs = [search_json(seed_retriever, q, 10) for q in eval_questions()[:20]]
+    docs.append({"when": datetime(2020, 1, 2, 3, 4, 5, tzinfo=timezone.utc), "day": date(2020, 1, 2),
+                 "n": Decimal("1.5"), "id": UUID(int=7), "p": Point(1, "CSC’s"), 3: [1e-7, 1e300, -0.0]})
+    with app.app_context():
+        for doc in docs:
+            ours, theirs = app.json.response(doc), plain.response(doc)
+            assert ours.mimetype == theirs.mimetype == "application/json"
+            assert json.loads(ours.data) == json.loads(theirs.data)
+            assert list(json.loads(ours.data)) == list(json.loads(theirs.data))  # key order
+        assert "CSC’s".encode() in app.json.response(docs[-1]).data  # UTF-8, not \u escapes
