@@ -93,7 +93,13 @@ def raw_tokens(text: str) -> list[str]:
     The highlighter and the answer selector use these too, so what is
     marked on the page is exactly what matched.
     """
-    return [_clean(m.group(), m.lastgroup == "num") for m in _TOKEN_RE.finditer(normalize(text))]
+    return list(map(_RAW_TOKENS.__getitem__, _TOKEN_FLAT_RE.findall(normalize(text))))
+
+
+def _clean_match(tok: str) -> str:
+    """:func:`_clean` of a matched string: a number is a match that starts
+    with a currency sign or a digit (see ``_TOKEN_FLAT_RE``)."""
+    return _clean(tok, tok[0] in "£$€¥" or tok[0].isdecimal())
 
 
 def _clean(tok: str, is_num: bool) -> str:
@@ -136,6 +142,10 @@ class Memo(dict):
         return value
 
 
+#: Matched string → raw token, shared by every caller of :func:`raw_tokens`.
+_RAW_TOKENS = Memo(_clean_match)
+
+
 class Analyzer:
     """Turns text into index terms according to :class:`IndexSettings`."""
 
@@ -165,7 +175,7 @@ class Analyzer:
 
     def _term_of_match(self, tok: str) -> str:
         """The index term of a matched surface string, "" if a stopword."""
-        cleaned = _clean(tok, tok[0] in "£$€¥" or tok[0].isdecimal())
+        cleaned = _clean_match(tok)
         return "" if cleaned in self.stopwords else self._stem(cleaned)
 
     def surface_tokens(self, text: str) -> list[str]:

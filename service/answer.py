@@ -28,8 +28,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from functools import lru_cache, reduce
-from operator import or_
+from functools import lru_cache
 from typing import Any, Callable
 
 from .analysis import Analyzer, normalize, raw_tokens
@@ -362,6 +361,15 @@ class _Shares:
         self._total = q.total
         self._memo: dict[int, float] = {}
 
+    def union(self, passage: _Passage) -> int:
+        """The mask of the question's terms anywhere in the passage."""
+        by_term = passage.by_term
+        mask = 0
+        for t, bit in self.bits.items():
+            if t in by_term:
+                mask |= bit
+        return mask
+
     def masks(self, passage: _Passage) -> list[int]:
         """Each sentence's mask of the question's terms."""
         masks = [0] * len(passage.sentences)
@@ -505,22 +513,14 @@ def _ceiling(context: float, rel: float, q: Question) -> float:
 
 
 @dataclass(frozen=True)
-class PassageRead:
-    """One of the top passages as the selector read it: its sentences and
-    each one's share of the question's weight."""
-
-    hit: Hit
-    sentences: tuple[_Analysed, ...]
-    shares: tuple[float, ...]
-
-
-@dataclass(frozen=True)
 class Selection:
-    """The best candidate among the top passages, with what it was chosen from."""
+    """The best candidate among the top passages, with what it was chosen
+    from: the passages read and the question's shares of their terms."""
 
     question: Question
     best: Candidate | None
-    passages: tuple[PassageRead, ...]
+    passages: tuple[tuple[Hit, _Passage], ...]
+    shares: _Shares
 
 
 def select(result: SearchResult, retriever: Retriever) -> Selection:
@@ -538,13 +538,13 @@ def select(result: SearchResult, retriever: Retriever) -> Selection:
     read = []
     for hit in hits:
         passage = _passage(hit.text, hit.start_char, retriever.analyzer)
-        sentences = passage.sentences
-        masks = shares.masks(passage)
-        read.append(PassageRead(hit, sentences, tuple(shares(m) for m in masks)))
-        context = shares(reduce(or_, masks, 0))
+        read.append((hit, passage))
+        context = shares(shares.union(passage))
         rel = hit.score / top
         if best_run is not None and _ceiling(context, rel, q) <= best_score:
             continue  # no candidate here can beat the best
+        sentences = passage.sentences
+        masks = shares.masks(passage)
         roles = _Roles(passage, q)
         for i in range(len(sentences)):
             mask, novel = 0, False
@@ -556,7 +556,7 @@ def select(result: SearchResult, retriever: Retriever) -> Selection:
                 # Novel: the run has a term that is not one of the question's.
                 novel = novel or len(sentences[last].terms) > masks[last].bit_count()
                 coverage = shares(mask)
-                if n > 1 and coverage <= read[-1].shares[i]:
+                if n > 1 and coverage <= shares(masks[i]):
                     continue  # the second sentence adds none of the question's words
                 near = _nearness(passage, i, n, q, roles)
                 score = _score(coverage, context, rel, near, n, novel)
@@ -568,7 +568,7 @@ def select(result: SearchResult, retriever: Retriever) -> Selection:
         hit, run, coverage, typed, novel = best_run
         terms = frozenset().union(*(a.terms for a in run))
         best = Candidate(tuple(_sentence(hit, a, q) for a in run), terms, best_score, coverage, typed, novel)
-    return Selection(q, best, tuple(read))
+    return Selection(q, best, tuple(read), shares)
 
 
 def answer(result: SearchResult, retriever: Retriever) -> AnswerOutcome:
@@ -598,10 +598,10 @@ def answer(result: SearchResult, retriever: Retriever) -> AnswerOutcome:
     citations = [Citation(hit.source_id, hit.passage_id)]
     cited = {hit.source_id}
     states = _statement(best, q)
-    for other in sel.passages:
-        source_id = other.hit.source_id
-        if source_id not in cited and any(states(s.terms, share) for s, share in zip(other.sentences, other.shares)):
-            citations.append(Citation(source_id, other.hit.passage_id))
-            cited.add(source_id)
+    for other, passage in sel.passages:
+        if other.source_id not in cited and any(
+                states(s.terms, sel.shares(mask)) for s, mask in zip(passage.sentences, sel.shares.masks(passage))):
+            citations.append(Citation(other.source_id, other.passage_id))
+            cited.add(other.source_id)
     return AnswerOutcome(
         Answer(text, hit.source_id, hit.passage_id, start, end, tuple(citations)), False, None)

@@ -79,8 +79,11 @@ class Retriever:
         self.scorer = Bm25Scorer(stored.arrays)
         self._source_index = {s["id"]: i for i, s in enumerate(stored.sources)}
         self._source_text = lru_cache(maxsize=256)(stored.source_text)
+        # Plain-array views of the passage columns: a memory map's indexing
+        # costs microseconds a call, several per hit.
+        self._passages = {key: np.asarray(column) for key, column in stored.passages.items()}
         # Passages of source i are the contiguous range first[i]:first[i+1].
-        p_source = np.asarray(stored.passages["p_source"])
+        p_source = self._passages["p_source"]
         self._first = np.searchsorted(p_source, np.arange(len(stored.sources) + 1))
 
     # -- construction -------------------------------------------------------
@@ -179,18 +182,19 @@ class Retriever:
 
     def _result(self, question: str, k: int, terms: list[str], top: tuple[np.ndarray, np.ndarray, int]) -> SearchResult:
         docs, scores, total = top
-        hits = [self._hit(rank, int(d), float(s)) for rank, (d, s) in enumerate(zip(docs, scores), start=1)]
+        p = self._passages
+        # One gather per column for all hits, as Python ints.
+        columns = (p[key][docs].tolist() for key in ("p_source", "p_n", "p_start", "p_end"))
+        hits = [self._hit(rank, score, *row)
+                for rank, (score, row) in enumerate(zip(scores.tolist(), zip(*columns)), start=1)]
         return SearchResult(query=question, k=k, terms=terms, total=total, hits=hits)
 
-    def _hit(self, rank: int, doc: int, score: float) -> Hit:
-        p = self.stored.passages
-        si = int(p["p_source"][doc])
-        start, end = int(p["p_start"][doc]), int(p["p_end"][doc])
+    def _hit(self, rank: int, score: float, si: int, n: int, start: int, end: int) -> Hit:
         sid = self.stored.sources[si]["id"]
         return Hit(
             rank=rank,
             score=score,
-            passage_id=passage_id(sid, int(p["p_n"][doc])),
+            passage_id=passage_id(sid, n),
             source_id=sid,
             text=self._source_text(si)[start:end],
             start_char=start,
@@ -207,7 +211,7 @@ class Retriever:
         si = self._source_index.get(source_id)
         if si is None:
             return None
-        p = self.stored.passages
+        p = self._passages
         spans = [
             {
                 "id": passage_id(source_id, int(p["p_n"][d])),

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import service.answer as A
+from service import analysis
 from service.analysis import Analyzer
 from service.highlight import highlight, word_spans
 from service.response import search_json
@@ -56,6 +57,16 @@ def test_highlights_match_the_plain_algorithm_on_any_text(text, question):
     analyzer = Analyzer()
     terms = analyzer(question)
     assert highlight(text, terms, analyzer) == plain_highlight(text, terms, analyzer)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="aZ 1٣£$,.-'’%_é\n", max_size=40))
+def test_raw_tokens_match_the_regex_groups(text):
+    """raw_tokens tells numbers from words by a match's first character;
+    the pattern's own groups say the same."""
+    grouped = [analysis._clean(m.group(), m.lastgroup == "num")
+               for m in analysis._TOKEN_RE.finditer(analysis.normalize(text))]
+    assert analysis.raw_tokens(text) == grouped
 
 
 # -- answer selection -----------------------------------------------------------
@@ -115,8 +126,9 @@ def test_answer_selection_matches_scoring_every_candidate_on_every_eval_question
         selection = A.select(result, seed_retriever)
         assert selection.best == plain_best(result, seed_retriever), question
         kinds.add(selection.question.kind)
-        for read in selection.passages:
-            assert read.shares == tuple(plain_share(selection.question, s.terms) for s in read.sentences)
+        for _, passage in selection.passages:
+            shares = [selection.shares(mask) for mask in selection.shares.masks(passage)]
+            assert shares == [plain_share(selection.question, s.terms) for s in passage.sentences]
     assert {None, "name", "number", "date"} <= kinds  # typed questions were covered
 
 
