@@ -29,7 +29,7 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .analysis import Analyzer, normalize, raw_tokens
 from .highlight import word_spans
@@ -142,8 +142,8 @@ class AnswerOutcome:
 class Question:
     """What the selector needs to know about the question."""
 
+    text: str
     weights: dict[str, float]  # content term → idf
-    words: dict[str, str]  # content term → the question's word for it
     raw: frozenset[str]  # every normalised token of the question
     kind: str | None  # expected answer type, or None
     focus: str | None  # what a "how many" question counts; the answer must name it
@@ -238,11 +238,7 @@ def _question(question: str, terms: list[str], retriever: Retriever) -> Question
         # A word the collection has never seen weighs as much as the rarest
         # word it has: a question about it is likely not answered here.
         weights[t] = word_weight(retriever.scorer.doc_freq(t) or 1, n)
-    words: dict[str, str] = {}
-    for s, e in word_spans(question):
-        for t in analyzer.word_terms(question[s:e]):
-            words.setdefault(t, question[s:e])
-    return Question(weights, words, frozenset(tokens), kind, _focus(tokens, analyzer))
+    return Question(question, weights, frozenset(tokens), kind, _focus(tokens, analyzer))
 
 
 def word_weight(df: int, n: int) -> float:
@@ -487,8 +483,13 @@ def _abstain(reason: str) -> AnswerOutcome:
     return AnswerOutcome(None, True, reason)
 
 
-def _missing(q: Question, found: frozenset[str]) -> str:
-    gone = [q.words.get(t, t) for t in sorted(q.weights, key=lambda t: -q.weights[t]) if t not in found]
+def _missing(q: Question, found: frozenset[str], analyzer: Analyzer) -> str:
+    """The question's heaviest words (as the asker wrote them) that are not in ``found``."""
+    words: dict[str, str] = {}
+    for s, e in word_spans(q.text):
+        for t in analyzer.word_terms(q.text[s:e]):
+            words.setdefault(t, q.text[s:e])
+    gone = [words.get(t, t) for t in sorted(q.weights, key=lambda t: -q.weights[t]) if t not in found]
     return ", ".join(f"“{w}”" for w in gone[:3])
 
 
@@ -515,12 +516,17 @@ def _ceiling(context: float, rel: float, q: Question) -> float:
 @dataclass(frozen=True)
 class Selection:
     """The best candidate among the top passages, with what it was chosen
-    from: the passages read and the question's shares of their terms."""
+    from: the passages and the question's shares of their terms."""
 
     question: Question
     best: Candidate | None
-    passages: tuple[tuple[Hit, _Passage], ...]
+    hits: tuple[Hit, ...]
     shares: _Shares
+
+    def sentence_shares(self, hit: Hit, analyzer: Analyzer) -> Iterator[tuple[_Analysed, float]]:
+        """Each sentence of ``hit`` with its share of the question's weight."""
+        passage = _passage(hit.text, hit.start_char, analyzer)
+        return zip(passage.sentences, map(self.shares, self.shares.masks(passage)))
 
 
 def select(result: SearchResult, retriever: Retriever) -> Selection:
@@ -535,12 +541,12 @@ def select(result: SearchResult, retriever: Retriever) -> Selection:
     top = max((h.score for h in hits), default=0.0) or 1.0
     shares = _Shares(q)
     best_score, best_run = 0.0, None
-    read = []
     for hit in hits:
-        passage = _passage(hit.text, hit.start_char, retriever.analyzer)
-        read.append((hit, passage))
-        context = shares(shares.union(passage))
         rel = hit.score / top
+        if best_run is not None and _ceiling(1.0, rel, q) <= best_score:
+            continue  # not even a passage holding every question word could beat the best
+        passage = _passage(hit.text, hit.start_char, retriever.analyzer)
+        context = shares(shares.union(passage))
         if best_run is not None and _ceiling(context, rel, q) <= best_score:
             continue  # no candidate here can beat the best
         sentences = passage.sentences
@@ -568,7 +574,7 @@ def select(result: SearchResult, retriever: Retriever) -> Selection:
         hit, run, coverage, typed, novel = best_run
         terms = frozenset().union(*(a.terms for a in run))
         best = Candidate(tuple(_sentence(hit, a, q) for a in run), terms, best_score, coverage, typed, novel)
-    return Selection(q, best, tuple(read), shares)
+    return Selection(q, best, tuple(hits), shares)
 
 
 def answer(result: SearchResult, retriever: Retriever) -> AnswerOutcome:
@@ -577,7 +583,7 @@ def answer(result: SearchResult, retriever: Retriever) -> AnswerOutcome:
     q, best = sel.question, sel.best
     if not q.weights:
         return _abstain("the question has no words to look for")
-    if not sel.passages:
+    if not sel.hits:
         return _abstain("no passage shares a word with the question")
     if best is None:
         return _abstain("the closest passages have no sentences")
@@ -585,7 +591,7 @@ def answer(result: SearchResult, retriever: Retriever) -> AnswerOutcome:
     if len(matched) < min(MIN_MATCHED_WORDS, len(q.weights)):
         return _abstain("no sentence of the closest passages has more than one of the question's words")
     if best.coverage < MIN_COVERAGE:
-        return _abstain(f"the closest passages barely mention {_missing(q, best.terms)}")
+        return _abstain(f"the closest passages barely mention {_missing(q, best.terms, retriever.analyzer)}")
     if not best.novel:
         return _abstain("the closest sentence only repeats the question")
     if q.kind is not None and not best.typed and best.coverage < MIN_UNTYPED_COVERAGE:
@@ -598,9 +604,9 @@ def answer(result: SearchResult, retriever: Retriever) -> AnswerOutcome:
     citations = [Citation(hit.source_id, hit.passage_id)]
     cited = {hit.source_id}
     states = _statement(best, q)
-    for other, passage in sel.passages:
+    for other in sel.hits:
         if other.source_id not in cited and any(
-                states(s.terms, sel.shares(mask)) for s, mask in zip(passage.sentences, sel.shares.masks(passage))):
+                states(s.terms, share) for s, share in sel.sentence_shares(other, retriever.analyzer)):
             citations.append(Citation(other.source_id, other.passage_id))
             cited.add(other.source_id)
     return AnswerOutcome(

@@ -126,9 +126,9 @@ def test_answer_selection_matches_scoring_every_candidate_on_every_eval_question
         selection = A.select(result, seed_retriever)
         assert selection.best == plain_best(result, seed_retriever), question
         kinds.add(selection.question.kind)
-        for _, passage in selection.passages:
-            shares = [selection.shares(mask) for mask in selection.shares.masks(passage)]
-            assert shares == [plain_share(selection.question, s.terms) for s in passage.sentences]
+        for hit in selection.hits:
+            for sentence, share in selection.sentence_shares(hit, seed_retriever.analyzer):
+                assert share == plain_share(selection.question, sentence.terms)
     assert {None, "name", "number", "date"} <= kinds  # typed questions were covered
 
 
