@@ -103,6 +103,10 @@ TYPE_NOUNS = {
 }
 
 
+#: The words :func:`answer_type` reads a question's type from.
+_QUESTION_WORDS = frozenset("who whom whose when where how what which".split())
+
+
 @dataclass(frozen=True)
 class Citation:
     source_id: str
@@ -192,7 +196,8 @@ def answer_type(tokens: list[str]) -> str | None:
     ("what did", "why") return None: no type cue is applied.  Money is a
     number asked about with a money word ("how much did it cost").
     """
-    money = any(t in TYPE_NOUNS["money"] for t in tokens)
+    if _QUESTION_WORDS.isdisjoint(tokens):
+        return None  # the common case for a statement, found at C speed
     for i, tok in enumerate(tokens):
         nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
         if tok in ("who", "whom", "whose"):
@@ -204,7 +209,7 @@ def answer_type(tokens: list[str]) -> str | None:
         if tok == "how" and nxt == "long":
             return "duration"
         if tok == "how" and nxt in HOW_NUMBER:
-            return "money" if money else "number"
+            return "number" if TYPE_NOUNS["money"].isdisjoint(tokens) else "money"
         if tok in ("what", "which"):
             # "what year", "which company", "what is the cost": the first
             # type noun among the next few words decides.
@@ -218,6 +223,8 @@ def answer_type(tokens: list[str]) -> str | None:
 
 def _focus(tokens: list[str], analyzer: Analyzer) -> str | None:
     """The term of what "how many" counts: "how many trusts" → "trust"."""
+    if "how" not in tokens:
+        return None
     for i, tok in enumerate(tokens[:-2]):
         if tok == "how" and tokens[i + 1] == "many" and not analyzer.is_stopword(tokens[i + 2]):
             return analyzer.term(tokens[i + 2])
@@ -229,7 +236,7 @@ def _question(question: str, terms: list[str], retriever: Retriever) -> Question
     tokens = raw_tokens(question)
     kind = answer_type(tokens)
     # "how many": "many" asks for the type, it is not a topic word.
-    asking = {analyzer.term(tokens[i + 1]) for i, t in enumerate(tokens[:-1]) if t == "how"}
+    asking = {analyzer.term(nxt) for t, nxt in zip(tokens, tokens[1:]) if t == "how"}
     n = retriever.n_passages
     weights = {}
     for t in terms:

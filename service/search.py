@@ -79,6 +79,9 @@ class Retriever:
         self.scorer = Bm25Scorer(stored.arrays)
         self._source_index = {s["id"]: i for i, s in enumerate(stored.sources)}
         self._source_text = lru_cache(maxsize=256)(stored.source_text)
+        # The last question's terms: a request's validation counts them and
+        # its search then uses them, so each question is analysed once.
+        self._last_terms = lru_cache(maxsize=1)(lambda question: tuple(self.analyzer(question)))
         # Plain-array views of the passage columns: a memory map's indexing
         # costs microseconds a call, several per hit.
         self._passages = {key: np.asarray(column) for key, column in stored.passages.items()}
@@ -156,7 +159,7 @@ class Retriever:
         return len(self.stored.sources)
 
     def query_terms(self, question: str) -> list[str]:
-        return self.analyzer(question)
+        return list(self._last_terms(question))
 
     def search(self, question: str, k: int = 10) -> SearchResult:
         terms = self.query_terms(question)
