@@ -82,6 +82,10 @@ class Retriever:
         # The last question's terms: a request's validation counts them and
         # its search then uses them, so each question is analysed once.
         self._last_terms = lru_cache(maxsize=1)(lambda question: tuple(self.analyzer(question)))
+        # Passages come back for question after question: their hit fields
+        # are kept, and the text kept is one string, hashed once for the
+        # highlighter's and the answer's per-passage caches.
+        self._passage_fields = lru_cache(maxsize=4096)(self._fields)
         # Plain-array views of the passage columns: a memory map's indexing
         # costs microseconds a call, several per hit.
         self._passages = {key: np.asarray(column) for key, column in stored.passages.items()}
@@ -185,25 +189,20 @@ class Retriever:
 
     def _result(self, question: str, k: int, terms: list[str], top: tuple[np.ndarray, np.ndarray, int]) -> SearchResult:
         docs, scores, total = top
-        p = self._passages
-        # One gather per column for all hits, as Python ints.
-        columns = (p[key][docs].tolist() for key in ("p_source", "p_n", "p_start", "p_end"))
-        hits = [self._hit(rank, score, *row)
-                for rank, (score, row) in enumerate(zip(scores.tolist(), zip(*columns)), start=1)]
+        hits = []
+        for rank, (doc, score) in enumerate(zip(docs.tolist(), scores.tolist()), start=1):
+            pid, sid, text, start, end, source = self._passage_fields(doc)
+            hits.append(Hit(rank, score, pid, sid, text, start, end, dict(source)))
         return SearchResult(query=question, k=k, terms=terms, total=total, hits=hits)
 
-    def _hit(self, rank: int, score: float, si: int, n: int, start: int, end: int) -> Hit:
+    def _fields(self, doc: int) -> tuple[str, str, str, int, int, dict[str, str]]:
+        """What a hit on passage ``doc`` says whatever the question: its ID,
+        source ID, text, span and source metadata."""
+        p = self._passages
+        si, start, end = int(p["p_source"][doc]), int(p["p_start"][doc]), int(p["p_end"][doc])
         sid = self.stored.sources[si]["id"]
-        return Hit(
-            rank=rank,
-            score=score,
-            passage_id=passage_id(sid, n),
-            source_id=sid,
-            text=self._source_text(si)[start:end],
-            start_char=start,
-            end_char=end,
-            source=self._metadata(si),
-        )
+        return (passage_id(sid, int(p["p_n"][doc])), sid, self._source_text(si)[start:end], start, end,
+                self._metadata(si))
 
     def _metadata(self, si: int) -> dict[str, str]:
         """Source ``si``'s title, URL and date, as stored (its ID left out)."""
