@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Iterator
 
-from .analysis import Analyzer, normalize, raw_tokens
+from .analysis import Analyzer, Memo, normalize, raw_tokens
 from .highlight import word_spans
 from .passages import sentence_units
 from .search import Hit, Retriever, SearchResult
@@ -84,6 +84,9 @@ CURRENCY_WORDS = frozenset("pounds pound dollars dollar euros euro pence cents".
 DURATION_UNITS = frozenset("year years month months week weeks day days hour hours minute minutes".split())
 PLACE_PREPOSITIONS = frozenset("in at across from near to throughout within".split())
 _YEAR_RE = re.compile(r"(?:1[89]|20)\d\d(?:-\d\d)?")
+#: A word as written → :func:`normalize` of it: each word of a passage is
+#: normalised up to three times while its sentence is read, and words repeat.
+_NORMAL = Memo(normalize)
 
 # Question words and what they ask for.  "how <word>" questions also make
 # <word> ("many", "long") a question word rather than a content word.
@@ -260,7 +263,7 @@ def word_weight(df: int, n: int) -> float:
 
 def _cues(surface: str, prev: str, first: bool) -> set[str]:
     """Answer types a word can fill, read off how it is written."""
-    low = normalize(surface)
+    low = _NORMAL[surface]
     cues = set()
     if surface[0].isdigit() or surface[0] in "£$€¥" or low in NUMBER_WORDS:
         cues.update(("number", "duration"))
@@ -275,7 +278,7 @@ def _cues(surface: str, prev: str, first: bool) -> set[str]:
     acronym = len(surface) > 1 and surface.isupper()
     if capital and (not first or acronym):
         cues.add("name")
-        if normalize(prev) in PLACE_PREPOSITIONS or prev[:1].isupper():
+        if _NORMAL[prev] in PLACE_PREPOSITIONS or prev[:1].isupper():
             cues.add("place")
     return cues
 
@@ -320,7 +323,7 @@ def _passage(text: str, base: int, analyzer: Analyzer) -> _Passage:
             prev = sentence[spans[i - 1][0]:spans[i - 1][1]] if i else ""
             words.append(Word(base + s + ws, base + s + we, analyzer.word_terms(surface),
                               frozenset(_cues(surface, prev, i == 0))))
-            norms.append(normalize(surface))
+            norms.append(_NORMAL[surface])
         terms = frozenset().union(*(w.terms for w in words)) if words else frozenset()
         out.append(_Analysed(base + s, base + e, pno, tuple(words), tuple(norms), terms,
                              tuple(i for i, w in enumerate(words) if w.cue)))
