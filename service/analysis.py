@@ -93,7 +93,16 @@ def raw_tokens(text: str) -> list[str]:
     The highlighter and the answer selector use these too, so what is
     marked on the page is exactly what matched.
     """
-    return list(map(_RAW_TOKENS.__getitem__, _TOKEN_FLAT_RE.findall(normalize(text))))
+    return list(map(_RAW_TOKENS.__getitem__, _normalized_matches(text)[1]))
+
+
+@lru_cache(maxsize=1)
+def _normalized_matches(text: str) -> tuple[str, tuple[str, ...]]:
+    """``text`` normalised, and the token pattern's matches in it.  One
+    entry is enough: a request reads its question for its search terms and
+    then, right after, for the answer's raw tokens."""
+    norm = normalize(text)
+    return norm, tuple(_TOKEN_FLAT_RE.findall(norm))
 
 
 def _clean_match(tok: str) -> str:
@@ -184,7 +193,9 @@ class Analyzer:
         With ``join_compounds``, hyphenated words also come joined up
         ("e-health" → "ehealth"), after the text's own tokens."""
         norm = normalize(text)
-        tokens = _TOKEN_FLAT_RE.findall(norm)
+        return self._with_compounds(norm, _TOKEN_FLAT_RE.findall(norm))
+
+    def _with_compounds(self, norm: str, tokens: list[str]) -> list[str]:
         if self.join_compounds and "-" in norm:
             tokens += joined_compounds(norm)
         return tokens
@@ -207,4 +218,5 @@ class Analyzer:
         """
         # map() over the bound lookup is several times faster than a list
         # comprehension subscripting a dict subclass.
-        return list(filter(None, map(self._memo.__getitem__, self.surface_tokens(text))))
+        norm, matches = _normalized_matches(text)
+        return list(filter(None, map(self._memo.__getitem__, self._with_compounds(norm, list(matches)))))
