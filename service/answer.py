@@ -539,6 +539,24 @@ class Selection:
         return zip(passage.sentences, map(self.shares, self.shares.masks(passage)))
 
 
+def _runs(sentences: tuple[_Analysed, ...], masks: list[int],
+          shares: _Shares) -> Iterator[tuple[int, int, int, bool]]:
+    """The runs a candidate can be, in order: (first sentence, length, mask
+    of the question's terms in the run, whether it holds a term the
+    question lacks).  A run never crosses a paragraph, and a longer run
+    must add some of the question's weight to its first sentence's."""
+    for i in range(len(sentences)):
+        mask, novel = 0, False
+        for n in range(1, MAX_RUN + 1):
+            last = i + n - 1
+            if last >= len(sentences) or sentences[last].paragraph != sentences[i].paragraph:
+                break
+            mask |= masks[last]
+            novel = novel or len(sentences[last].terms) > masks[last].bit_count()
+            if n == 1 or shares(mask) > shares(masks[i]):
+                yield i, n, mask, novel
+
+
 def select(result: SearchResult, retriever: Retriever) -> Selection:
     """Score every sentence (and run of sentences) of the top ANSWER_DEPTH passages.
 
@@ -559,26 +577,14 @@ def select(result: SearchResult, retriever: Retriever) -> Selection:
         context = shares(shares.union(passage))
         if best_run is not None and _ceiling(context, rel, q) <= best_score:
             continue  # no candidate here can beat the best
-        sentences = passage.sentences
-        masks = shares.masks(passage)
         roles = _Roles(passage, q)
-        for i in range(len(sentences)):
-            mask, novel = 0, False
-            for n in range(1, MAX_RUN + 1):
-                last = i + n - 1
-                if last >= len(sentences) or sentences[last].paragraph != sentences[i].paragraph:
-                    break  # a run never crosses a paragraph
-                mask |= masks[last]
-                # Novel: the run has a term that is not one of the question's.
-                novel = novel or len(sentences[last].terms) > masks[last].bit_count()
-                coverage = shares(mask)
-                if n > 1 and coverage <= shares(masks[i]):
-                    continue  # the second sentence adds none of the question's words
-                near = _nearness(passage, i, n, q, roles)
-                score = _score(coverage, context, rel, near, n, novel)
-                if best_run is None or score > best_score:
-                    best_score = score
-                    best_run = (hit, sentences[i:i + n], coverage, near > 0.0, novel)
+        for i, n, mask, novel in _runs(passage.sentences, shares.masks(passage), shares):
+            coverage = shares(mask)
+            near = _nearness(passage, i, n, q, roles)
+            score = _score(coverage, context, rel, near, n, novel)
+            if best_run is None or score > best_score:
+                best_score = score
+                best_run = (hit, passage.sentences[i:i + n], coverage, near > 0.0, novel)
     best = None
     if best_run is not None:
         hit, run, coverage, typed, novel = best_run
