@@ -14,9 +14,9 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 import numpy as np
 
@@ -68,6 +68,21 @@ class StaleIndex(IndexFault):
     """The index was built from another corpus or with other settings."""
 
 
+def _metadata(source: dict[str, str]) -> dict[str, str]:
+    """A source's title, URL and date, as stored (its ID left out)."""
+    return {k: v for k, v in source.items() if k != "id"}
+
+
+def _hit_fields(stored: StoredIndex, passages: dict[str, np.ndarray], source_text: Callable[[int], str],
+                doc: int) -> tuple[str, str, str, int, int, dict[str, str]]:
+    """What a hit on passage ``doc`` says whatever the question: its ID,
+    source ID, text, span and source metadata."""
+    si, start, end = int(passages["p_source"][doc]), int(passages["p_start"][doc]), int(passages["p_end"][doc])
+    sid = stored.sources[si]["id"]
+    return (passage_id(sid, int(passages["p_n"][doc])), sid, source_text(si)[start:end], start, end,
+            _metadata(stored.sources[si]))
+
+
 class Retriever:
     """A loaded index plus the analyzer it was built with."""
 
@@ -81,14 +96,16 @@ class Retriever:
         self._source_text = lru_cache(maxsize=256)(stored.source_text)
         # The last question's terms: a request's validation counts them and
         # its search then uses them, so each question is analysed once.
-        self._last_terms = lru_cache(maxsize=1)(lambda question: tuple(self.analyzer(question)))
-        # Passages come back for question after question: their hit fields
-        # are kept, and the text kept is one string, hashed once for the
-        # highlighter's and the answer's per-passage caches.
-        self._passage_fields = lru_cache(maxsize=4096)(self._fields)
+        analyzer = self.analyzer  # (not self: no reference cycle delays freeing a replaced index)
+        self._last_terms = lru_cache(maxsize=1)(lambda question: tuple(analyzer(question)))
         # Plain-array views of the passage columns: a memory map's indexing
         # costs microseconds a call, several per hit.
         self._passages = {key: np.asarray(column) for key, column in stored.passages.items()}
+        # Passages come back for question after question: their hit fields
+        # are kept, and the text kept is one string, hashed once for the
+        # highlighter's and the answer's per-passage caches.
+        self._passage_fields = lru_cache(maxsize=4096)(
+            partial(_hit_fields, stored, self._passages, self._source_text))
         # Passages of source i are the contiguous range first[i]:first[i+1].
         p_source = self._passages["p_source"]
         self._first = np.searchsorted(p_source, np.arange(len(stored.sources) + 1))
@@ -195,18 +212,8 @@ class Retriever:
             hits.append(Hit(rank, score, pid, sid, text, start, end, dict(source)))
         return SearchResult(query=question, k=k, terms=terms, total=total, hits=hits)
 
-    def _fields(self, doc: int) -> tuple[str, str, str, int, int, dict[str, str]]:
-        """What a hit on passage ``doc`` says whatever the question: its ID,
-        source ID, text, span and source metadata."""
-        p = self._passages
-        si, start, end = int(p["p_source"][doc]), int(p["p_start"][doc]), int(p["p_end"][doc])
-        sid = self.stored.sources[si]["id"]
-        return (passage_id(sid, int(p["p_n"][doc])), sid, self._source_text(si)[start:end], start, end,
-                self._metadata(si))
-
     def _metadata(self, si: int) -> dict[str, str]:
-        """Source ``si``'s title, URL and date, as stored (its ID left out)."""
-        return {k: v for k, v in self.stored.sources[si].items() if k != "id"}
+        return _metadata(self.stored.sources[si])
 
     def source(self, source_id: str) -> SourceView | None:
         """The article ``source_id`` with its passages' spans, or None."""

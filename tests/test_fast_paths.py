@@ -162,3 +162,23 @@ def test_json_responses_say_what_flasks_own_encoder_says(app, seed_retriever):
             assert json.loads(ours.data) == json.loads(theirs.data)
             assert list(json.loads(ours.data)) == list(json.loads(theirs.data))  # key order
         assert "CSC’s".encode() in app.json.response(docs[-1]).data  # UTF-8, not \u escapes
+
+
+def test_a_replaced_retriever_is_freed_at_once_despite_its_caches(seed_retriever):
+    """The per-retriever caches hold no reference back to the retriever, so
+    a worker that swaps in a new index drops the old one's memory maps as
+    soon as the last request using it ends, not at some later GC pass."""
+    import gc
+    import weakref
+
+    from service.search import Retriever
+
+    retriever = Retriever(seed_retriever.stored)
+    search_json(retriever, "How many trusts attended the meeting?", 10)
+    gone = weakref.ref(retriever)
+    gc.disable()
+    try:
+        del retriever
+        assert gone() is None
+    finally:
+        gc.enable()
