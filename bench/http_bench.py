@@ -12,8 +12,11 @@ Needs ``wrk`` (Debian: ``apt-get install wrk``).  Each target is started
 as its own server process on a free loopback port, warmed up for a few
 seconds, then loaded for ``--duration`` seconds; requests cycle through the
 corpus's benchmark questions (bench/retrieval.py's), URL-encoded GETs of
-``/api/search?q=...&k=10``.  Every wait is bounded (server start-up,
-``wrk``'s own duration and a timeout on it).  The index is built before its
+``/api/search?q=...&k=10``.  The targets run in ``--rounds`` interleaved
+rounds (ceiling, then each corpus, in turn) and each reports its median
+round, so load from other work on the machine hits them alike.  Every
+wait is bounded (server start-up, ``wrk``'s own duration and a timeout on
+it).  The index is built before its
 server starts, so start-up is loading only.  Results go to
 bench/out/http.json and the HTTP section of bench/RESULTS.md.
 """
@@ -145,6 +148,13 @@ def load_target(target: str, corpus: str, server_cmd: list[str], paths: list[str
     return res
 
 
+def median_round(rounds: list[dict]) -> dict:
+    """A target's round with the median req/s (all its figures from that one
+    round), with every round's req/s alongside."""
+    ranked = sorted(rounds, key=lambda r: r["rps"])
+    return {**ranked[(len(ranked) - 1) // 2], "rounds_rps": [r["rps"] for r in rounds]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpora", default="seeds,100000", help="corpora (names as in retrieval.py)")
@@ -155,6 +165,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers (both servers)")
     ap.add_argument("--queries", type=int, default=300, help="distinct questions cycled through")
     ap.add_argument("--startup-timeout", type=float, default=180)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds of every target in turn; each target's figures are its median round's")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
@@ -162,13 +174,10 @@ def main() -> None:
     env = {**os.environ, "GROUNDEDQA_WORKERS": str(args.workers), "PYTHONPATH": str(ROOT)}
     started = time.time()
     load_before = os.getloadavg()
-    results = []
     bare = OUT / "bare_flask.py"
     bare.write_text(BARE_APP)
-    corpora = args.corpora.split(",")
-    results.append(load_target("bare flask", "-", [sys.executable, str(bare), "{port}"],
-                               ["/api/search?q=ceiling&k=10"], args, env))
-    for corpus in corpora:
+    targets = [("bare flask", "-", [sys.executable, str(bare), "{port}"], ["/api/search?q=ceiling&k=10"])]
+    for corpus in args.corpora.split(","):
         path = retrieval.corpus_path(corpus)
         index_dir = OUT / f"index-{corpus}"
         subprocess.run([sys.executable, "-m", "service", "index", "--corpus", str(path), "--index",
@@ -178,7 +187,14 @@ def main() -> None:
                  for q in retrieval.query_texts(corpus, args.queries)]
         cmd = [sys.executable, "-m", "service", "serve", "--corpus", str(path), "--index", str(index_dir),
                "--port", "{port}"]
-        results.append(load_target("service serve", corpus, cmd, paths, args, env))
+        targets.append(("service serve", corpus, cmd, paths))
+    # Rounds interleave the targets, so load from anything else on the
+    # machine that comes and goes during the run falls on all of them alike.
+    runs: dict[tuple[str, str], list[dict]] = {(t, c): [] for t, c, _, _ in targets}
+    for _ in range(args.rounds):
+        for target, corpus, cmd, paths in targets:
+            runs[target, corpus].append(load_target(target, corpus, cmd, paths, args, env))
+    results = [median_round(rounds) for rounds in runs.values()]
     info = {
         "machine": retrieval.machine(),
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)),
@@ -188,6 +204,7 @@ def main() -> None:
         "threads": args.threads,
         "connections": args.connections,
         "duration_s": args.duration,
+        "rounds": args.rounds,
         "server": f"gunicorn, {args.workers} sync workers, preloaded app, access log on, as `serve` configures it",
     }
     (OUT / "http.json").write_text(json.dumps({"info": info, "results": results}, indent=2))

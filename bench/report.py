@@ -148,6 +148,11 @@ def http_section(data: dict) -> list[str]:
         pct = f"{100 * r['rps'] / c:.0f}%" if c and r["target"] != "bare flask" else ""
         out.append(f"| {r['target']} | {r['corpus']} | {r['rps']:,.0f} | {_f(r['p50_ms'])} | {_f(r['p99_ms'])} "
                    f"| {r['requests']:,} | {r['non2xx']}, {r['socket_errors']} | {pct} | {_f(r.get('load_avg_1m'))} |")
+    if any("rounds_rps" in r for r in results):
+        out += ["", f"Each target ran {info.get('rounds', '?')} rounds, interleaved (the ceiling, then each "
+                "corpus, in turn); the table shows each target's median round. req/s by round: "
+                + "; ".join(f"{r['target']} {r['corpus']}: " + ", ".join(f"{x:,.0f}" for x in r["rounds_rps"])
+                            for r in results if "rounds_rps" in r) + "."]
     out.append("")
     return out
 

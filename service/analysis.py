@@ -94,7 +94,22 @@ def raw_tokens(text: str) -> list[str]:
     The highlighter and the answer selector use these too, so what is
     marked on the page is exactly what matched.
     """
-    return [_clean(m.group(), m.lastgroup == "num") for m in _TOKEN_RE.finditer(normalize(text))]
+    return list(map(_RAW_TOKENS.__getitem__, _normalized_matches(text)[1]))
+
+
+@lru_cache(maxsize=1)
+def _normalized_matches(text: str) -> tuple[str, tuple[str, ...]]:
+    """``text`` normalised, and the token pattern's matches in it.  One
+    entry is enough: a request reads its question for its search terms and
+    then, right after, for the answer's raw tokens."""
+    norm = normalize(text)
+    return norm, tuple(_TOKEN_FLAT_RE.findall(norm))
+
+
+def _clean_match(tok: str) -> str:
+    """:func:`_clean` of a matched string: a number is a match that starts
+    with a currency sign or a digit (see ``_TOKEN_FLAT_RE``)."""
+    return _clean(tok, tok[0] in "£$€¥" or tok[0].isdecimal())
 
 
 def _clean(tok: str, is_num: bool) -> str:
@@ -137,6 +152,10 @@ class Memo(dict):
         return value
 
 
+#: Matched string → raw token, shared by every caller of :func:`raw_tokens`.
+_RAW_TOKENS = Memo(_clean_match)
+
+
 class Analyzer:
     """Turns text into index terms according to :class:`IndexSettings`."""
 
@@ -166,16 +185,12 @@ class Analyzer:
 
     def _term_of_match(self, tok: str) -> str:
         """The index term of a matched surface string, "" if a stopword."""
-        cleaned = _clean(tok, tok[0] in "£$€¥" or tok[0].isdecimal())
+        cleaned = _clean_match(tok)
         return "" if cleaned in self.stopwords else self._stem(cleaned)
 
-    def surface_tokens(self, text: str) -> list[str]:
-        """The matched strings of ``text``, before cleaning: what
-        :meth:`term_of_surface` maps, for callers keeping their own memo.
-        With ``join_compounds``, hyphenated words also come joined up
+    def _with_compounds(self, norm: str, tokens: list[str]) -> list[str]:
+        """With ``join_compounds``, hyphenated words also come joined up
         ("e-health" → "ehealth"), after the text's own tokens."""
-        norm = normalize(text)
-        tokens = _TOKEN_FLAT_RE.findall(norm)
         if self.join_compounds and "-" in norm:
             tokens += joined_compounds(norm)
         return tokens
@@ -185,7 +200,8 @@ class Analyzer:
         return PackedTermIds(self, term_id)
 
     def term_of_surface(self, tok: str) -> str:
-        """The index term of one string from :meth:`surface_tokens`, "" if none."""
+        """The index term of one string matched by the token pattern in
+        normalised text, "" if none: for callers keeping their own memo."""
         return self._memo[tok]
 
     def word_terms(self, word: str) -> frozenset[str]:
@@ -202,7 +218,8 @@ class Analyzer:
         """
         # map() over the bound lookup is several times faster than a list
         # comprehension subscripting a dict subclass.
-        return list(filter(None, map(self._memo.__getitem__, self.surface_tokens(text))))
+        norm, matches = _normalized_matches(text)
+        return list(filter(None, map(self._memo.__getitem__, self._with_compounds(norm, list(matches)))))
 
 
 #: One term id as stored in a packed buffer: native int32, what

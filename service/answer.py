@@ -29,9 +29,9 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any, Callable, Iterator
 
-from .analysis import Analyzer, normalize, raw_tokens
+from .analysis import Analyzer, Memo, normalize, raw_tokens
 from .highlight import word_spans
 from .passages import sentence_units
 from .search import Hit, Retriever, SearchResult
@@ -84,6 +84,9 @@ CURRENCY_WORDS = frozenset("pounds pound dollars dollar euros euro pence cents".
 DURATION_UNITS = frozenset("year years month months week weeks day days hour hours minute minutes".split())
 PLACE_PREPOSITIONS = frozenset("in at across from near to throughout within".split())
 _YEAR_RE = re.compile(r"(?:1[89]|20)\d\d(?:-\d\d)?")
+#: A word as written → :func:`normalize` of it: each word of a passage is
+#: normalised up to three times while its sentence is read, and words repeat.
+_NORMAL = Memo(normalize)
 
 # Question words and what they ask for.  "how <word>" questions also make
 # <word> ("many", "long") a question word rather than a content word.
@@ -101,6 +104,10 @@ TYPE_NOUNS = {
                       "hospitals provider providers body agency department minister director "
                       "contractor contractors executive".split()),
 }
+
+
+#: The words :func:`answer_type` reads a question's type from.
+_QUESTION_WORDS = frozenset("who whom whose when where how what which".split())
 
 
 @dataclass(frozen=True)
@@ -142,8 +149,8 @@ class AnswerOutcome:
 class Question:
     """What the selector needs to know about the question."""
 
+    text: str
     weights: dict[str, float]  # content term → idf
-    words: dict[str, str]  # content term → the question's word for it
     raw: frozenset[str]  # every normalised token of the question
     kind: str | None  # expected answer type, or None
     focus: str | None  # what a "how many" question counts; the answer must name it
@@ -192,7 +199,8 @@ def answer_type(tokens: list[str]) -> str | None:
     ("what did", "why") return None: no type cue is applied.  Money is a
     number asked about with a money word ("how much did it cost").
     """
-    money = any(t in TYPE_NOUNS["money"] for t in tokens)
+    if _QUESTION_WORDS.isdisjoint(tokens):
+        return None  # the common case for a statement, found at C speed
     for i, tok in enumerate(tokens):
         nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
         if tok in ("who", "whom", "whose"):
@@ -204,7 +212,7 @@ def answer_type(tokens: list[str]) -> str | None:
         if tok == "how" and nxt == "long":
             return "duration"
         if tok == "how" and nxt in HOW_NUMBER:
-            return "money" if money else "number"
+            return "number" if TYPE_NOUNS["money"].isdisjoint(tokens) else "money"
         if tok in ("what", "which"):
             # "what year", "which company", "what is the cost": the first
             # type noun among the next few words decides.
@@ -218,6 +226,8 @@ def answer_type(tokens: list[str]) -> str | None:
 
 def _focus(tokens: list[str], analyzer: Analyzer) -> str | None:
     """The term of what "how many" counts: "how many trusts" → "trust"."""
+    if "how" not in tokens:
+        return None
     for i, tok in enumerate(tokens[:-2]):
         if tok == "how" and tokens[i + 1] == "many" and not analyzer.is_stopword(tokens[i + 2]):
             return analyzer.term(tokens[i + 2])
@@ -229,22 +239,16 @@ def _question(question: str, terms: list[str], retriever: Retriever) -> Question
     tokens = raw_tokens(question)
     kind = answer_type(tokens)
     # "how many": "many" asks for the type, it is not a topic word.
-    asking = {analyzer.term(tokens[i + 1]) for i, t in enumerate(tokens[:-1]) if t == "how"}
-    vocab, ptr = retriever.scorer.vocab, retriever.stored.arrays.ptr
+    asking = {analyzer.term(nxt) for t, nxt in zip(tokens, tokens[1:]) if t == "how"}
     n = retriever.n_passages
     weights = {}
     for t in terms:
-        if t in asking:
+        if t in asking or t in weights:
             continue
         # A word the collection has never seen weighs as much as the rarest
         # word it has: a question about it is likely not answered here.
-        df = int(ptr[vocab[t] + 1] - ptr[vocab[t]]) if t in vocab else 1
-        weights[t] = word_weight(df, n)
-    words: dict[str, str] = {}
-    for s, e in word_spans(question):
-        for t in analyzer(question[s:e]):
-            words.setdefault(t, question[s:e])
-    return Question(weights, words, frozenset(tokens), kind, _focus(tokens, analyzer))
+        weights[t] = word_weight(retriever.scorer.doc_freq(t) or 1, n)
+    return Question(question, weights, frozenset(tokens), kind, _focus(tokens, analyzer))
 
 
 def word_weight(df: int, n: int) -> float:
@@ -259,7 +263,7 @@ def word_weight(df: int, n: int) -> float:
 
 def _cues(surface: str, prev: str, first: bool) -> set[str]:
     """Answer types a word can fill, read off how it is written."""
-    low = normalize(surface)
+    low = _NORMAL[surface]
     cues = set()
     if surface[0].isdigit() or surface[0] in "£$€¥" or low in NUMBER_WORDS:
         cues.update(("number", "duration"))
@@ -274,7 +278,7 @@ def _cues(surface: str, prev: str, first: bool) -> set[str]:
     acronym = len(surface) > 1 and surface.isupper()
     if capital and (not first or acronym):
         cues.add("name")
-        if normalize(prev) in PLACE_PREPOSITIONS or prev[:1].isupper():
+        if _NORMAL[prev] in PLACE_PREPOSITIONS or prev[:1].isupper():
             cues.add("place")
     return cues
 
@@ -292,8 +296,16 @@ class _Analysed:
     cued: tuple[int, ...]  # indices of the words with an answer-type cue
 
 
+@dataclass(frozen=True)
+class _Passage:
+    """A passage's sentences, with which of them hold each index term."""
+
+    sentences: tuple[_Analysed, ...]
+    by_term: dict[str, tuple[int, ...]]
+
+
 @lru_cache(maxsize=4096)
-def _analysed(text: str, base: int, analyzer: Analyzer) -> tuple[_Analysed, ...]:
+def _passage(text: str, base: int, analyzer: Analyzer) -> _Passage:
     """Every sentence of a passage starting at ``base`` in its source.
 
     Cached by passage: the same top passages come back for many questions,
@@ -311,68 +323,125 @@ def _analysed(text: str, base: int, analyzer: Analyzer) -> tuple[_Analysed, ...]
             prev = sentence[spans[i - 1][0]:spans[i - 1][1]] if i else ""
             words.append(Word(base + s + ws, base + s + we, analyzer.word_terms(surface),
                               frozenset(_cues(surface, prev, i == 0))))
-            norms.append(normalize(surface))
+            norms.append(_NORMAL[surface])
         terms = frozenset().union(*(w.terms for w in words)) if words else frozenset()
         out.append(_Analysed(base + s, base + e, pno, tuple(words), tuple(norms), terms,
                              tuple(i for i, w in enumerate(words) if w.cue)))
-    return tuple(out)
+    by_term: dict[str, list[int]] = {}
+    for i, a in enumerate(out):
+        for t in a.terms:
+            by_term.setdefault(t, []).append(i)
+    return _Passage(tuple(out), {t: tuple(ix) for t, ix in by_term.items()})
 
 
-def _sentences(hit: Hit, q: Question, analyzer: Analyzer) -> list[Sentence]:
-    """The passage's sentences for this question: a word the question
-    already holds cannot be its answer, so it loses its answer-type cue."""
-    out = []
-    asked = q.weights.keys()
-    for a in _analysed(hit.text, hit.start_char, analyzer):
-        words = a.words
-        asked_here = [i for i in a.cued if not asked.isdisjoint(words[i].terms) or a.norms[i] in q.raw]
-        if asked_here:
-            changed = list(words)
-            for i in asked_here:
-                changed[i] = Word(words[i].start, words[i].end, words[i].terms, frozenset())
-            words = tuple(changed)
-        out.append(Sentence(hit, a.start, a.end, a.paragraph, words, a.terms))
+def _asked(a: _Analysed, i: int, q: Question) -> bool:
+    """Is word ``i`` of ``a`` one the question already holds?  Then it
+    cannot be the answer, and loses its answer-type cue."""
+    return not q.weights.keys().isdisjoint(a.words[i].terms) or a.norms[i] in q.raw
+
+
+def _sentence(hit: Hit, a: _Analysed, q: Question) -> Sentence:
+    """Sentence ``a`` of ``hit`` for this question (see :func:`_asked`)."""
+    words = a.words
+    asked_here = [i for i in a.cued if _asked(a, i, q)]
+    if asked_here:
+        changed = list(words)
+        for i in asked_here:
+            changed[i] = Word(words[i].start, words[i].end, words[i].terms, frozenset())
+        words = tuple(changed)
+    return Sentence(hit, a.start, a.end, a.paragraph, words, a.terms)
+
+
+class _Shares:
+    """Shares of the question's weight held by sets of its content terms.
+
+    A set is a bit mask (bit j: the question's j-th content term), so a run
+    of sentences holds the union of its sentences' masks; each share is
+    summed in the question's order once and remembered, since the same few
+    sets recur across a request's sentences.
+    """
+
+    def __init__(self, q: Question) -> None:
+        self.bits = {t: 1 << j for j, t in enumerate(q.weights)}
+        self._weight = {1 << j: w for j, w in enumerate(q.weights.values())}
+        self._total = q.total
+        self._memo: dict[int, float] = {}
+
+    def union(self, passage: _Passage) -> int:
+        """The mask of the question's terms anywhere in the passage."""
+        by_term = passage.by_term
+        mask = 0
+        for t, bit in self.bits.items():
+            if t in by_term:
+                mask |= bit
+        return mask
+
+    def masks(self, passage: _Passage) -> list[int]:
+        """Each sentence's mask of the question's terms."""
+        masks = [0] * len(passage.sentences)
+        for t, bit in self.bits.items():
+            for i in passage.by_term.get(t, ()):
+                masks[i] |= bit
+        return masks
+
+    def __call__(self, mask: int) -> float:
+        share = self._memo.get(mask)
+        if share is None:
+            found, rest = 0, mask
+            while rest:  # lowest bit first: the question's order
+                bit = rest & -rest
+                found += self._weight[bit]
+                rest ^= bit
+            share = self._memo[mask] = found / self._total
+        return share
+
+
+class _Roles:
+    """Per sentence of one passage, for one question: positions of its
+    words of the wanted answer type (not in the question) and of its words
+    the question asks about, each worked out only when first needed."""
+
+    def __init__(self, passage: _Passage, q: Question) -> None:
+        self._sentences = passage.sentences
+        self._q = q
+        self._typed: dict[int, list[int]] = {}
+        self._asked: dict[int, list[int]] = {}
+
+    def typed(self, i: int) -> list[int]:
+        if i not in self._typed:
+            a, q = self._sentences[i], self._q
+            self._typed[i] = [j for j in a.cued if q.kind in a.words[j].cue and not _asked(a, j, q)]
+        return self._typed[i]
+
+    def asked(self, i: int) -> list[int]:
+        if i not in self._asked:
+            keys = self._q.weights.keys()
+            self._asked[i] = [j for j, w in enumerate(self._sentences[i].words) if not keys.isdisjoint(w.terms)]
+        return self._asked[i]
+
+
+def _run_positions(passage: _Passage, first: int, n: int, of: Callable[[int], list[int]]) -> list[int]:
+    """Word positions ``of`` each sentence of a run, counted from the run's first word."""
+    out: list[int] = []
+    offset = 0
+    for i in range(first, first + n):
+        out += (j + offset for j in of(i))
+        offset += len(passage.sentences[i].words)
     return out
 
 
-def _share(q: Question, terms: Iterable[str]) -> float:
-    found = set(terms) & q.weights.keys()
-    return sum(q.weights[t] for t in found) / q.total
-
-
-def _candidates(sentences: list[Sentence], passage_terms: frozenset[str], q: Question,
-                rel: float) -> Iterable[Candidate]:
-    context = _share(q, passage_terms)
-    for i in range(len(sentences)):
-        for n in range(1, MAX_RUN + 1):
-            run = tuple(sentences[i:i + n])
-            if len(run) < n or run[-1].paragraph != run[0].paragraph:
-                break  # a run never crosses a paragraph
-            terms = frozenset().union(*(s.terms for s in run))
-            coverage = _share(q, terms)
-            if n > 1 and coverage <= _share(q, run[0].terms):
-                continue  # the second sentence adds none of the question's words
-            near = _nearness(run, q)
-            typed = near > 0.0
-            novel = bool(terms - q.weights.keys())
-            score = (W_SENTENCE * coverage + W_CONTEXT * context + W_RANK * rel
-                     + W_TYPE * near - RUN_COST * (n - 1)
-                     - (0.0 if novel else REPEAT_PENALTY))
-            yield Candidate(run, terms, score, coverage, typed, novel)
-
-
-def _nearness(run: tuple[Sentence, ...], q: Question) -> float:
-    """How close the run's nearest word of the wanted type is to a question
-    word: 1 when adjacent, falling with distance; 0 when there is none."""
+def _nearness(passage: _Passage, first: int, n: int, q: Question, roles: _Roles) -> float:
+    """How close the nearest word of the wanted type in the run of ``n``
+    sentences from ``first`` is to a question word: 1 when adjacent,
+    falling with distance; 0 when there is none."""
     if q.kind is None:
         return 0.0
-    if q.focus is not None and not any(q.focus in s.terms for s in run):
+    if q.focus is not None and not any(q.focus in s.terms for s in passage.sentences[first:first + n]):
         return 0.0
-    words = [w for s in run for w in s.words]
-    typed = [i for i, w in enumerate(words) if q.kind in w.cue]
+    typed = _run_positions(passage, first, n, roles.typed)
     if not typed:
         return 0.0
-    asked = [i for i, w in enumerate(words) if w.terms & q.weights.keys()]
+    asked = _run_positions(passage, first, n, roles.asked)
     if not asked:
         return 0.5
     gap = min(abs(i - j) for i in typed for j in asked) - 1
@@ -398,57 +467,130 @@ def _trim(c: Candidate, q: Question) -> tuple[int, int]:
     return words[best_i].start, words[best_i + MAX_ANSWER_WORDS - 1].end
 
 
-def _states_it(s: Sentence, best: Candidate, q: Question) -> bool:
-    """Does sentence ``s`` (of another source) state the answer ``best`` gives?
+def _statement(best: Candidate, q: Question) -> Callable[[frozenset[str], float], bool]:
+    """A test of whether a sentence (of another source), given its terms and
+    its share of the question's weight, states the answer ``best`` gives.
 
     It must be about the question (half the answer's coverage at least) and
     contain what the answer says that the question does not: its words of
     the wanted type ("CSC", "£1m"), or, for untyped questions, at least half
     of its new words.
     """
-    if _share(q, s.terms) < best.coverage / 2:
-        return False
     typed = {t for r in best.sentences for w in r.words if q.kind in w.cue for t in w.terms}
-    if typed:
-        return typed <= s.terms
     new = best.terms - q.weights.keys()
-    return len(new & s.terms) * 2 >= len(new)
+
+    def states(terms: frozenset[str], share: float) -> bool:
+        if share < best.coverage / 2:
+            return False
+        if typed:
+            return typed <= terms
+        return len(new & terms) * 2 >= len(new)
+
+    return states
 
 
 def _abstain(reason: str) -> AnswerOutcome:
     return AnswerOutcome(None, True, reason)
 
 
-def _missing(q: Question, found: frozenset[str]) -> str:
-    gone = [q.words.get(t, t) for t in sorted(q.weights, key=lambda t: -q.weights[t]) if t not in found]
+def _missing(q: Question, found: frozenset[str], analyzer: Analyzer) -> str:
+    """The question's heaviest words (as the asker wrote them) that are not in ``found``."""
+    words: dict[str, str] = {}
+    for s, e in word_spans(q.text):
+        for t in analyzer.word_terms(q.text[s:e]):
+            words.setdefault(t, q.text[s:e])
+    gone = [words.get(t, t) for t in sorted(q.weights, key=lambda t: -q.weights[t]) if t not in found]
     return ", ".join(f"“{w}”" for w in gone[:3])
+
+
+def _score(coverage: float, context: float, rel: float, near: float, n: int, novel: bool) -> float:
+    """A candidate's score (see the module docstring)."""
+    return (W_SENTENCE * coverage + W_CONTEXT * context + W_RANK * rel
+            + W_TYPE * near - RUN_COST * (n - 1)
+            - (0.0 if novel else REPEAT_PENALTY))
+
+
+def _ceiling(context: float, rel: float, q: Question) -> float:
+    """The highest score a candidate of a passage could reach: all of the
+    passage's coverage (``context``: a run's is at most that, summed in the
+    same order), the whole type cue, one sentence, something new.
+
+    It is :func:`_score` of those bounds, and every operation in it rounds
+    monotonically, so it is never below a real candidate's score even in
+    floating point: skipping a passage whose ceiling does not beat the best
+    so far leaves the choice exactly as it was.
+    """
+    return _score(context, context, rel, 0.0 if q.kind is None else 1.0, 1, True)
 
 
 @dataclass(frozen=True)
 class Selection:
-    """The best candidate among the top passages, with what it was chosen from."""
+    """The best candidate among the top passages, with what it was chosen
+    from: the passages and the question's shares of their terms."""
 
     question: Question
     best: Candidate | None
-    sentences: tuple[tuple[Hit, tuple[Sentence, ...]], ...]
+    hits: tuple[Hit, ...]
+    shares: _Shares
+
+    def sentence_shares(self, hit: Hit, analyzer: Analyzer) -> Iterator[tuple[_Analysed, float]]:
+        """Each sentence of ``hit`` with its share of the question's weight."""
+        passage = _passage(hit.text, hit.start_char, analyzer)
+        return zip(passage.sentences, map(self.shares, self.shares.masks(passage)))
+
+
+def _runs(sentences: tuple[_Analysed, ...], masks: list[int],
+          shares: _Shares) -> Iterator[tuple[int, int, int, bool]]:
+    """The runs a candidate can be, in order: (first sentence, length, mask
+    of the question's terms in the run, whether it holds a term the
+    question lacks).  A run never crosses a paragraph, and a longer run
+    must add some of the question's weight to its first sentence's."""
+    for i in range(len(sentences)):
+        mask, novel = 0, False
+        for n in range(1, MAX_RUN + 1):
+            last = i + n - 1
+            if last >= len(sentences) or sentences[last].paragraph != sentences[i].paragraph:
+                break
+            mask |= masks[last]
+            novel = novel or len(sentences[last].terms) > masks[last].bit_count()
+            if n == 1 or shares(mask) > shares(masks[i]):
+                yield i, n, mask, novel
 
 
 def select(result: SearchResult, retriever: Retriever) -> Selection:
-    """Score every sentence (and run of sentences) of the top ANSWER_DEPTH passages."""
+    """Score every sentence (and run of sentences) of the top ANSWER_DEPTH passages.
+
+    A candidate is a run of up to MAX_RUN sentences of one paragraph; its
+    score is computed from four numbers (see the module docstring) and the
+    first best one wins.  Only the winner is built as a :class:`Candidate`.
+    """
     q = _question(result.query, result.terms, retriever)
     hits = result.hits[:ANSWER_DEPTH] if q.weights else []
     top = max((h.score for h in hits), default=0.0) or 1.0
-    analyzer = retriever.analyzer
-    best: Candidate | None = None
-    per_hit = []
+    shares = _Shares(q)
+    best_score, best_run = 0.0, None
     for hit in hits:
-        sentences = _sentences(hit, q, analyzer)
-        per_hit.append((hit, tuple(sentences)))
-        passage_terms = frozenset().union(*(s.terms for s in sentences))
-        for c in _candidates(sentences, passage_terms, q, hit.score / top):
-            if best is None or c.score > best.score:
-                best = c
-    return Selection(q, best, tuple(per_hit))
+        rel = hit.score / top
+        if best_run is not None and _ceiling(1.0, rel, q) <= best_score:
+            continue  # not even a passage holding every question word could beat the best
+        passage = _passage(hit.text, hit.start_char, retriever.analyzer)
+        context = shares(shares.union(passage))
+        if best_run is not None and _ceiling(context, rel, q) <= best_score:
+            continue  # no candidate here can beat the best
+        roles = _Roles(passage, q)
+        for i, n, mask, novel in _runs(passage.sentences, shares.masks(passage), shares):
+            coverage = shares(mask)
+            near = _nearness(passage, i, n, q, roles)
+            score = _score(coverage, context, rel, near, n, novel)
+            if best_run is None or score > best_score:
+                best_score = score
+                best_run = (hit, passage.sentences[i:i + n], coverage, near > 0.0, novel)
+    best = None
+    if best_run is not None:
+        hit, run, coverage, typed, novel = best_run
+        terms = frozenset().union(*(a.terms for a in run))
+        best = Candidate(tuple(_sentence(hit, a, q) for a in run), terms, best_score, coverage, typed, novel)
+    return Selection(q, best, tuple(hits), shares)
 
 
 def answer(result: SearchResult, retriever: Retriever) -> AnswerOutcome:
@@ -457,7 +599,7 @@ def answer(result: SearchResult, retriever: Retriever) -> AnswerOutcome:
     q, best = sel.question, sel.best
     if not q.weights:
         return _abstain("the question has no words to look for")
-    if not sel.sentences:
+    if not sel.hits:
         return _abstain("no passage shares a word with the question")
     if best is None:
         return _abstain("the closest passages have no sentences")
@@ -465,7 +607,7 @@ def answer(result: SearchResult, retriever: Retriever) -> AnswerOutcome:
     if len(matched) < min(MIN_MATCHED_WORDS, len(q.weights)):
         return _abstain("no sentence of the closest passages has more than one of the question's words")
     if best.coverage < MIN_COVERAGE:
-        return _abstain(f"the closest passages barely mention {_missing(q, best.terms)}")
+        return _abstain(f"the closest passages barely mention {_missing(q, best.terms, retriever.analyzer)}")
     if not best.novel:
         return _abstain("the closest sentence only repeats the question")
     if q.kind is not None and not best.typed and best.coverage < MIN_UNTYPED_COVERAGE:
@@ -477,8 +619,10 @@ def answer(result: SearchResult, retriever: Retriever) -> AnswerOutcome:
     text = hit.text[start - hit.start_char:end - hit.start_char]
     citations = [Citation(hit.source_id, hit.passage_id)]
     cited = {hit.source_id}
-    for other, sentences in sel.sentences:
-        if other.source_id not in cited and any(_states_it(s, best, q) for s in sentences):
+    states = _statement(best, q)
+    for other in sel.hits:
+        if other.source_id not in cited and any(
+                states(s.terms, share) for s, share in sel.sentence_shares(other, retriever.analyzer)):
             citations.append(Citation(other.source_id, other.passage_id))
             cited.add(other.source_id)
     return AnswerOutcome(

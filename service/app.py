@@ -19,7 +19,9 @@ import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+import orjson
 from flask import Flask, Response, current_app, make_response, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import (
     HTTPException,
     InternalServerError,
@@ -49,6 +51,28 @@ SECURITY_HEADERS = {
 
 #: Paths whose errors are JSON (for programs) rather than HTML (for people).
 _JSON_PATHS = ("/api/", "/healthz", "/readyz")
+
+
+class FastJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, with responses encoded by orjson: several times faster
+    than the standard library on a search document, which is a good share
+    of a request's time.  The JSON is the same: keys in the documented
+    order, text as UTF-8 rather than ``\\u`` escapes, compact unless in
+    debug mode, and types orjson would render its own way (dates,
+    dataclasses) or not at all go through Flask's ``default`` as before.
+    """
+
+    sort_keys = False  # keep the documented key order
+    ensure_ascii = False  # "CSC’s", not "CSC\u2019s"
+    _OPTIONS = (orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+                | orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE)
+
+    def response(self, *args: Any, **kwargs: Any) -> Response:
+        obj = self._prepare_response_obj(args, kwargs)
+        pretty = (self.compact is None and self._app.debug) or self.compact is False
+        options = self._OPTIONS | (orjson.OPT_INDENT_2 if pretty else 0)
+        return self._app.response_class(orjson.dumps(obj, default=self.default, option=options),
+                                        mimetype=self.mimetype)
 
 
 @dataclass(frozen=True)
@@ -88,8 +112,7 @@ def create_app(config: Config | None = None, retriever: Retriever | None = None)
     # No 308 redirects from "//" to "/": a source ID may start with "/",
     # and the API answers every path with JSON, not an HTML redirect page.
     app.url_map.merge_slashes = False
-    app.json.sort_keys = False  # keep the documented key order
-    app.json.ensure_ascii = False  # "CSC’s", not "CSC\u2019s"
+    app.json = FastJSONProvider(app)
     app.extensions["groundedqa"] = AppState(
         config, IndexHolder(retriever, config.index_dir, interval=config.reload_interval))
     app.register_blueprint(api.bp)
@@ -113,12 +136,18 @@ def _check_url_length() -> None:
 
 
 def _security_headers(response: Response) -> Response:
+    """Add the security headers a view has not set itself.  The names
+    present are read in one pass: Werkzeug's ``setdefault`` scans all the
+    headers once per name, a measurable share of a short request."""
+    headers = response.headers
+    present = {name.lower() for name, _ in headers}
     for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+        if name.lower() not in present:
+            headers.add(name, value)
     # Which index version and which worker answered: lets a load test prove
     # that every worker's version only moves forward across reloads.
-    response.headers["X-Index-Version"] = app_state().holder.version
-    response.headers["X-Served-By"] = str(os.getpid())
+    headers.set("X-Index-Version", app_state().holder.version)
+    headers.set("X-Served-By", str(os.getpid()))
     return response
 
 

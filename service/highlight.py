@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Collection
 
@@ -30,28 +31,56 @@ def word_spans(text: str) -> list[tuple[int, int]]:
     return [m.span() for m in _WORD_RE.finditer(text)]
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """A passage made ready to highlight for any question.
+
+    ``html.escape`` replaces single characters, so escaping a passage piece
+    by piece gives its escaped whole; each word's span in that escaped text
+    is kept, and a question then costs a lookup per term and a few slices.
+    """
+
+    escaped: str
+    spans: tuple[tuple[int, int], ...]  # word i: its span in ``escaped``
+    by_term: dict[str, tuple[int, ...]]  # index term → the words that carry it
+
+
 @lru_cache(maxsize=4096)
-def _indexed_words(text: str, analyzer: Analyzer) -> tuple[tuple[int, int, frozenset[str]], ...]:
-    """Every word span of a passage with its index terms, cached by passage:
-    the same passages are highlighted for question after question."""
-    return tuple((s, e, analyzer.word_terms(text[s:e])) for s, e in word_spans(text))
+def _prepared(text: str, analyzer: Analyzer) -> _Prepared:
+    """Cached by passage: the same passages are highlighted for question
+    after question, and their words, terms and escaping never change."""
+    pieces: list[str] = []
+    spans = []
+    by_term: dict[str, list[int]] = {}
+    pos = size = 0
+    for i, (s, e) in enumerate(word_spans(text)):
+        gap, word = html.escape(text[pos:s]), html.escape(text[s:e])
+        pieces += (gap, word)
+        size += len(gap)
+        spans.append((size, size + len(word)))
+        size += len(word)
+        for term in analyzer.word_terms(text[s:e]):
+            by_term.setdefault(term, []).append(i)
+        pos = e
+    pieces.append(html.escape(text[pos:]))
+    return _Prepared("".join(pieces), tuple(spans), {t: tuple(ix) for t, ix in by_term.items()})
 
 
-def matched_spans(text: str, terms: Collection[str], analyzer: Analyzer) -> list[tuple[int, int]]:
-    """Spans of words in ``text`` whose index term is in ``terms``."""
-    wanted = set(terms)
-    if not wanted:
-        return []
-    return [(s, e) for s, e, word_terms in _indexed_words(text, analyzer) if not wanted.isdisjoint(word_terms)]
+def _matched_words(prepared: _Prepared, terms: Collection[str]) -> list[int]:
+    """Indices, in text order, of the words carrying any of ``terms``."""
+    by_term = prepared.by_term
+    return sorted({i for t in terms if t in by_term for i in by_term[t]})
 
 
 def highlight(text: str, terms: Collection[str], analyzer: Analyzer) -> str:
     """``text`` as escaped HTML with the matching words in ``<mark>``."""
+    prepared = _prepared(text, analyzer)
+    escaped = prepared.escaped
     out = []
     pos = 0
-    for start, end in matched_spans(text, terms, analyzer):
-        out.append(html.escape(text[pos:start]))
-        out.append("<mark>" + html.escape(text[start:end]) + "</mark>")
+    for i in _matched_words(prepared, terms):
+        start, end = prepared.spans[i]
+        out += (escaped[pos:start], "<mark>", escaped[start:end], "</mark>")
         pos = end
-    out.append(html.escape(text[pos:]))
+    out.append(escaped[pos:])
     return "".join(out)

@@ -344,6 +344,15 @@ class Bm25Scorer:
             return np.zeros(self.arrays.n_docs)
         return self._accumulate(ids, mul)
 
+    def doc_freq(self, term: str) -> int:
+        """How many documents hold ``term`` (0 if none): read off the
+        plain-array view, a memory map's indexing being far slower."""
+        i = self.vocab.get(term)
+        if i is None:
+            return 0
+        ptr = self._postings[0]
+        return int(ptr[i + 1] - ptr[i])
+
     def top_k(self, query_terms: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray, int]:
         """The ``k`` best documents sharing a term with the query.
 

@@ -14,9 +14,9 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 import numpy as np
 
@@ -68,6 +68,21 @@ class StaleIndex(IndexFault):
     """The index was built from another corpus or with other settings."""
 
 
+def _metadata(source: dict[str, str]) -> dict[str, str]:
+    """A source's title, URL and date, as stored (its ID left out)."""
+    return {k: v for k, v in source.items() if k != "id"}
+
+
+def _hit_fields(stored: StoredIndex, passages: dict[str, np.ndarray], source_text: Callable[[int], str],
+                doc: int) -> tuple[str, str, str, int, int, dict[str, str]]:
+    """What a hit on passage ``doc`` says whatever the question: its ID,
+    source ID, text, span and source metadata."""
+    si, start, end = int(passages["p_source"][doc]), int(passages["p_start"][doc]), int(passages["p_end"][doc])
+    sid = stored.sources[si]["id"]
+    return (passage_id(sid, int(passages["p_n"][doc])), sid, source_text(si)[start:end], start, end,
+            _metadata(stored.sources[si]))
+
+
 class Retriever:
     """A loaded index plus the analyzer it was built with."""
 
@@ -79,8 +94,20 @@ class Retriever:
         self.scorer = Bm25Scorer(stored.arrays)
         self._source_index = {s["id"]: i for i, s in enumerate(stored.sources)}
         self._source_text = lru_cache(maxsize=256)(stored.source_text)
+        # The last question's terms: a request's validation counts them and
+        # its search then uses them, so each question is analysed once.
+        analyzer = self.analyzer  # (not self: no reference cycle delays freeing a replaced index)
+        self._last_terms = lru_cache(maxsize=1)(lambda question: tuple(analyzer(question)))
+        # Plain-array views of the passage columns: a memory map's indexing
+        # costs microseconds a call, several per hit.
+        self._passages = {key: np.asarray(column) for key, column in stored.passages.items()}
+        # Passages come back for question after question: their hit fields
+        # are kept, and the text kept is one string, hashed once for the
+        # highlighter's and the answer's per-passage caches.
+        self._passage_fields = lru_cache(maxsize=4096)(
+            partial(_hit_fields, stored, self._passages, self._source_text))
         # Passages of source i are the contiguous range first[i]:first[i+1].
-        p_source = np.asarray(stored.passages["p_source"])
+        p_source = self._passages["p_source"]
         self._first = np.searchsorted(p_source, np.arange(len(stored.sources) + 1))
 
     # -- construction -------------------------------------------------------
@@ -153,7 +180,7 @@ class Retriever:
         return len(self.stored.sources)
 
     def query_terms(self, question: str) -> list[str]:
-        return self.analyzer(question)
+        return list(self._last_terms(question))
 
     def search(self, question: str, k: int = 10) -> SearchResult:
         terms = self.query_terms(question)
@@ -179,35 +206,21 @@ class Retriever:
 
     def _result(self, question: str, k: int, terms: list[str], top: tuple[np.ndarray, np.ndarray, int]) -> SearchResult:
         docs, scores, total = top
-        hits = [self._hit(rank, int(d), float(s)) for rank, (d, s) in enumerate(zip(docs, scores), start=1)]
+        hits = []
+        for rank, (doc, score) in enumerate(zip(docs.tolist(), scores.tolist()), start=1):
+            pid, sid, text, start, end, source = self._passage_fields(doc)
+            hits.append(Hit(rank, score, pid, sid, text, start, end, dict(source)))
         return SearchResult(query=question, k=k, terms=terms, total=total, hits=hits)
 
-    def _hit(self, rank: int, doc: int, score: float) -> Hit:
-        p = self.stored.passages
-        si = int(p["p_source"][doc])
-        start, end = int(p["p_start"][doc]), int(p["p_end"][doc])
-        sid = self.stored.sources[si]["id"]
-        return Hit(
-            rank=rank,
-            score=score,
-            passage_id=passage_id(sid, int(p["p_n"][doc])),
-            source_id=sid,
-            text=self._source_text(si)[start:end],
-            start_char=start,
-            end_char=end,
-            source=self._metadata(si),
-        )
-
     def _metadata(self, si: int) -> dict[str, str]:
-        """Source ``si``'s title, URL and date, as stored (its ID left out)."""
-        return {k: v for k, v in self.stored.sources[si].items() if k != "id"}
+        return _metadata(self.stored.sources[si])
 
     def source(self, source_id: str) -> SourceView | None:
         """The article ``source_id`` with its passages' spans, or None."""
         si = self._source_index.get(source_id)
         if si is None:
             return None
-        p = self.stored.passages
+        p = self._passages
         spans = [
             {
                 "id": passage_id(source_id, int(p["p_n"][d])),

@@ -1,0 +1,184 @@
+"""The request path's precomputed shortcuts give exactly what the plain
+algorithms give.
+
+Highlighting and answer selection prepare each passage once (cached) so
+that a request only does the question-dependent part.  Each test here
+computes the plain way (small reference implementations, kept in this
+file only) for every question of eval/ and compares.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import service.answer as A
+from service import analysis
+from service.analysis import Analyzer
+from service.highlight import highlight, word_spans
+from service.response import search_json
+
+EVAL = Path(__file__).resolve().parent.parent / "eval"
+
+
+def eval_questions() -> list[str]:
+    return [json.loads(line)["question"] for name in ("questions.jsonl", "check_questions.jsonl")
+            for line in (EVAL / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def plain_highlight(text: str, terms: list[str], analyzer: Analyzer) -> str:
+    """Escape the gaps and the matched words one by one, as read."""
+    wanted, out, pos = set(terms), [], 0
+    for s, e in word_spans(text):
+        if not wanted.isdisjoint(analyzer.word_terms(text[s:e])):
+            out += [html.escape(text[pos:s]), "<mark>", html.escape(text[s:e]), "</mark>"]
+            pos = e
+    out.append(html.escape(text[pos:]))
+    return "".join(out)
+
+
+def test_highlights_match_the_plain_algorithm_on_every_eval_question(seed_retriever):
+    questions = eval_questions()
+    assert len(questions) > 100
+    for question in questions:
+        result = seed_retriever.search(question, 20)
+        for hit in result.hits:
+            assert highlight(hit.text, result.terms, seed_retriever.analyzer) == \
+                plain_highlight(hit.text, result.terms, seed_retriever.analyzer), (question, hit.passage_id)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="ab <>&\"'’-£1.,\n", max_size=60), st.text(alphabet="ab £1", max_size=12))
+def test_highlights_match_the_plain_algorithm_on_any_text(text, question):
+    analyzer = Analyzer()
+    terms = analyzer(question)
+    assert highlight(text, terms, analyzer) == plain_highlight(text, terms, analyzer)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="aZ 1٣£$,.-'’%_é\n", max_size=40))
+def test_raw_tokens_match_the_regex_groups(text):
+    """raw_tokens tells numbers from words by a match's first character;
+    the pattern's own groups say the same."""
+    grouped = [analysis._clean(m.group(), m.lastgroup == "num")
+               for m in analysis._TOKEN_RE.finditer(analysis.normalize(text))]
+    assert analysis.raw_tokens(text) == grouped
+
+
+# -- answer selection -----------------------------------------------------------
+
+
+def plain_share(q: A.Question, terms: frozenset[str]) -> float:
+    """The share of the question's weight in ``terms``, summed in question order."""
+    return sum(w for t, w in q.weights.items() if t in terms) / q.total
+
+
+def plain_nearness(run: tuple[A.Sentence, ...], q: A.Question) -> float:
+    if q.kind is None or (q.focus is not None and not any(q.focus in s.terms for s in run)):
+        return 0.0
+    words = [w for s in run for w in s.words]
+    typed = [i for i, w in enumerate(words) if q.kind in w.cue]
+    asked = [i for i, w in enumerate(words) if w.terms & q.weights.keys()]
+    if not typed:
+        return 0.0
+    if not asked:
+        return 0.5
+    gap = min(abs(i - j) for i in typed for j in asked) - 1
+    return 0.5 + 0.5 * A.NEAR_WORDS / (A.NEAR_WORDS + gap)
+
+
+def plain_best(result, retriever) -> A.Candidate | None:
+    """Build and score every run of every passage; the first best wins."""
+    q = A._question(result.query, result.terms, retriever)
+    hits = result.hits[:A.ANSWER_DEPTH] if q.weights else []
+    top = max((h.score for h in hits), default=0.0) or 1.0
+    best = None
+    for hit in hits:
+        analysed = A._passage(hit.text, hit.start_char, retriever.analyzer).sentences
+        sentences = [A._sentence(hit, a, q) for a in analysed]
+        context = plain_share(q, frozenset().union(*(s.terms for s in sentences)))
+        for i in range(len(sentences)):
+            for n in range(1, A.MAX_RUN + 1):
+                run = tuple(sentences[i:i + n])
+                if len(run) < n or run[-1].paragraph != run[0].paragraph:
+                    break
+                terms = frozenset().union(*(s.terms for s in run))
+                coverage = plain_share(q, terms)
+                if n > 1 and coverage <= plain_share(q, run[0].terms):
+                    continue
+                near = plain_nearness(run, q)
+                novel = bool(terms - q.weights.keys())
+                score = (A.W_SENTENCE * coverage + A.W_CONTEXT * context + A.W_RANK * hit.score / top
+                         + A.W_TYPE * near - A.RUN_COST * (n - 1) - (0.0 if novel else A.REPEAT_PENALTY))
+                if best is None or score > best.score:
+                    best = A.Candidate(run, terms, score, coverage, near > 0.0, novel)
+    return best
+
+
+def test_answer_selection_matches_scoring_every_candidate_on_every_eval_question(seed_retriever):
+    kinds = set()
+    for question in eval_questions():
+        result = seed_retriever.search(question, A.ANSWER_DEPTH)
+        selection = A.select(result, seed_retriever)
+        assert selection.best == plain_best(result, seed_retriever), question
+        kinds.add(selection.question.kind)
+        for hit in selection.hits:
+            for sentence, share in selection.sentence_shares(hit, seed_retriever.analyzer):
+                assert share == plain_share(selection.question, sentence.terms)
+    assert {None, "name", "number", "date"} <= kinds  # typed questions were covered
+
+
+# -- JSON responses -------------------------------------------------------------
+
+
+def test_json_responses_say_what_flasks_own_encoder_says(app, seed_retriever):
+    """orjson renders every response; the JSON must read back exactly as
+    Flask's standard-library encoder's, types Flask knows included."""
+    from dataclasses import dataclass
+    from datetime import date, datetime, timezone
+    from decimal import Decimal
+    from uuid import UUID
+
+    from flask.json.provider import DefaultJSONProvider
+
+    @dataclass(frozen=True)
+    class Point:
+        x: int
+        label: str
+
+    plain = DefaultJSONProvider(app)
+    plain.sort_keys, plain.ensure_ascii = False, False
+    docs = [search_json(seed_retriever, q, 10) for q in eval_questions()[:20]]
+    docs.append({"when": datetime(2020, 1, 2, 3, 4, 5, tzinfo=timezone.utc), "day": date(2020, 1, 2),
+                 "n": Decimal("1.5"), "id": UUID(int=7), "p": Point(1, "CSC’s"), 3: [1e-7, 1e300, -0.0]})
+    with app.app_context():
+        for doc in docs:
+            ours, theirs = app.json.response(doc), plain.response(doc)
+            assert ours.mimetype == theirs.mimetype == "application/json"
+            assert json.loads(ours.data) == json.loads(theirs.data)
+            assert list(json.loads(ours.data)) == list(json.loads(theirs.data))  # key order
+        assert "CSC’s".encode() in app.json.response(docs[-1]).data  # UTF-8, not \u escapes
+
+
+def test_a_replaced_retriever_is_freed_at_once_despite_its_caches(seed_retriever):
+    """The per-retriever caches hold no reference back to the retriever, so
+    a worker that swaps in a new index drops the old one's memory maps as
+    soon as the last request using it ends, not at some later GC pass."""
+    import gc
+    import weakref
+
+    from service.search import Retriever
+
+    retriever = Retriever(seed_retriever.stored)
+    search_json(retriever, "How many trusts attended the meeting?", 10)
+    gone = weakref.ref(retriever)
+    gc.disable()
+    try:
+        del retriever
+        assert gone() is None
+    finally:
+        gc.enable()
