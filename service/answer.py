@@ -29,7 +29,7 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 
 from .analysis import Analyzer, Memo, normalize, raw_tokens
 from .highlight import word_spans
@@ -160,12 +160,13 @@ class Question:
         return sum(self.weights.values())
 
 
-@dataclass(frozen=True)
-class Word:
+class Word(NamedTuple):
+    """One word of a sentence chosen as an answer."""
+
     start: int  # in the source
     end: int
-    terms: frozenset[str]
-    cue: frozenset[str]  # answer types this word can fill, if not in the question
+    terms: tuple[str, ...]
+    cue: tuple[str, ...]  # answer types this word can fill, if not in the question
 
 
 @dataclass(frozen=True)
@@ -261,7 +262,7 @@ def word_weight(df: int, n: int) -> float:
     return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
-def _cues(surface: str, prev: str, first: bool) -> set[str]:
+def _cues(surface: str, prev: str, first: bool) -> tuple[str, ...]:
     """Answer types a word can fill, read off how it is written."""
     low = _NORMAL[surface]
     cues = set()
@@ -280,7 +281,7 @@ def _cues(surface: str, prev: str, first: bool) -> set[str]:
         cues.add("name")
         if _NORMAL[prev] in PLACE_PREPOSITIONS or prev[:1].isupper():
             cues.add("place")
-    return cues
+    return tuple(sorted(cues))
 
 
 @dataclass(frozen=True)
@@ -290,10 +291,24 @@ class _Analysed:
     start: int  # in the source
     end: int
     paragraph: int
-    words: tuple[Word, ...]  # cues as if no word were in the question
+    # Word j is starts[j]:ends[j] in the source, with index terms
+    # word_terms[j] and answer-type cues[j] (as if no word were in the
+    # question).  Columns of plain tuples of ints and strings rather than a
+    # Word object per word: CPython's garbage collector stops tracking such
+    # tuples, and a server's passage cache holds hundreds of thousands of
+    # words; as objects they made every full collection walk them all
+    # (pauses of 0.2-0.5 s per request at 100,000 passages).
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+    word_terms: tuple[tuple[str, ...], ...]
+    cues: tuple[tuple[str, ...], ...]
     norms: tuple[str, ...]  # each word normalised, to compare with the question's
     terms: frozenset[str]
     cued: tuple[int, ...]  # indices of the words with an answer-type cue
+
+    @property
+    def words(self) -> tuple[Word, ...]:
+        return tuple(map(Word, self.starts, self.ends, self.word_terms, self.cues))
 
 
 @dataclass(frozen=True)
@@ -317,16 +332,14 @@ def _passage(text: str, base: int, analyzer: Analyzer) -> _Passage:
             continue
         sentence = text[s:e]
         spans = word_spans(sentence)
-        words, norms = [], []
-        for i, (ws, we) in enumerate(spans):
-            surface = sentence[ws:we]
-            prev = sentence[spans[i - 1][0]:spans[i - 1][1]] if i else ""
-            words.append(Word(base + s + ws, base + s + we, analyzer.word_terms(surface),
-                              frozenset(_cues(surface, prev, i == 0))))
-            norms.append(_NORMAL[surface])
-        terms = frozenset().union(*(w.terms for w in words)) if words else frozenset()
-        out.append(_Analysed(base + s, base + e, pno, tuple(words), tuple(norms), terms,
-                             tuple(i for i, w in enumerate(words) if w.cue)))
+        surfaces = [sentence[ws:we] for ws, we in spans]
+        word_terms = tuple(map(analyzer.word_terms, surfaces))
+        cues = tuple(_cues(w, surfaces[i - 1] if i else "", i == 0) for i, w in enumerate(surfaces))
+        out.append(_Analysed(
+            base + s, base + e, pno,
+            tuple(base + s + ws for ws, _ in spans), tuple(base + s + we for _, we in spans),
+            word_terms, cues, tuple(_NORMAL[w] for w in surfaces),
+            frozenset().union(*word_terms), tuple(i for i, c in enumerate(cues) if c)))
     by_term: dict[str, list[int]] = {}
     for i, a in enumerate(out):
         for t in a.terms:
@@ -337,7 +350,7 @@ def _passage(text: str, base: int, analyzer: Analyzer) -> _Passage:
 def _asked(a: _Analysed, i: int, q: Question) -> bool:
     """Is word ``i`` of ``a`` one the question already holds?  Then it
     cannot be the answer, and loses its answer-type cue."""
-    return not q.weights.keys().isdisjoint(a.words[i].terms) or a.norms[i] in q.raw
+    return not q.weights.keys().isdisjoint(a.word_terms[i]) or a.norms[i] in q.raw
 
 
 def _sentence(hit: Hit, a: _Analysed, q: Question) -> Sentence:
@@ -347,7 +360,7 @@ def _sentence(hit: Hit, a: _Analysed, q: Question) -> Sentence:
     if asked_here:
         changed = list(words)
         for i in asked_here:
-            changed[i] = Word(words[i].start, words[i].end, words[i].terms, frozenset())
+            changed[i] = words[i]._replace(cue=())
         words = tuple(changed)
     return Sentence(hit, a.start, a.end, a.paragraph, words, a.terms)
 
@@ -410,13 +423,13 @@ class _Roles:
     def typed(self, i: int) -> list[int]:
         if i not in self._typed:
             a, q = self._sentences[i], self._q
-            self._typed[i] = [j for j in a.cued if q.kind in a.words[j].cue and not _asked(a, j, q)]
+            self._typed[i] = [j for j in a.cued if q.kind in a.cues[j] and not _asked(a, j, q)]
         return self._typed[i]
 
     def asked(self, i: int) -> list[int]:
         if i not in self._asked:
             keys = self._q.weights.keys()
-            self._asked[i] = [j for j, w in enumerate(self._sentences[i].words) if not keys.isdisjoint(w.terms)]
+            self._asked[i] = [j for j, w in enumerate(self._sentences[i].word_terms) if not keys.isdisjoint(w)]
         return self._asked[i]
 
 
@@ -426,7 +439,7 @@ def _run_positions(passage: _Passage, first: int, n: int, of: Callable[[int], li
     offset = 0
     for i in range(first, first + n):
         out += (j + offset for j in of(i))
-        offset += len(passage.sentences[i].words)
+        offset += len(passage.sentences[i].starts)
     return out
 
 

@@ -172,3 +172,25 @@ def test_ask_prints_the_answer_first_or_says_the_articles_do_not_answer(capsys):
     assert main(["ask", "--json", "Who won the 2014 football World Cup?"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["abstained"] is True and doc["answer"] is None
+
+
+def test_a_cached_passage_costs_the_garbage_collector_a_few_objects_not_one_per_word():
+    """The answer's passage cache lives as long as the server; every full
+    collection walks whatever it holds that the collector tracks."""
+    import gc
+
+    from service.analysis import Analyzer
+    from service.answer import _passage
+
+    analyzer = Analyzer()
+    words = [f"Word{i} £{i}m in London" for i in range(150)]
+    text = ". ".join(" ".join(words[i:i + 15]) for i in range(0, 150, 15)) + "."
+    _passage(text, 1, analyzer)  # the analyzer's per-word memos, warmed
+    gc.collect()
+    before = len(gc.get_objects())
+    cached = _passage(text, 0, analyzer)
+    gc.collect()
+    added = len(gc.get_objects()) - before
+    n_words = sum(len(s.words) for s in cached.sentences)
+    assert n_words >= 600
+    assert added < 0.1 * n_words
