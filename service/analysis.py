@@ -19,7 +19,7 @@ import re
 import struct
 import unicodedata
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import Stemmer
 
@@ -130,6 +130,17 @@ def joined_compounds(norm: str) -> list[str]:
         if not joined.isdigit():
             out.append(joined)
     return out
+
+
+def positions_by_term(groups: Iterable[Iterable[str]]) -> dict[str, tuple[int, ...]]:
+    """Term → the positions, in order, of the groups holding it: which
+    words of a passage carry a term (the highlighter), which sentences
+    (the answer), looked up per question term instead of scanned."""
+    by_term: dict[str, list[int]] = {}
+    for i, terms in enumerate(groups):
+        for t in terms:
+            by_term.setdefault(t, []).append(i)
+    return {t: tuple(ix) for t, ix in by_term.items()}
 
 
 class Memo(dict):

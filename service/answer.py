@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Iterator, NamedTuple
 
-from .analysis import Analyzer, Memo, normalize, raw_tokens
+from .analysis import Analyzer, Memo, normalize, positions_by_term, raw_tokens
 from .highlight import word_spans
 from .passages import sentence_units
 from .search import Hit, Retriever, SearchResult
@@ -340,11 +340,7 @@ def _passage(text: str, base: int, analyzer: Analyzer) -> _Passage:
             tuple(base + s + ws for ws, _ in spans), tuple(base + s + we for _, we in spans),
             word_terms, cues, tuple(_NORMAL[w] for w in surfaces),
             frozenset().union(*word_terms), tuple(i for i, c in enumerate(cues) if c)))
-    by_term: dict[str, list[int]] = {}
-    for i, a in enumerate(out):
-        for t in a.terms:
-            by_term.setdefault(t, []).append(i)
-    return _Passage(tuple(out), {t: tuple(ix) for t, ix in by_term.items()})
+    return _Passage(tuple(out), positions_by_term(a.terms for a in out))
 
 
 def _asked(a: _Analysed, i: int, q: Question) -> bool:

@@ -91,7 +91,7 @@ class AppState:
         counting terms with the analyzer of ``retriever``: the index the
         request will then be answered from (read once per request, so a
         reload between the check and the search cannot split them)."""
-        return check_search(params, self.config, lambda q: len(retriever.query_terms(q)),
+        return check_search(params, self.config, retriever.count_terms,
                             ignore_unknown=ignore_unknown, errors=errors, from_text=from_text)
 
 

@@ -22,8 +22,8 @@ from .config import PROJECT_ROOT, Config, default_index_dir
 from .corpus import CorpusError, load_corpus
 from .response import search_json
 from .search import Retriever
-from .validation import InvalidParams, check_search
 from .store import IndexFault
+from .validation import InvalidParams, check_search
 
 DEFAULT_QUESTIONS = PROJECT_ROOT / "eval" / "questions.jsonl"
 
@@ -129,7 +129,7 @@ def cmd_ask(args: argparse.Namespace, config: Config) -> int:
     if args.k is not None:
         params["k"] = args.k
     try:
-        checked = check_search(params, config, lambda q: len(retriever.query_terms(q)))
+        checked = check_search(params, config, retriever.count_terms)
     except InvalidParams as exc:
         for error in exc.errors:
             print(f"error: {error.message}", file=sys.stderr)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Collection
 
-from .analysis import Analyzer
+from .analysis import Analyzer, positions_by_term
 
 # Word-like runs in the *original* text (before normalisation), so spans
 # are positions in the passage as shown.
@@ -51,19 +51,18 @@ def _prepared(text: str, analyzer: Analyzer) -> _Prepared:
     after question, and their words, terms and escaping never change."""
     pieces: list[str] = []
     spans = []
-    by_term: dict[str, list[int]] = {}
+    word_terms = []
     pos = size = 0
-    for i, (s, e) in enumerate(word_spans(text)):
+    for s, e in word_spans(text):
         gap, word = html.escape(text[pos:s]), html.escape(text[s:e])
         pieces += (gap, word)
         size += len(gap)
         spans.append((size, size + len(word)))
         size += len(word)
-        for term in analyzer.word_terms(text[s:e]):
-            by_term.setdefault(term, []).append(i)
+        word_terms.append(analyzer.word_terms(text[s:e]))
         pos = e
     pieces.append(html.escape(text[pos:]))
-    return _Prepared("".join(pieces), tuple(spans), {t: tuple(ix) for t, ix in by_term.items()})
+    return _Prepared("".join(pieces), tuple(spans), positions_by_term(word_terms))
 
 
 def _matched_words(prepared: _Prepared, terms: Collection[str]) -> list[int]:

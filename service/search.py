@@ -182,6 +182,11 @@ class Retriever:
     def query_terms(self, question: str) -> list[str]:
         return list(self._last_terms(question))
 
+    def count_terms(self, question: str) -> int:
+        """How many search terms ``question`` has: what the question-size
+        limit counts (words left after stopwords, repeats included)."""
+        return len(self._last_terms(question))
+
     def search(self, question: str, k: int = 10) -> SearchResult:
         terms = self.query_terms(question)
         return self._result(question, k, terms, self.scorer.top_k(terms, k))
@@ -212,9 +217,6 @@ class Retriever:
             hits.append(Hit(rank, score, pid, sid, text, start, end, dict(source)))
         return SearchResult(query=question, k=k, terms=terms, total=total, hits=hits)
 
-    def _metadata(self, si: int) -> dict[str, str]:
-        return _metadata(self.stored.sources[si])
-
     def source(self, source_id: str) -> SourceView | None:
         """The article ``source_id`` with its passages' spans, or None."""
         si = self._source_index.get(source_id)
@@ -229,7 +231,7 @@ class Retriever:
             }
             for d in range(int(self._first[si]), int(self._first[si + 1]))
         ]
-        return SourceView(source_id, self._source_text(si), self._metadata(si), spans)
+        return SourceView(source_id, self._source_text(si), _metadata(self.stored.sources[si]), spans)
 
     def info(self) -> dict[str, Any]:
         """What /readyz reports."""

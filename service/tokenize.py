@@ -30,7 +30,7 @@ import multiprocessing
 import os
 import time
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -162,7 +162,7 @@ def tokenize_chunks(
 class TermMerger:
     """Maps tokenizers' local term ids to global ones (see the module doc)."""
 
-    def __init__(self, term_id) -> None:
+    def __init__(self, term_id: Callable[[str], int]) -> None:
         self._term_id = term_id
         self._remap: dict[int, np.ndarray] = {}
 
