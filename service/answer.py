@@ -171,12 +171,43 @@ class Word(NamedTuple):
 
 @dataclass(frozen=True)
 class Sentence:
+    """A sentence of a hit, read for one question: its words the question
+    already holds have lost their answer-type cue (see :func:`_asked`).
+
+    The words are built only when read: a request's winning sentence is
+    often only checked for coverage before abstaining, and a word object
+    per word of it cost more than choosing it.
+    """
+
     hit: Hit
-    start: int  # in the source
-    end: int
-    paragraph: int
-    words: tuple[Word, ...]
-    terms: frozenset[str]
+    analysed: _Analysed
+    asked: tuple[int, ...]  # its cued words that are in the question
+
+    @property
+    def start(self) -> int:  # in the source
+        return self.analysed.start
+
+    @property
+    def end(self) -> int:
+        return self.analysed.end
+
+    @property
+    def paragraph(self) -> int:
+        return self.analysed.paragraph
+
+    @property
+    def terms(self) -> frozenset[str]:
+        return self.analysed.terms
+
+    @property
+    def words(self) -> tuple[Word, ...]:
+        words = self.analysed.words
+        if not self.asked:
+            return words
+        changed = list(words)
+        for i in self.asked:
+            changed[i] = words[i]._replace(cue=())
+        return tuple(changed)
 
 
 @dataclass(frozen=True)
@@ -248,7 +279,7 @@ def _question(question: str, terms: list[str], retriever: Retriever) -> Question
             continue
         # A word the collection has never seen weighs as much as the rarest
         # word it has: a question about it is likely not answered here.
-        weights[t] = word_weight(retriever.scorer.doc_freq(t) or 1, n)
+        weights[t] = word_weight(retriever.doc_freq[t] or 1, n)
     return Question(question, weights, frozenset(tokens), kind, _focus(tokens, analyzer))
 
 
@@ -351,14 +382,7 @@ def _asked(a: _Analysed, i: int, q: Question) -> bool:
 
 def _sentence(hit: Hit, a: _Analysed, q: Question) -> Sentence:
     """Sentence ``a`` of ``hit`` for this question (see :func:`_asked`)."""
-    words = a.words
-    asked_here = [i for i in a.cued if _asked(a, i, q)]
-    if asked_here:
-        changed = list(words)
-        for i in asked_here:
-            changed[i] = words[i]._replace(cue=())
-        words = tuple(changed)
-    return Sentence(hit, a.start, a.end, a.paragraph, words, a.terms)
+    return Sentence(hit, a, tuple(i for i in a.cued if _asked(a, i, q)))
 
 
 class _Shares:
@@ -377,13 +401,9 @@ class _Shares:
         self._memo: dict[int, float] = {}
 
     def union(self, passage: _Passage) -> int:
-        """The mask of the question's terms anywhere in the passage."""
-        by_term = passage.by_term
-        mask = 0
-        for t, bit in self.bits.items():
-            if t in by_term:
-                mask |= bit
-        return mask
+        """The mask of the question's terms anywhere in the passage (the
+        bits are distinct, so their sum is their union)."""
+        return sum(map(self.bits.__getitem__, self.bits.keys() & passage.by_term.keys()))
 
     def masks(self, passage: _Passage) -> list[int]:
         """Each sentence's mask of the question's terms."""
@@ -459,10 +479,10 @@ def _nearness(passage: _Passage, first: int, n: int, q: Question, roles: _Roles)
 
 def _trim(c: Candidate, q: Question) -> tuple[int, int]:
     """The span of a candidate, cut to its best MAX_ANSWER_WORDS-word window."""
-    words = [w for s in c.sentences for w in s.words]
     start, end = c.sentences[0].start, c.sentences[-1].end
-    if len(words) <= MAX_ANSWER_WORDS:
+    if sum(len(s.analysed.starts) for s in c.sentences) <= MAX_ANSWER_WORDS:
         return start, end
+    words = [w for s in c.sentences for w in s.words]
 
     def value(w: Word) -> float:
         hit = sum(q.weights.get(t, 0.0) for t in w.terms)
@@ -485,7 +505,8 @@ def _statement(best: Candidate, q: Question) -> Callable[[frozenset[str], float]
     the wanted type ("CSC", "£1m"), or, for untyped questions, at least half
     of its new words.
     """
-    typed = {t for r in best.sentences for w in r.words if q.kind in w.cue for t in w.terms}
+    typed = {t for r in best.sentences for j in r.analysed.cued
+             if j not in r.asked and q.kind in r.analysed.cues[j] for t in r.analysed.word_terms[j]}
     new = best.terms - q.weights.keys()
 
     def states(terms: frozenset[str], share: float) -> bool:
@@ -542,6 +563,16 @@ class Selection:
     hits: tuple[Hit, ...]
     shares: _Shares
 
+    def may_state(self, hit: Hit, analyzer: Analyzer) -> bool:
+        """Could a sentence of ``hit`` state the answer (:func:`_statement`)?
+        Not if the whole passage holds under half the answer's share of the
+        question: a sentence's share is at most its passage's, in floating
+        point too (the same weights summed in the same order, some left
+        out), so skipping such passages changes no citation."""
+        assert self.best is not None
+        passage = _passage(hit.text, hit.start_char, analyzer)
+        return self.shares(self.shares.union(passage)) >= self.best.coverage / 2
+
     def sentence_shares(self, hit: Hit, analyzer: Analyzer) -> Iterator[tuple[_Analysed, float]]:
         """Each sentence of ``hit`` with its share of the question's weight."""
         passage = _passage(hit.text, hit.start_char, analyzer)
@@ -577,6 +608,7 @@ def select(result: SearchResult, retriever: Retriever) -> Selection:
     hits = result.hits[:ANSWER_DEPTH] if q.weights else []
     top = max((h.score for h in hits), default=0.0) or 1.0
     shares = _Shares(q)
+    near_bound = 0.0 if q.kind is None else 1.0  # the most _nearness can give
     best_score, best_run = 0.0, None
     for hit in hits:
         rel = hit.score / top
@@ -589,6 +621,8 @@ def select(result: SearchResult, retriever: Retriever) -> Selection:
         roles = _Roles(passage, q)
         for i, n, mask, novel in _runs(passage.sentences, shares.masks(passage), shares):
             coverage = shares(mask)
+            if best_run is not None and _score(coverage, context, rel, near_bound, n, novel) <= best_score:
+                continue  # not even the whole type cue would make it win: skip working it out
             near = _nearness(passage, i, n, q, roles)
             score = _score(coverage, context, rel, near, n, novel)
             if best_run is None or score > best_score:
@@ -630,7 +664,7 @@ def answer(result: SearchResult, retriever: Retriever) -> AnswerOutcome:
     cited = {hit.source_id}
     states = _statement(best, q)
     for other in sel.hits:
-        if other.source_id not in cited and any(
+        if other.source_id not in cited and sel.may_state(other, retriever.analyzer) and any(
                 states(s.terms, share) for s, share in sel.sentence_shares(other, retriever.analyzer)):
             citations.append(Citation(other.source_id, other.passage_id))
             cited.add(other.source_id)

@@ -13,6 +13,7 @@ import html
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 from typing import Collection
 
 from .analysis import Analyzer, positions_by_term
@@ -68,7 +69,7 @@ def _prepared(text: str, analyzer: Analyzer) -> _Prepared:
 def _matched_words(prepared: _Prepared, terms: Collection[str]) -> list[int]:
     """Indices, in text order, of the words carrying any of ``terms``."""
     by_term = prepared.by_term
-    return sorted({i for t in terms if t in by_term for i in by_term[t]})
+    return sorted(set(chain.from_iterable(map(by_term.__getitem__, by_term.keys() & terms))))
 
 
 def highlight(text: str, terms: Collection[str], analyzer: Analyzer) -> str:

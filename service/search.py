@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Literal
 
 import numpy as np
 
-from .analysis import Analyzer
+from .analysis import Analyzer, Memo
 from .build import build_from_report
 from .config import DEFAULT_MAX_FILE_BYTES, Config, IndexSettings
 from .corpus import CorpusReport, load_corpus
@@ -92,6 +92,9 @@ class Retriever:
         self.settings = IndexSettings(**stored.manifest["settings"])
         self.analyzer = Analyzer(self.settings)
         self.scorer = Bm25Scorer(stored.arrays)
+        #: Term → how many passages hold it, remembered: the answer weighs
+        #: every question word by it, and questions share their words.
+        self.doc_freq = Memo(self.scorer.doc_freq)
         self._source_index = {s["id"]: i for i, s in enumerate(stored.sources)}
         self._source_text = lru_cache(maxsize=256)(stored.source_text)
         # The last question's terms: a request's validation counts them and
