@@ -105,3 +105,35 @@ def test_url_length_limit_is_the_apps_json_414_on_the_real_server(live_server):
     assert err.value.code == 414
     doc = json.loads(err.value.read())
     assert doc["status"] == 414 and "the limit is 12288 bytes" in doc["errors"][0]["message"]
+
+
+def _raw_response_head(base: str, request: bytes) -> tuple[int, dict[str, str]]:
+    """Send raw bytes (a request no HTTP client would send) and parse the
+    status and headers of the answer."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    status_line, *lines = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    return int(status_line.split()[1]), dict(line.split(": ", 1) for line in lines)
+
+
+@pytest.mark.parametrize("request_bytes, status", [
+    (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431),  # header over gunicorn's cap
+    (b"G@T /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400),  # malformed request line
+])
+def test_errors_gunicorn_answers_itself_carry_the_security_headers(live_server, request_bytes, status):
+    from service.app import SECURITY_HEADERS
+
+    got, headers = _raw_response_head(live_server, request_bytes)
+    assert got == status
+    for name, value in SECURITY_HEADERS.items():
+        assert headers[name] == value
