@@ -58,6 +58,20 @@ def test_flags_override_the_environment_and_the_index_is_loaded_before_gunicorn_
     assert app.extensions["groundedqa"].retriever.n_sources == 1
 
 
+def test_every_serve_flag_also_comes_from_the_environment(monkeypatch, make_corpus, tmp_path):
+    folder = make_corpus({"a.txt": "Apples are red.", "b.txt": "Bananas are yellow."})
+    started = []
+    monkeypatch.setattr(_Gunicorn, "run", lambda self: started.append((self.app, self.cfg)))
+    for name, value in {"HOST": "::1", "PORT": "9003", "WORKERS": "4", "CORPUS": str(folder),
+                        "INDEX_DIR": str(tmp_path / "env-index")}.items():
+        monkeypatch.setenv(f"GROUNDEDQA_{name}", value)
+    assert main(["serve"]) == 0
+    [(app, cfg)] = started
+    assert cfg.bind == ["[::1]:9003"] and cfg.workers == 4
+    retriever = app.extensions["groundedqa"].retriever
+    assert retriever.n_sources == 2 and retriever.stored.path.parent == tmp_path / "env-index"
+
+
 @pytest.mark.parametrize("argv, fragment", [
     (["--port", "70000"], "expected a port number from 0 to 65535"),
     (["--port", "http"], "expected a port number"),
