@@ -99,3 +99,12 @@ def test_bad_corpus_stops_index_naming_file_and_line_and_keeps_the_index(case, m
     assert message in err and "Traceback" not in err
     assert (current_version(idx), list_versions(idx)) == before
     assert Retriever.open(idx).search("grapes", 1).hits[0].source_id == "g"
+
+
+def test_ask_json_is_the_document_the_http_api_returns(client, capsys):
+    assert main(["ask", "--json", "-k", "4", SEED_Q]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    served = client.get("/api/search", query_string={"q": SEED_Q, "k": "4"}).get_json()
+    assert list(printed) == list(served)  # the same keys in the same order
+    printed.pop("took_ms"), served.pop("took_ms")
+    assert printed == served
