@@ -108,6 +108,10 @@ def create_app(config: Config | None = None, retriever: Retriever | None = None)
     config = config or Config.from_env()
     retriever = retriever or Retriever.from_config(config)
     app = Flask(__name__)
+    # Flask turns debug on from FLASK_DEBUG in the environment; a server must
+    # not be switched into debug (pretty-printed JSON, templates re-read on
+    # every request) by a stray variable: debug stays off outside tests.
+    app.debug = False
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     # No 308 redirects from "//" to "/": a source ID may start with "/",
     # and the API answers every path with JSON, not an HTML redirect page.

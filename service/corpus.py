@@ -226,6 +226,7 @@ def _open_jsonl(path: Path):
 
 def _read_jsonl(path: Path, report: CorpusReport) -> None:
     where = str(path)
+    lineno = 0
     try:
         with _open_jsonl(path) as fh:
             for lineno, raw in enumerate(fh, start=1):
@@ -234,7 +235,9 @@ def _read_jsonl(path: Path, report: CorpusReport) -> None:
                 report.items_seen += 1
                 _add(report, _parse_record(raw, where, lineno), where, lineno)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        report.problems.append(Problem(where, f"cannot be read: {exc}"))
+        # Reading stopped after ``lineno`` good lines (a truncated or damaged
+        # .gz): name the line it stopped in, as for any other bad line.
+        report.problems.append(Problem(where, f"cannot be read: {exc}", lineno + 1 if lineno else None))
 
 
 def _parse_record(raw: bytes, where: str, lineno: int) -> Article | Problem:

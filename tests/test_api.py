@@ -335,3 +335,10 @@ def test_url_over_the_length_limit_is_414(client, app):
 
 def test_debug_is_off_outside_tests(app):
     assert app.debug is False and app.testing is False
+
+
+def test_flask_debug_in_the_environment_does_not_turn_debug_on(monkeypatch, seed_retriever):
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    app = create_app(Config(), retriever=seed_retriever)
+    assert app.debug is False
+    assert app.test_client().get("/healthz").data == b'{"ok":true,"status":"alive"}\n'  # compact, not debug's indent

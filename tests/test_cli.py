@@ -2,9 +2,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from service.cli import main
 from service.config import default_index_dir
-from service.store import current_version
+from service.search import Retriever
+from service.store import current_version, list_versions
 
 SEED_Q = "How many trusts attended the first Lorenzo user group meeting?"
 
@@ -68,3 +71,40 @@ def test_module_entry_point_reports_usage_errors():
     proc = subprocess.run([sys.executable, "-m", "service", "ask", "-k", "zero", "q"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "expected a whole number" in proc.stderr
+
+
+BAD_CORPORA = {
+    "empty file": ({"a.txt": "Apples are red.", "empty.txt": ""}, "empty.txt: empty file"),
+    "non-UTF-8 bytes": ({"a.txt": "Apples are red.", "latin.txt": "caf\xe9".encode("latin-1")},
+                        "latin.txt: not valid UTF-8 (byte 3)"),
+    "duplicate IDs": ({"a.txt": "Apples are red.", "a.md": "Apples again."}, "a.md: duplicate source ID 'a'"),
+    "empty folder": ({}, "c: no articles found"),
+    "unreadable JSONL line": ({"c.jsonl": '{"_id": "a", "text": "Apples."}\n{"_id": "b", "text": oops}\n'},
+                              "c.jsonl:2: not valid JSON"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CORPORA))
+def test_bad_corpus_stops_index_naming_file_and_line_and_keeps_the_index(case, make_corpus, tmp_path, capsys):
+    files, message = BAD_CORPORA[case]
+    idx = tmp_path / "idx"
+    good = make_corpus({"g.txt": "Grapes are green."}, "good")
+    assert main(["index", "--corpus", str(good), "--index", str(idx)]) == 0
+    before = (current_version(idx), list_versions(idx))
+    folder = make_corpus(files)
+    corpus = folder / "c.jsonl" if "c.jsonl" in files else folder
+    capsys.readouterr()
+    assert main(["index", "--corpus", str(corpus), "--index", str(idx)]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert (current_version(idx), list_versions(idx)) == before
+    assert Retriever.open(idx).search("grapes", 1).hits[0].source_id == "g"
+
+
+def test_ask_json_is_the_document_the_http_api_returns(client, capsys):
+    assert main(["ask", "--json", "-k", "4", SEED_Q]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    served = client.get("/api/search", query_string={"q": SEED_Q, "k": "4"}).get_json()
+    assert list(printed) == list(served)  # the same keys in the same order
+    printed.pop("took_ms"), served.pop("took_ms")
+    assert printed == served

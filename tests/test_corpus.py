@@ -85,3 +85,14 @@ def test_symlink_outside_folder_is_rejected(make_corpus, tmp_path):
 def test_missing_path_is_an_error(tmp_path):
     with pytest.raises(CorpusError, match="no such file or folder"):
         load_corpus(tmp_path / "nope")
+
+
+def test_a_damaged_gzip_names_the_line_where_reading_stopped(tmp_path):
+    rows = "".join(json.dumps({"_id": str(i), "text": f"Article number {i} " * 50}) + "\n" for i in range(200))
+    data = gzip.compress(rows.encode())
+    path = tmp_path / "c.jsonl.gz"
+    path.write_bytes(data[: len(data) // 2])  # cut off mid-stream
+    report = read_corpus(path)
+    [problem] = [p for p in report.problems if "cannot be read" in p.reason]
+    assert problem.line is not None and 1 < problem.line <= 200 and problem.line == len(report.articles) + 1
+    assert str(problem).startswith(f"{path}:{problem.line}: cannot be read")

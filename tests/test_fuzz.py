@@ -139,3 +139,23 @@ def test_traversal_attempts_reach_no_file(client, path):
         resp = client.get(prefix + path)
         assert resp.status_code == 404
         assert b"root:" not in resp.data and b"[project]" not in resp.data
+
+
+def test_no_regex_is_built_at_request_time():
+    """No user text reaches a regex as a pattern: every ``re`` call in the
+    service is at module level, so every pattern is fixed at import, before
+    any request or corpus exists (user text is only ever a subject)."""
+    import ast
+    from pathlib import Path
+
+    service_dir = Path(__file__).resolve().parent.parent / "service"
+    inside_functions = []
+    for file in sorted(service_dir.glob("*.py")):
+        tree = ast.parse(file.read_text(encoding="utf-8"))
+        assert not any(isinstance(n, ast.ImportFrom) and n.module in ("re", "regex") for n in ast.walk(tree)), file
+        for func in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))):
+            for call in (n for n in ast.walk(func) if isinstance(n, ast.Call)):
+                target = call.func
+                if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "re":
+                    inside_functions.append(f"{file.name}:{call.lineno} re.{target.attr}")
+    assert inside_functions == []

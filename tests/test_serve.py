@@ -58,6 +58,20 @@ def test_flags_override_the_environment_and_the_index_is_loaded_before_gunicorn_
     assert app.extensions["groundedqa"].retriever.n_sources == 1
 
 
+def test_every_serve_flag_also_comes_from_the_environment(monkeypatch, make_corpus, tmp_path):
+    folder = make_corpus({"a.txt": "Apples are red.", "b.txt": "Bananas are yellow."})
+    started = []
+    monkeypatch.setattr(_Gunicorn, "run", lambda self: started.append((self.app, self.cfg)))
+    for name, value in {"HOST": "::1", "PORT": "9003", "WORKERS": "4", "CORPUS": str(folder),
+                        "INDEX_DIR": str(tmp_path / "env-index")}.items():
+        monkeypatch.setenv(f"GROUNDEDQA_{name}", value)
+    assert main(["serve"]) == 0
+    [(app, cfg)] = started
+    assert cfg.bind == ["[::1]:9003"] and cfg.workers == 4
+    retriever = app.extensions["groundedqa"].retriever
+    assert retriever.n_sources == 2 and retriever.stored.path.parent == tmp_path / "env-index"
+
+
 @pytest.mark.parametrize("argv, fragment", [
     (["--port", "70000"], "expected a port number from 0 to 65535"),
     (["--port", "http"], "expected a port number"),
@@ -105,3 +119,35 @@ def test_url_length_limit_is_the_apps_json_414_on_the_real_server(live_server):
     assert err.value.code == 414
     doc = json.loads(err.value.read())
     assert doc["status"] == 414 and "the limit is 12288 bytes" in doc["errors"][0]["message"]
+
+
+def _raw_response_head(base: str, request: bytes) -> tuple[int, dict[str, str]]:
+    """Send raw bytes (a request no HTTP client would send) and parse the
+    status and headers of the answer."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    status_line, *lines = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    return int(status_line.split()[1]), dict(line.split(": ", 1) for line in lines)
+
+
+@pytest.mark.parametrize("request_bytes, status", [
+    (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431),  # header over gunicorn's cap
+    (b"G@T /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400),  # malformed request line
+])
+def test_errors_gunicorn_answers_itself_carry_the_security_headers(live_server, request_bytes, status):
+    from service.app import SECURITY_HEADERS
+
+    got, headers = _raw_response_head(live_server, request_bytes)
+    assert got == status
+    for name, value in SECURITY_HEADERS.items():
+        assert headers[name] == value

@@ -178,3 +178,33 @@ def test_the_stylesheet_is_served_with_the_headers(client):
     assert resp.status_code == 200 and resp.mimetype == "text/css"
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
     assert "@media (max-width: 30rem)" in resp.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("method, path, headers", [
+    ("get", "/static/style.css", {}),
+    ("get", "/static/style.css", {"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}),  # 304
+    ("get", "/static/missing.css", {}),
+    ("head", "/", {}),
+    ("options", "/api/search", {}),
+    ("get", "/api/search?q=" + "a" * 13000, {}),
+    ("get", "/?q=" + "a" * 13000, {}),
+    ("post", "/api/search", {"Content-Type": "text/plain"}),
+    ("post", "/sources/x", {}),
+])
+def test_every_kind_of_response_carries_the_security_headers(client, method, path, headers):
+    resp = getattr(client, method)(path, headers=headers)
+    for name, value in SECURITY_HEADERS.items():
+        assert resp.headers[name] == value, (resp.status_code, name)
+
+
+def test_an_unexpected_error_is_a_500_with_the_security_headers(app, monkeypatch):
+    import service.api
+
+    def broken(*args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(service.api, "search_json", broken)
+    resp = app.test_client().get("/api/search?q=trusts")
+    assert resp.status_code == 500 and resp.get_json()["status"] == 500 and "a bug" not in resp.get_data(as_text=True)
+    for name, value in SECURITY_HEADERS.items():
+        assert resp.headers[name] == value
