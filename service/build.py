@@ -44,9 +44,13 @@ def build_from_report(
     :func:`service.tokenize.default_workers`); the index is the same either way.
     """
     started = time.perf_counter()
-    workers = default_workers(report.articles) if workers is None else workers
+    # Passages are numbered in source-ID order (then passage number), the
+    # order ties are broken in: by passage ID, whatever order a JSONL file
+    # listed its records in.
+    articles = sorted(report.articles, key=lambda a: a.source_id)
+    workers = default_workers(articles) if workers is None else workers
     builder = ArrayBuilder()
-    passages, worker_s = _tokenize(report.articles, settings, workers, builder, progress)
+    passages, worker_s = _tokenize(articles, settings, workers, builder, progress)
     # analysis_s: wall-clock seconds until every passage was cut and
     # analysed (by ``workers`` processes, busy ``worker_s`` in all).
     stats = {"analysis_s": round(time.perf_counter() - started, 3), "workers": workers, "worker_s": worker_s}
@@ -56,7 +60,7 @@ def build_from_report(
             # The big arrays go straight to the unpublished version's files.
             arrays = builder.finish(settings, staging)
             stats["until_save_s"] = round(time.perf_counter() - started, 3)
-            return save_index(index_dir, arrays, report.articles, passages,
+            return save_index(index_dir, arrays, articles, passages,
                               _manifest(report, settings, arrays, stats), staging)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

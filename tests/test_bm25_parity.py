@@ -1,5 +1,7 @@
 """Our scores must equal rank_bm25.BM25Okapi.get_scores for the same tokens."""
 
+import json
+
 import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
@@ -8,6 +10,7 @@ from service.analysis import Analyzer
 from service.config import IndexSettings
 from service.index import Bm25Scorer, build_arrays
 from service.passages import passages_of
+from service.search import Retriever
 
 RTOL = 1e-9
 
@@ -82,3 +85,15 @@ def test_top_k_matches_full_sort_on_random_corpus():
 def _zipf(n):
     w = 1 / np.arange(1, n + 1)
     return w / w.sum()
+
+
+def test_tied_hits_come_in_passage_id_order_whatever_the_corpus_order(tmp_path):
+    """A JSONL corpus lists its records in any order; equal scores still
+    rank by source ID, then passage number."""
+    ids = ["zeta", "alpha", "mid", "beta"]
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps({"id": i, "text": "Lorenzo is a patient record system."}) + "\n"
+                              for i in ids), encoding="utf-8")
+    hits = Retriever.from_corpus(corpus, tmp_path / "index").search("Lorenzo record", 4).hits
+    assert len({h.score for h in hits}) == 1
+    assert [h.source_id for h in hits] == sorted(ids)
