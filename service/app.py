@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Mapping
 
 import orjson
@@ -48,6 +49,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+
+_SECURITY_NAMES = frozenset(name.lower() for name in SECURITY_HEADERS)
 
 #: Paths whose errors are JSON (for programs) rather than HTML (for people).
 _JSON_PATHS = ("/api/", "/healthz", "/readyz")
@@ -117,41 +120,45 @@ def create_app(config: Config | None = None, retriever: Retriever | None = None)
     # and the API answers every path with JSON, not an HTML redirect page.
     app.url_map.merge_slashes = False
     app.json = FastJSONProvider(app)
-    app.extensions["groundedqa"] = AppState(
-        config, IndexHolder(retriever, config.index_dir, interval=config.reload_interval))
+    state = AppState(config, IndexHolder(retriever, config.index_dir, interval=config.reload_interval))
+    app.extensions["groundedqa"] = state
     app.register_blueprint(api.bp)
     app.register_blueprint(api.health)
     app.register_blueprint(web.bp)
-    app.before_request(_check_url_length)
-    app.after_request(_security_headers)
+    # The hooks run on every request: what they need is bound here rather
+    # than looked up through Flask's context proxies each time.
+    app.before_request(partial(_check_url_length, config.max_url_bytes))
+    app.after_request(partial(_add_headers, state.holder))
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     return app
 
 
-def _check_url_length() -> None:
+def _check_url_length(limit: int) -> None:
     """Refuse over-long URLs with the documented 414 (in JSON under /api)
     rather than leaving it to the WSGI server's own plain-text limit."""
-    limit = app_state().config.max_url_bytes
-    query = request.environ.get("QUERY_STRING", "")
-    size = len(request.environ.get("PATH_INFO", "")) + (len(query) + 1 if query else 0)
+    environ = request.environ
+    query = environ.get("QUERY_STRING", "")
+    size = len(environ.get("PATH_INFO", "")) + (len(query) + 1 if query else 0)
     if size > limit:
         raise RequestURITooLarge(f"the URL is {size} bytes long; the limit is {limit} bytes (use POST for long questions)")
 
 
-def _security_headers(response: Response) -> Response:
-    """Add the security headers a view has not set itself.  The names
-    present are read in one pass: Werkzeug's ``setdefault`` scans all the
-    headers once per name, a measurable share of a short request."""
+def _add_headers(holder: IndexHolder, response: Response) -> Response:
+    """Add the security headers a view has not set itself (in one pass:
+    Werkzeug's ``setdefault`` scans all the headers once per name, a
+    measurable share of a short request), and which index version and
+    which worker answered: that lets a load test prove that every worker's
+    version only moves forward across reloads."""
     headers = response.headers
-    present = {name.lower() for name, _ in headers}
-    for name, value in SECURITY_HEADERS.items():
-        if name.lower() not in present:
-            headers.add(name, value)
-    # Which index version and which worker answered: lets a load test prove
-    # that every worker's version only moves forward across reloads.
-    headers.set("X-Index-Version", app_state().holder.version)
-    headers.set("X-Served-By", str(os.getpid()))
+    present = [name.lower() for name, _ in headers]
+    if _SECURITY_NAMES.isdisjoint(present):
+        headers.extend(SECURITY_HEADERS)
+    else:
+        for name, value in SECURITY_HEADERS.items():
+            if name.lower() not in present:
+                headers.add(name, value)
+    headers.extend((("X-Index-Version", holder.version), ("X-Served-By", str(os.getpid()))))
     return response
 
 
