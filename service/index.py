@@ -299,6 +299,10 @@ class Bm25Scorer:
             self._top_k_ids(one, np.ones(1), 1)
             self._accumulate(one, np.ones(1))
             self._union_count(np.zeros(2, dtype=np.int64))
+            # The document-at-a-time path, with nothing to walk (a one-word
+            # query has no threshold; an infinite one rules every list out).
+            kernels.seed_threshold(*self._postings[:3], one, np.ones(1), one, 1)
+            kernels.maxscore_top_k(*self._postings, one, np.ones(1), 1, one, np.inf)
 
     def _scratch(self) -> tuple[np.ndarray, np.ndarray]:
         """This thread's zeroed score and mark arrays, one slot a document;

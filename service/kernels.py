@@ -7,7 +7,14 @@ is ``cache=True``: the machine code is compiled once and reused from
 :class:`service.index.Bm25Scorer` runs the query kernels once when it is built so
 the first real query never pays for compilation.
 
-Top-k retrieval is exact and pruned.  Query terms are taken shortest
+Top-k retrieval is exact and pruned.  When one of the query's lists is
+short next to the others (a rare word beside common ones, the usual
+question), the exact scores of its documents give a threshold that k
+documents reach, and the query is scored document at a time: lists whose
+largest weights together cannot reach the threshold are only looked up,
+for documents found in the others (MaxScore, Turtle & Flood 1995), so
+the long lists of common words are skipped over rather than walked.
+Otherwise query terms are taken shortest
 posting list first and added term by term into a per-document accumulator.
 Before walking the next (longer) list, when looking documents up is much
 cheaper than walking, the current candidates' scores are completed by
@@ -224,6 +231,124 @@ def _best_k(scores, ids, k):
 
 
 @njit(cache=True, nogil=True)
+def seed_threshold(ptr, docs, weights, qterms, qmul, order, k):
+    """The k-th best exact score among the documents of the query's
+    shortest list (looked up in every list by galloping, summed in
+    ``order``), or -inf for a one-word query, when that list has fewer
+    than k documents, or when looking them up is not much cheaper than
+    walking all the lists (the rule of the term-at-a-time trial below)."""
+    nq = qterms.shape[0]
+    first = qterms[order[0]]
+    n0 = ptr[first + 1] - ptr[first]
+    total = 0
+    for i in range(nq):
+        total += ptr[qterms[i] + 1] - ptr[qterms[i]]
+    if nq < 2 or n0 < k or 8 * n0 * (nq - 1) >= total:
+        return -np.inf
+    seed = np.zeros(n0)
+    for j in range(nq):
+        i = order[j]
+        lo = ptr[qterms[i]]
+        hi = ptr[qterms[i] + 1]
+        m = qmul[i]
+        for c in range(n0):
+            d = docs[ptr[first] + c]
+            lo = _gallop(docs, lo, hi, d)
+            if lo == hi:
+                break
+            if docs[lo] == d:
+                seed[c] += weights[lo] * m
+    return _kth_best_above(seed, n0, k, -np.inf)
+
+
+@njit(cache=True, nogil=True)
+def maxscore_top_k(ptr, docs, weights, max_weight, qterms, qmul, k, order, theta):
+    """Exact top-k document at a time, given a threshold ``theta`` that k
+    documents are known to reach (MaxScore, Turtle & Flood 1995).
+
+    The longest lists whose largest weights sum to at most ``theta`` are
+    *non-essential*: a document in none of the other lists cannot reach
+    ``theta``, so only the short, essential lists are walked, in document
+    order, and a document found there is looked up in the long lists only
+    while its bound still reaches ``theta``.  The threshold rises as the
+    heap of the k best fills, and more lists become non-essential.  A
+    document's score is its contributions summed in ``order``, as
+    everywhere else, so scores are bit-identical; documents come in id
+    order and a skipped one is certain to score below ``theta``, so ties
+    still go to the lower id.
+    """
+    nq = qterms.shape[0]
+    by_len = order[::-1].copy()  # longest list first: these become non-essential first
+    ub = np.empty(nq)
+    cum = np.empty(nq)  # cum[j]: the most lists by_len[:j + 1] can add
+    s = 0.0
+    for j in range(nq):
+        i = by_len[j]
+        ub[i] = max_weight[qterms[i]] * qmul[i]
+        s += ub[i]
+        cum[j] = s
+    slack = _SLACK * (s + 1e-300)
+    cur = np.empty(nq, dtype=np.int64)
+    end = np.empty(nq, dtype=np.int64)
+    for i in range(nq):
+        cur[i] = ptr[qterms[i]]
+        end[i] = ptr[qterms[i] + 1]
+    contrib = np.zeros(nq)
+    present = np.zeros(nq, dtype=np.bool_)
+    hs = np.empty(k)
+    hd = np.empty(k, dtype=np.int64)
+    n_heap = 0
+    n_ne = 0  # lists by_len[:n_ne] are non-essential
+    while n_ne < nq and cum[n_ne] + slack <= theta:
+        n_ne += 1
+    past = np.int64(1) << 62
+    while True:
+        d = past
+        for j in range(n_ne, nq):
+            i = by_len[j]
+            if cur[i] < end[i] and docs[cur[i]] < d:
+                d = np.int64(docs[cur[i]])
+        if d == past:
+            break
+        bound = 0.0
+        for j in range(n_ne, nq):
+            i = by_len[j]
+            if cur[i] < end[i] and docs[cur[i]] == d:
+                contrib[i] = weights[cur[i]] * qmul[i]
+                present[i] = True
+                bound += contrib[i]
+                cur[i] += 1
+        keep = True
+        if n_ne > 0:
+            bound += cum[n_ne - 1]
+            for j in range(n_ne - 1, -1, -1):
+                if bound + slack <= theta:
+                    break
+                i = by_len[j]
+                p = _gallop(docs, cur[i], end[i], d)
+                cur[i] = p
+                if p < end[i] and docs[p] == d:
+                    contrib[i] = weights[p] * qmul[i]
+                    present[i] = True
+                    bound += contrib[i] - ub[i]
+                else:
+                    bound -= ub[i]
+        if bound + slack > theta:
+            score = 0.0
+            for j in range(nq):
+                if present[order[j]]:
+                    score += contrib[order[j]]
+            if n_heap < k or score > hs[0]:
+                n_heap = _offer(hs, hd, n_heap, k, score, d)
+                if n_heap == k and hs[0] > theta:
+                    theta = hs[0]
+                    while n_ne < nq and cum[n_ne] + slack <= theta:
+                        n_ne += 1
+        present[:] = False
+    return _ranked(hs, hd, n_heap)
+
+
+@njit(cache=True, nogil=True)
 def pruned_top_k(ptr, docs, weights, max_weight, idf, qterms, qmul, k, acc, mark):
     """Exact top-``k`` ``(docs, scores)`` of a query, best first.
 
@@ -248,6 +373,12 @@ def pruned_top_k(ptr, docs, weights, max_weight, idf, qterms, qmul, k, acc, mark
         left += ptr[t + 1] - ptr[t]
         if idf[t] < 0:
             can_prune = False
+    if can_prune:
+        # A short list among long ones: its documents' scores give a
+        # threshold to start from, and the long lists need not be walked.
+        theta = seed_threshold(ptr, docs, weights, qterms, qmul, order, k)
+        if theta > -np.inf:
+            return maxscore_top_k(ptr, docs, weights, max_weight, qterms, qmul, k, order, theta)
     cap = left
     cand = np.empty(cap, dtype=np.int32)
     nc = 0

@@ -14,6 +14,7 @@ from rank_bm25 import BM25Okapi
 
 from service.analysis import Analyzer
 from service.config import IndexSettings
+from service import kernels
 from service.index import BITMAP_RATIO, Bm25Scorer, build_arrays
 from service.passages import passages_of
 
@@ -176,3 +177,30 @@ def test_search_many_equals_search_one_by_one(seed_retriever):
     for threads in (1, 3):
         batch = seed_retriever.search_many(questions, k=4, threads=threads)
         assert batch == [seed_retriever.search(q, 4) for q in questions]
+
+
+def test_document_at_a_time_path_is_exact_with_ties_and_repeats():
+    # A rare word beside common ones: the rare word's documents give a
+    # starting threshold and the common lists are only looked up (see
+    # kernels.maxscore_top_k).  Documents repeat in blocks of identical
+    # copies, so the k-th place often falls inside a tie.
+    rng = np.random.default_rng(21)
+    block = []
+    for _ in range(400):
+        doc = ["common"] * int(rng.integers(1, 4))
+        if rng.random() < 0.3:
+            doc += ["mid"] * int(rng.integers(1, 3))
+        if rng.random() < 0.03:
+            doc.append("rare")
+        if rng.random() < 0.02:
+            doc.append("gem")
+        block.append(doc)
+    docs = [list(d) for d in block for _ in range(3)] + [["filler"]] * 50
+    scorer = Bm25Scorer(build_arrays(docs, IndexSettings()))
+    queries = [["rare", "common"], ["rare", "mid", "common", "common"], ["rare", "gem", "common"],
+               ["common", "rare", "unknown-term"], ["gem", "common", "mid"]]
+    for q in queries:
+        ids, mul = scorer.query_ids(q)
+        order = kernels.term_order(scorer._postings[0], ids)
+        assert kernels.seed_threshold(*scorer._postings[:3], ids, mul, order, 10) > -np.inf, q
+    check(docs, queries, ks=(1, 2, 10, 11, 30, 100))
