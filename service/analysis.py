@@ -180,7 +180,15 @@ class Analyzer:
         # Surface token → index term ("" for a stopword): one dict lookup
         # per token on the hot path, cleaning and stemming once per word.
         self._memo = Memo(self._term_of_match)
-        self._words = Memo(lambda word: tuple(dict.fromkeys(self(word))))
+        #: ``word_terms(word)``: the distinct terms of a short string such
+        #: as one word, in order, memoised: the highlighter and the answer
+        #: selector ask about the same words over and over, a passage's
+        #: hundred words at a time, so it is the memo's own lookup (no
+        #: Python call per word).  Tuples of strings, not frozensets: the
+        #: garbage collector stops tracking those, and the memo holds a
+        #: value per distinct word of everything served.
+        self.word_terms: Callable[[str], tuple[str, ...]] = \
+            Memo(lambda word: tuple(dict.fromkeys(self(word)))).__getitem__
 
     def _stem_uncached(self, token: str) -> str:
         if self._stemmer is None or token[0].isdigit() or not token[0].isalpha():
@@ -214,14 +222,6 @@ class Analyzer:
         """The index term of one string matched by the token pattern in
         normalised text, "" if none: for callers keeping their own memo."""
         return self._memo[tok]
-
-    def word_terms(self, word: str) -> tuple[str, ...]:
-        """The distinct terms of a short string such as one word, in order,
-        memoised: the highlighter and the answer selector ask about the same
-        words over and over.  A tuple of strings, not a frozenset: the
-        garbage collector stops tracking those, and the memo holds a value
-        per distinct word of everything served."""
-        return self._words[word]
 
     def __call__(self, text: str) -> list[str]:
         """Index terms of ``text``, in order, duplicates kept.

@@ -29,10 +29,11 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain, compress, repeat
 from typing import Any, Callable, Iterator, NamedTuple
 
 from .analysis import Analyzer, Memo, normalize, positions_by_term, raw_tokens
-from .highlight import word_spans
+from .highlight import word_matches, word_spans
 from .passages import sentence_units
 from .search import Hit, Retriever, SearchResult
 
@@ -294,7 +295,20 @@ def word_weight(df: int, n: int) -> float:
 
 
 def _cues(surface: str, prev: str, first: bool) -> tuple[str, ...]:
-    """Answer types a word can fill, read off how it is written."""
+    """Answer types a word can fill, read off how it is written (and, for
+    a capitalised word, whether it opens the sentence and whether the word
+    before it is capitalised or a place preposition such as "in")."""
+    capital = surface[0].isupper()
+    after_place = capital and (prev[:1].isupper() or _NORMAL[prev] in PLACE_PREPOSITIONS)
+    return _CUES[surface, capital and first, after_place]
+
+
+def _read_cues(key: tuple[str, bool, bool]) -> tuple[str, ...]:
+    """The cues of a word, given as (spelling, opens the sentence, follows
+    a capitalised word or a place preposition): they depend on nothing
+    else, so they are remembered (``_CUES``) rather than read again each
+    time a passage is analysed."""
+    surface, first, after_place = key
     low = _NORMAL[surface]
     cues = set()
     if surface[0].isdigit() or surface[0] in "£$€¥" or low in NUMBER_WORDS:
@@ -310,9 +324,12 @@ def _cues(surface: str, prev: str, first: bool) -> tuple[str, ...]:
     acronym = len(surface) > 1 and surface.isupper()
     if capital and (not first or acronym):
         cues.add("name")
-        if _NORMAL[prev] in PLACE_PREPOSITIONS or prev[:1].isupper():
+        if after_place:
             cues.add("place")
     return tuple(sorted(cues))
+
+
+_CUES = Memo(_read_cues)
 
 
 @dataclass(frozen=True)
@@ -362,15 +379,18 @@ def _passage(text: str, base: int, analyzer: Analyzer) -> _Passage:
         if heading:
             continue
         sentence = text[s:e]
-        spans = word_spans(sentence)
-        surfaces = [sentence[ws:we] for ws, we in spans]
+        # Column by column with map(): a passage not seen before is read
+        # on the request path, word by word, so per-word work is its cost.
+        words = word_matches(sentence)
+        surfaces = list(map(re.Match.group, words))
         word_terms = tuple(map(analyzer.word_terms, surfaces))
-        cues = tuple(_cues(w, surfaces[i - 1] if i else "", i == 0) for i, w in enumerate(surfaces))
+        cues = tuple(map(_cues, surfaces, chain(("",), surfaces), chain((True,), repeat(False))))
+        offset = base + s
         out.append(_Analysed(
-            base + s, base + e, pno,
-            tuple(base + s + ws for ws, _ in spans), tuple(base + s + we for _, we in spans),
-            word_terms, cues, tuple(_NORMAL[w] for w in surfaces),
-            frozenset().union(*word_terms), tuple(i for i, c in enumerate(cues) if c)))
+            offset, base + e, pno,
+            tuple(map(offset.__add__, map(re.Match.start, words))), tuple(map(offset.__add__, map(re.Match.end, words))),
+            word_terms, cues, tuple(map(_NORMAL.__getitem__, surfaces)),
+            frozenset().union(*word_terms), tuple(compress(range(len(cues)), cues))))
     return _Passage(tuple(out), positions_by_term(a.terms for a in out))
 
 

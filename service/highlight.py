@@ -23,13 +23,18 @@ from .analysis import Analyzer, positions_by_term
 _WORD_RE = re.compile(r"[£$€¥]?[^\W_]+(?:['\u2019.,\-][^\W_]+)*%?")
 
 
-def word_spans(text: str) -> list[tuple[int, int]]:
-    """Spans of the words of ``text`` as written (case and marks kept).
+def word_matches(text: str) -> list[re.Match[str]]:
+    """The words of ``text`` as written (case and marks kept).
 
     The answer selector reads capitals and digits off these, so it sees the
     same words the highlighter marks.
     """
-    return [m.span() for m in _WORD_RE.finditer(text)]
+    return list(_WORD_RE.finditer(text))
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of the words of ``text``."""
+    return list(map(re.Match.span, _WORD_RE.finditer(text)))
 
 
 @dataclass(frozen=True)
@@ -50,20 +55,35 @@ class _Prepared:
 def _prepared(text: str, analyzer: Analyzer) -> _Prepared:
     """Cached by passage: the same passages are highlighted for question
     after question, and their words, terms and escaping never change."""
-    pieces: list[str] = []
-    spans = []
-    word_terms = []
-    pos = size = 0
-    for s, e in word_spans(text):
-        gap, word = html.escape(text[pos:s]), html.escape(text[s:e])
-        pieces += (gap, word)
-        size += len(gap)
-        spans.append((size, size + len(word)))
-        size += len(word)
-        word_terms.append(analyzer.word_terms(text[s:e]))
-        pos = e
-    pieces.append(html.escape(text[pos:]))
-    return _Prepared("".join(pieces), tuple(spans), positions_by_term(word_terms))
+    spans = word_spans(text)
+    terms = map(analyzer.word_terms, [text[s:e] for s, e in spans])
+    escaped = html.escape(text)
+    if len(escaped) != len(text):
+        spans = _escaped_spans(text, spans)
+    return _Prepared(escaped, tuple(spans), positions_by_term(terms))
+
+
+#: The characters :func:`html.escape` replaces (with ``quote=True``).
+_ESCAPED_RE = re.compile("[&<>\"']")
+
+
+def _escaped_spans(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Where ``spans`` of ``text`` lie in ``html.escape(text)``: each
+    character it replaces lengthens the text by its entity's length less
+    one (a passage is escaped whole, once, rather than word by word)."""
+    growth = [(m.start(), len(html.escape(m.group())) - 1) for m in _ESCAPED_RE.finditer(text)]
+    out = []
+    extra = k = 0
+    for s, e in spans:
+        while k < len(growth) and growth[k][0] < s:
+            extra += growth[k][1]
+            k += 1
+        start = s + extra
+        while k < len(growth) and growth[k][0] < e:
+            extra += growth[k][1]
+            k += 1
+        out.append((start, e + extra))
+    return out
 
 
 def _matched_words(prepared: _Prepared, terms: Collection[str]) -> list[int]:

@@ -182,3 +182,38 @@ def test_a_replaced_retriever_is_freed_at_once_despite_its_caches(seed_retriever
         assert gone() is None
     finally:
         gc.enable()
+
+
+def plain_cues(sentence: str) -> tuple[tuple[str, ...], ...]:
+    """Each word's cues with its context read word by word, as written."""
+    surfaces = [sentence[s:e] for s, e in word_spans(sentence)]
+    out = []
+    for j, surface in enumerate(surfaces):
+        prev = surfaces[j - 1] if j else ""
+        capital = surface[0].isupper()
+        after_place = capital and (prev[:1].isupper() or analysis.normalize(prev) in A.PLACE_PREPOSITIONS)
+        out.append(A._read_cues((surface, capital and j == 0, after_place)))
+    return tuple(out)
+
+
+def test_sentence_cues_read_each_words_context_as_written(seed_articles):
+    analyzer = Analyzer()
+    texts = [a.text for a in seed_articles] + [
+        "Talks in London began. BT said in March that CSC paid £1m in 2007-08 to Leeds and NHS Direct.",
+        "In Paris, iSoft and Accenture met; across Wales 5 trusts joined.  O'Neill wasn't there."]
+    n = 0
+    for text in texts:
+        for sentence in A._passage(text, 0, analyzer).sentences:
+            words = text[sentence.start:sentence.end]
+            assert sentence.cues == plain_cues(words), words
+            n += len(sentence.cues)
+    assert n > 1000
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["in", "In", "London", "BT", "the", "March", "may", "5", "£3m", "Mr", "to",
+                                 "2007", "weeks", "ten", "x"]), min_size=1, max_size=12))
+def test_sentence_cues_on_any_word_sequence(words):
+    sentence = " ".join(words) + "."
+    [analysed] = A._passage(sentence, 0, Analyzer()).sentences
+    assert analysed.cues == plain_cues(sentence)
