@@ -1,0 +1,127 @@
+"""The work of one ``/api/search`` request, in-process: what the service
+adds to a bare Flask endpoint, without the HTTP server and load tool.
+
+    python bench/request.py                     # seeds and 100,000 synthetic passages
+    python bench/request.py --corpora seeds --questions 50
+
+``service.response.search_json`` (search, answer, highlights; the very
+document the API returns) is timed per question, single thread, in three
+states of the per-passage caches (see service/answer.py and
+service/highlight.py):
+
+* *warm*: every passage already read: a server's steady state when the
+  same passages keep coming back (what ``bench/http_bench.py`` loads);
+* *cold*: every passage new to the worker but its words known (their
+  caches emptied before each question): a large archive under varied
+  questions, where each request reads about ten passages for the first time;
+* the warm parts: search alone, the answer alone, the ten highlights.
+
+Writes bench/out/request.json and the request section of bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+OUT = BENCH / "out"
+sys.path[:0] = [str(ROOT), str(BENCH)]
+
+import report  # noqa: E402
+import retrieval  # noqa: E402
+
+
+def timed(fn, items) -> list[float]:
+    """Microseconds per call of ``fn`` on each item."""
+    out = []
+    for item in items:
+        t0 = time.perf_counter()
+        fn(item)
+        out.append((time.perf_counter() - t0) * 1e6)
+    return out
+
+
+def summary(us: list[float]) -> dict:
+    us = sorted(us)
+    return {"p50_us": us[len(us) // 2], "p90_us": us[int(len(us) * 0.9)], "mean_us": statistics.fmean(us)}
+
+
+def measure(corpus: str, n_questions: int, rounds: int) -> dict:
+    from service import answer as answer_module
+    from service import highlight as highlight_module
+    from service.answer import ANSWER_DEPTH, answer
+    from service.highlight import highlight
+    from service.response import search_json
+    from service.search import Retriever
+
+    index_dir = OUT / f"index-{corpus}"
+    subprocess.run([sys.executable, "-m", "service", "index", "--corpus", str(retrieval.corpus_path(corpus)),
+                    "--index", str(index_dir)], check=True, cwd=ROOT, timeout=1800, stdout=subprocess.DEVNULL)
+    retriever = Retriever.open(index_dir, verify=False)
+    questions = retrieval.query_texts(corpus, n_questions)
+    for q in questions:  # every passage and word read once
+        search_json(retriever, q, 10)
+    gc.freeze()  # as `serve` does after loading
+
+    def best_of_rounds(fn, items) -> list[float]:
+        runs = [timed(fn, items) for _ in range(rounds)]
+        return [min(col) for col in zip(*runs)]
+
+    results = {q: retriever.search(q, max(10, ANSWER_DEPTH)) for q in questions}
+
+    row = {
+        "corpus": corpus,
+        "passages": retriever.n_passages,
+        "questions": len(questions),
+        "warm": summary(best_of_rounds(lambda q: search_json(retriever, q, 10), questions)),
+        "search": summary(best_of_rounds(lambda q: retriever.search(q, max(10, ANSWER_DEPTH)), questions)),
+        "answer": summary(best_of_rounds(lambda q: answer(results[q], retriever), questions)),
+        "highlights": summary(best_of_rounds(
+            lambda q: [highlight(h.text, results[q].terms, retriever.analyzer) for h in results[q].hits[:10]],
+            questions)),
+    }
+    cold_us: list[float] = []
+    for q in questions:
+        answer_module._passage.cache_clear()
+        highlight_module._prepared.cache_clear()
+        cold_us += timed(lambda q: search_json(retriever, q, 10), [q])
+    row["cold"] = summary(cold_us)
+    gc.unfreeze()
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpora", default="seeds,100000", help="corpora (names as in retrieval.py)")
+    ap.add_argument("--questions", type=int, default=300, help="distinct questions per corpus")
+    ap.add_argument("--rounds", type=int, default=3, help="warm timings: the best of this many passes")
+    args = ap.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    load_before = os.getloadavg()
+    rows = [measure(c, args.questions, args.rounds) for c in args.corpora.split(",")]
+    info = {
+        "machine": retrieval.machine(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)),
+        "minutes": round((time.time() - started) / 60, 1),
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+        "rounds": args.rounds,
+    }
+    (OUT / "request.json").write_text(json.dumps({"info": info, "results": rows}, indent=2))
+    report.write()
+    print(f"wrote {BENCH / 'RESULTS.md'}")
+
+
+if __name__ == "__main__":
+    main()
