@@ -196,11 +196,7 @@ def main() -> None:
             runs[target, corpus].append(load_target(target, corpus, cmd, paths, args, env))
     results = [median_round(rounds) for rounds in runs.values()]
     info = {
-        "machine": retrieval.machine(),
-        "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)),
-        "minutes": round((time.time() - started) / 60, 1),
-        "load_before": load_before,
-        "load_after": os.getloadavg(),
+        **retrieval.run_info(started, load_before),
         "threads": args.threads,
         "connections": args.connections,
         "duration_s": args.duration,

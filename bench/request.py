@@ -111,11 +111,7 @@ def main() -> None:
     load_before = os.getloadavg()
     rows = [measure(c, args.questions, args.rounds) for c in args.corpora.split(",")]
     info = {
-        "machine": retrieval.machine(),
-        "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)),
-        "minutes": round((time.time() - started) / 60, 1),
-        "load_before": load_before,
-        "load_after": os.getloadavg(),
+        **retrieval.run_info(started, load_before),
         "rounds": args.rounds,
     }
     (OUT / "request.json").write_text(json.dumps({"info": info, "results": rows}, indent=2))

@@ -330,6 +330,18 @@ def query_worker(name: str, engines: list[str], n_queries: int, seconds: float) 
 # -- the driver ---------------------------------------------------------------
 
 
+def run_info(started: float, load_before: tuple[float, float, float]) -> dict:
+    """The machine, and when a run started, how long it took and the load
+    around it: what every results file records beside its figures."""
+    return {
+        "machine": machine(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)),
+        "minutes": round((time.time() - started) / 60, 1),
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+    }
+
+
 def machine() -> dict:
     import psutil
 
@@ -416,11 +428,7 @@ def main() -> None:
                 rows[engine].update(queried.get(engine) or {"error": queried.get("error", ["no result"])})
         results.extend(rows.values())
     info = {
-        "machine": machine(),
-        "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)),
-        "minutes": round((time.time() - started) / 60, 1),
-        "load_before": load_before,
-        "load_after": os.getloadavg(),
+        **run_info(started, load_before),
         "args": {k: v for k, v in vars(args).items() if k != "worker"},
         "skipped": skipped,
     }
