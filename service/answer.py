@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import chain, compress, repeat
 from typing import Any, Callable, Iterator, NamedTuple
 
@@ -88,6 +88,9 @@ _YEAR_RE = re.compile(r"(?:1[89]|20)\d\d(?:-\d\d)?")
 #: A word as written → :func:`normalize` of it: each word of a passage is
 #: normalised up to three times while its sentence is read, and words repeat.
 _NORMAL = Memo(normalize)
+#: A word as written → one string object for that spelling, so the passage
+#: cache keeps each distinct word once however many passages hold it.
+_SPELLING = Memo(str)
 
 # Question words and what they ask for.  "how <word>" questions also make
 # <word> ("many", "long") a question word rather than a content word.
@@ -339,20 +342,35 @@ class _Analysed:
     start: int  # in the source
     end: int
     paragraph: int
-    # Word j is starts[j]:ends[j] in the source, with index terms
-    # word_terms[j] and answer-type cues[j] (as if no word were in the
-    # question).  Columns of plain tuples of ints and strings rather than a
-    # Word object per word: CPython's garbage collector stops tracking such
-    # tuples, and a server's passage cache holds hundreds of thousands of
-    # words; as objects they made every full collection walk them all
-    # (pauses of 0.2-0.5 s per request at 100,000 passages).
+    # Word j is surfaces[j] at starts[j]:ends[j] in the source, with index
+    # terms word_terms[j].  Columns of plain tuples of ints and strings
+    # rather than a Word object per word: CPython's garbage collector stops
+    # tracking such tuples, and a server's passage cache holds hundreds of
+    # thousands of words; as objects they made every full collection walk
+    # them all (pauses of 0.2-0.5 s per request at 100,000 passages).
     starts: tuple[int, ...]
     ends: tuple[int, ...]
     word_terms: tuple[tuple[str, ...], ...]
-    cues: tuple[tuple[str, ...], ...]
-    norms: tuple[str, ...]  # each word normalised, to compare with the question's
+    surfaces: tuple[str, ...]  # as written, one shared string per spelling
     terms: frozenset[str]
-    cued: tuple[int, ...]  # indices of the words with an answer-type cue
+
+    # Worked out when first read (a question asking for a type of answer,
+    # or the chosen sentence): most sentences a request reads never are.
+    @cached_property
+    def cues(self) -> tuple[tuple[str, ...], ...]:
+        """Each word's answer-type cues, as if no word were in the question."""
+        words = self.surfaces
+        return tuple(map(_cues, words, chain(("",), words), chain((True,), repeat(False))))
+
+    @cached_property
+    def cued(self) -> tuple[int, ...]:
+        """The indices of the words with an answer-type cue."""
+        return tuple(compress(range(len(self.cues)), self.cues))
+
+    @cached_property
+    def norms(self) -> tuple[str, ...]:
+        """Each word normalised, to compare with the question's."""
+        return tuple(map(_NORMAL.__getitem__, self.surfaces))
 
     @property
     def words(self) -> tuple[Word, ...]:
@@ -382,15 +400,13 @@ def _passage(text: str, base: int, analyzer: Analyzer) -> _Passage:
         # Column by column with map(): a passage not seen before is read
         # on the request path, word by word, so per-word work is its cost.
         words = word_matches(sentence)
-        surfaces = list(map(re.Match.group, words))
+        surfaces = tuple(map(_SPELLING.__getitem__, map(re.Match.group, words)))
         word_terms = tuple(map(analyzer.word_terms, surfaces))
-        cues = tuple(map(_cues, surfaces, chain(("",), surfaces), chain((True,), repeat(False))))
         offset = base + s
         out.append(_Analysed(
             offset, base + e, pno,
             tuple(map(offset.__add__, map(re.Match.start, words))), tuple(map(offset.__add__, map(re.Match.end, words))),
-            word_terms, cues, tuple(map(_NORMAL.__getitem__, surfaces)),
-            frozenset().union(*word_terms), tuple(compress(range(len(cues)), cues))))
+            word_terms, surfaces, frozenset().union(*word_terms)))
     return _Passage(tuple(out), positions_by_term(a.terms for a in out))
 
 
