@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from itertools import chain, compress, repeat
 from typing import Any, Callable, Iterator, NamedTuple
 
 from .analysis import Analyzer, Memo, normalize, positions_by_term, raw_tokens
-from .highlight import word_matches, word_spans
+from .highlight import passage_words, word_spans
 from .passages import sentence_units
 from .search import Hit, Retriever, SearchResult
 
@@ -88,9 +89,6 @@ _YEAR_RE = re.compile(r"(?:1[89]|20)\d\d(?:-\d\d)?")
 #: A word as written → :func:`normalize` of it: each word of a passage is
 #: normalised up to three times while its sentence is read, and words repeat.
 _NORMAL = Memo(normalize)
-#: A word as written → one string object for that spelling, so the passage
-#: cache keeps each distinct word once however many passages hold it.
-_SPELLING = Memo(str)
 
 # Question words and what they ask for.  "how <word>" questions also make
 # <word> ("many", "long") a question word rather than a content word.
@@ -392,21 +390,20 @@ def _passage(text: str, base: int, analyzer: Analyzer) -> _Passage:
     Cached by passage: the same top passages come back for many questions,
     and analysing their words is most of an answer's cost.
     """
+    # The passage's words, cut at its sentences.  A sentence ends where
+    # whitespace follows and starts after whitespace (service.passages),
+    # so no word crosses from one into the next: the words inside a
+    # sentence's span are exactly the words of the sentence read alone.
+    words = passage_words(text, analyzer)
     out = []
     for s, e, pno, heading in sentence_units(text):
         if heading:
             continue
-        sentence = text[s:e]
-        # Column by column with map(): a passage not seen before is read
-        # on the request path, word by word, so per-word work is its cost.
-        words = word_matches(sentence)
-        surfaces = tuple(map(_SPELLING.__getitem__, map(re.Match.group, words)))
-        word_terms = tuple(map(analyzer.word_terms, surfaces))
-        offset = base + s
+        i, j = bisect_left(words.starts, s), bisect_left(words.starts, e)
+        terms = words.terms[i:j]
         out.append(_Analysed(
-            offset, base + e, pno,
-            tuple(map(offset.__add__, map(re.Match.start, words))), tuple(map(offset.__add__, map(re.Match.end, words))),
-            word_terms, surfaces, frozenset().union(*word_terms)))
+            base + s, base + e, pno, tuple(map(base.__add__, words.starts[i:j])),
+            tuple(map(base.__add__, words.ends[i:j])), terms, words.surfaces[i:j], frozenset().union(*terms)))
     return _Passage(tuple(out), positions_by_term(a.terms for a in out))
 
 

@@ -20,6 +20,7 @@ import service.answer as A
 from service import analysis
 from service.analysis import Analyzer
 from service.highlight import highlight, word_spans
+from service.passages import sentence_units
 from service.response import search_json
 
 EVAL = Path(__file__).resolve().parent.parent / "eval"
@@ -217,3 +218,24 @@ def test_sentence_cues_on_any_word_sequence(words):
     sentence = " ".join(words) + "."
     [analysed] = A._passage(sentence, 0, Analyzer()).sentences
     assert analysed.cues == plain_cues(sentence)
+
+
+def plain_sentence_words(text: str) -> list[list[tuple[int, int]]]:
+    """Each sentence's word spans, each sentence read on its own."""
+    return [[(s + a, s + b) for a, b in word_spans(text[s:e])]
+            for s, e, _, heading in sentence_units(text) if not heading]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="aB1 .!?'\"’”)(\n£,-", max_size=120))
+def test_sentence_words_are_the_words_of_each_sentence_read_alone(text):
+    sentences = A._passage(text, 0, Analyzer()).sentences
+    assert [list(zip(a.starts, a.ends)) for a in sentences] == plain_sentence_words(text)
+
+
+def test_sentence_words_on_the_seeds(seed_articles):
+    analyzer = Analyzer()
+    for article in seed_articles:
+        sentences = A._passage(article.text, 0, analyzer).sentences
+        assert [list(zip(a.starts, a.ends)) for a in sentences] == plain_sentence_words(article.text)
+        assert all(a.surfaces == tuple(article.text[s:e] for s, e in zip(a.starts, a.ends)) for a in sentences)
