@@ -108,6 +108,21 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
+def server_cpu_s(pid: int) -> float:
+    """CPU seconds used so far by a server process and its workers."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
+
+
 def run_wrk(url: str, lua: Path, args, duration: float) -> dict:
     cmd = ["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{duration:.0f}s",
            "--timeout", "5s", "-s", str(lua), url]
@@ -139,7 +154,12 @@ def load_target(target: str, corpus: str, server_cmd: list[str], paths: list[str
         wait_ready(f"http://127.0.0.1:{port}{paths[0]}", proc, args.startup_timeout)
         url = f"http://127.0.0.1:{port}"
         run_wrk(url, lua, args, args.warmup)
+        cpu_before = server_cpu_s(proc.pid)
         res = run_wrk(url, lua, args, args.duration)
+        # CPU the server spent per request (master and workers, user and
+        # system): what the service adds to the ceiling, free of how the
+        # machine's two cores were shared with wrk and other work.
+        res["server_cpu_us"] = (server_cpu_s(proc.pid) - cpu_before) / max(res["requests"], 1) * 1e6
     finally:
         stop(proc)
         log.close()

@@ -141,14 +141,16 @@ def http_section(data: dict) -> list[str]:
            f"({info['server']}) and, as the ceiling, a bare Flask JSON endpoint under the same gunicorn "
            "configuration. Requests cycle through the corpus's queries."
            + (f" {info['note']}" if info.get("note") else ""), "",
-           "| target | corpus | req/s | p50 ms | p99 ms | requests | errors (non-2xx, socket) | % of ceiling | load avg |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "| target | corpus | req/s | p50 ms | p99 ms | requests | errors (non-2xx, socket) | % of ceiling "
+           "| server CPU µs/request | load avg |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     ceiling = {r["corpus"]: r["rps"] for r in results if r["target"] == "bare flask"}
     for r in results:
         c = ceiling.get(r["corpus"]) or ceiling.get("-")
         pct = f"{100 * r['rps'] / c:.0f}%" if c and r["target"] != "bare flask" else ""
         out.append(f"| {r['target']} | {r['corpus']} | {r['rps']:,.0f} | {_f(r['p50_ms'])} | {_f(r['p99_ms'])} "
-                   f"| {r['requests']:,} | {r['non2xx']}, {r['socket_errors']} | {pct} | {_f(r.get('load_avg_1m'))} |")
+                   f"| {r['requests']:,} | {r['non2xx']}, {r['socket_errors']} | {pct} "
+                   f"| {_f(r.get('server_cpu_us'))} | {_f(r.get('load_avg_1m'))} |")
     if any("rounds_rps" in r for r in results):
         out += ["", f"Each target ran {info.get('rounds', '?')} rounds, interleaved (the ceiling, then each "
                 "corpus, in turn); the table shows each target's median round. req/s by round: "
