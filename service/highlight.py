@@ -60,9 +60,10 @@ def passage_words(text: str, analyzer: Analyzer) -> Words:
 class _Prepared:
     """A passage made ready to highlight for any question.
 
-    ``html.escape`` replaces single characters, so escaping a passage piece
-    by piece gives its escaped whole; each word's span in that escaped text
-    is kept, and a question then costs a lookup per term and a few slices.
+    ``html.escape`` replaces single characters, so each word's span in the
+    escaped passage follows from the characters replaced before it
+    (:func:`_escaped_spans`); the spans are kept, and a question then costs
+    a lookup per term and a few slices.
     """
 
     escaped: str
