@@ -573,17 +573,18 @@ def _score(coverage: float, context: float, rel: float, near: float, n: int, nov
             - (0.0 if novel else REPEAT_PENALTY))
 
 
-def _ceiling(context: float, rel: float, q: Question) -> float:
+def _ceiling(context: float, rel: float, near_bound: float) -> float:
     """The highest score a candidate of a passage could reach: all of the
     passage's coverage (``context``: a run's is at most that, summed in the
-    same order), the whole type cue, one sentence, something new.
+    same order), the whole type cue (``near_bound``), one sentence,
+    something new.
 
     It is :func:`_score` of those bounds, and every operation in it rounds
     monotonically, so it is never below a real candidate's score even in
     floating point: skipping a passage whose ceiling does not beat the best
     so far leaves the choice exactly as it was.
     """
-    return _score(context, context, rel, 0.0 if q.kind is None else 1.0, 1, True)
+    return _score(context, context, rel, near_bound, 1, True)
 
 
 @dataclass(frozen=True)
@@ -645,11 +646,11 @@ def select(result: SearchResult, retriever: Retriever) -> Selection:
     best_score, best_run = 0.0, None
     for hit in hits:
         rel = hit.score / top
-        if best_run is not None and _ceiling(1.0, rel, q) <= best_score:
+        if best_run is not None and _ceiling(1.0, rel, near_bound) <= best_score:
             continue  # not even a passage holding every question word could beat the best
         passage = _passage(hit.text, hit.start_char, retriever.analyzer)
         context = shares(shares.union(passage))
-        if best_run is not None and _ceiling(context, rel, q) <= best_score:
+        if best_run is not None and _ceiling(context, rel, near_bound) <= best_score:
             continue  # no candidate here can beat the best
         roles = _Roles(passage, q)
         for i, n, mask, novel in _runs(passage.sentences, shares.masks(passage), shares):

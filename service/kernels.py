@@ -262,6 +262,15 @@ def seed_threshold(ptr, docs, weights, qterms, qmul, order, k):
 
 
 @njit(cache=True, nogil=True)
+def _non_essential(cum, n_ne, theta, slack):
+    """How many of the longest lists together cannot reach ``theta``
+    (``cum``: their largest weights summed, longest first), at least ``n_ne``."""
+    while n_ne < cum.shape[0] and cum[n_ne] + slack <= theta:
+        n_ne += 1
+    return n_ne
+
+
+@njit(cache=True, nogil=True)
 def maxscore_top_k(ptr, docs, weights, max_weight, qterms, qmul, k, order, theta):
     """Exact top-k document at a time, given a threshold ``theta`` that k
     documents are known to reach (MaxScore, Turtle & Flood 1995).
@@ -298,9 +307,7 @@ def maxscore_top_k(ptr, docs, weights, max_weight, qterms, qmul, k, order, theta
     hs = np.empty(k)
     hd = np.empty(k, dtype=np.int64)
     n_heap = 0
-    n_ne = 0  # lists by_len[:n_ne] are non-essential
-    while n_ne < nq and cum[n_ne] + slack <= theta:
-        n_ne += 1
+    n_ne = _non_essential(cum, 0, theta, slack)  # lists by_len[:n_ne] are non-essential
     past = np.int64(1) << 62
     while True:
         d = past
@@ -342,8 +349,7 @@ def maxscore_top_k(ptr, docs, weights, max_weight, qterms, qmul, k, order, theta
                 n_heap = _offer(hs, hd, n_heap, k, score, d)
                 if n_heap == k and hs[0] > theta:
                     theta = hs[0]
-                    while n_ne < nq and cum[n_ne] + slack <= theta:
-                        n_ne += 1
+                    n_ne = _non_essential(cum, n_ne, theta, slack)
         present[:] = False
     return _ranked(hs, hd, n_heap)
 
