@@ -38,7 +38,7 @@ bench: $(STAMP)
 
 bench-http: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
-	$(PY) bench/http_bench.py
+	$(PY) bench/http_bench.py --parts
 
 bench-request: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'

@@ -4,6 +4,7 @@ gunicorn configuration as the ceiling, all in one run.
 
     python bench/http_bench.py                  # seeds and 100,000 synthetic passages
     python bench/http_bench.py --duration 20 --connections 16
+    python bench/http_bench.py --corpora seeds --parts   # + each stage's cost (bench/ablated.py)
 
 (Not named http.py: with bench/ first on sys.path that would shadow the
 standard library's ``http`` package.)
@@ -40,6 +41,7 @@ ROOT = BENCH.parent
 OUT = BENCH / "out"
 sys.path[:0] = [str(ROOT), str(BENCH)]
 
+import ablated  # noqa: E402
 import report  # noqa: E402
 import retrieval  # noqa: E402
 
@@ -185,6 +187,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers (both servers)")
     ap.add_argument("--queries", type=int, default=300, help="distinct questions cycled through")
     ap.add_argument("--startup-timeout", type=float, default=180)
+    ap.add_argument("--parts", action="store_true",
+                    help="also serve the seeds with stages of a request left out (bench/ablated.py): "
+                         "what each stage costs under load")
     ap.add_argument("--rounds", type=int, default=3,
                     help="rounds of every target in turn; each target's figures are its median round's")
     args = ap.parse_args()
@@ -208,6 +213,10 @@ def main() -> None:
         cmd = [sys.executable, "-m", "service", "serve", "--corpus", str(path), "--index", str(index_dir),
                "--port", "{port}"]
         targets.append(("service serve", corpus, cmd, paths))
+        if args.parts and corpus == "seeds":
+            for variant in ablated.VARIANTS:
+                targets.append((f"serve, {variant}", corpus,
+                                [sys.executable, str(BENCH / "ablated.py"), variant, *cmd[4:]], paths))
     # Rounds interleave the targets, so load from anything else on the
     # machine that comes and goes during the run falls on all of them alike.
     runs: dict[tuple[str, str], list[dict]] = {(t, c): [] for t, c, _, _ in targets}

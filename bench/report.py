@@ -151,6 +151,13 @@ def http_section(data: dict) -> list[str]:
         out.append(f"| {r['target']} | {r['corpus']} | {r['rps']:,.0f} | {_f(r['p50_ms'])} | {_f(r['p99_ms'])} "
                    f"| {r['requests']:,} | {r['non2xx']}, {r['socket_errors']} | {pct} "
                    f"| {_f(r.get('server_cpu_us'))} | {_f(r.get('load_avg_1m'))} |")
+    if any(r["target"].startswith("serve, ") for r in results):
+        out += ["", "Rows `serve, ...` (`--parts`, `bench/ablated.py`) are the same server with a stage of the "
+                "request left out: `no-answer` chooses no answer, `no-marks` returns each passage escaped but "
+                "without `<mark>`s, `cached` answers each question once per worker and then serves the stored "
+                "document, leaving only the HTTP layer (URL parsing, validation, encoding the same JSON, "
+                "headers, gunicorn). The gaps between rows are what each stage costs under load; the service "
+                "itself has no such modes."]
     if any("rounds_rps" in r for r in results):
         out += ["", f"Each target ran {info.get('rounds', '?')} rounds, interleaved (the ceiling, then each "
                 "corpus, in turn); the table shows each target's median round. req/s by round: "
