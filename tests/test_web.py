@@ -197,6 +197,26 @@ def test_every_kind_of_response_carries_the_security_headers(client, method, pat
         assert resp.headers[name] == value, (resp.status_code, name)
 
 
+def test_a_security_header_a_view_sets_itself_is_kept_once(seed_retriever):
+    from flask import make_response
+
+    app = create_app(Config(), retriever=seed_retriever)
+    own = "default-src 'self'"
+
+    @app.get("/own-policy")
+    def own_policy():
+        resp = make_response("ok")
+        resp.headers["content-security-policy"] = own  # any case: header names are not
+        return resp
+
+    resp = app.test_client().get("/own-policy")
+    assert resp.headers.getlist("Content-Security-Policy") == [own]
+    for name, value in SECURITY_HEADERS.items():
+        if name != "Content-Security-Policy":
+            assert resp.headers.getlist(name) == [value]
+    assert resp.headers["X-Index-Version"] == seed_retriever.stored.path.name
+
+
 def test_an_unexpected_error_is_a_500_with_the_security_headers(app, monkeypatch):
     import service.api
 
