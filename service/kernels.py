@@ -37,6 +37,10 @@ from numba import njit
 # Pruning compares floating-point bounds with scores summed in another
 # order; this relative slack keeps every comparison on the safe side.
 _SLACK = 1e-9
+# Looking a document up in a posting list (galloping) costs about this
+# many postings walked in order: the cost model behind every choice below
+# between looking candidates up and walking the lists.
+_LOOKUP_COST = 8
 
 
 @njit(cache=True, nogil=True)
@@ -243,7 +247,7 @@ def seed_threshold(ptr, docs, weights, qterms, qmul, order, k):
     total = 0
     for i in range(nq):
         total += ptr[qterms[i] + 1] - ptr[qterms[i]]
-    if nq < 2 or n0 < k or 8 * n0 * (nq - 1) >= total:
+    if nq < 2 or n0 < k or _LOOKUP_COST * n0 * (nq - 1) >= total:
         return -np.inf
     seed = np.zeros(n0)
     for j in range(nq):
@@ -394,7 +398,7 @@ def pruned_top_k(ptr, docs, weights, max_weight, idf, qterms, qmul, k, acc, mark
         # up in the remaining (longer) lists; if k of them beat everything
         # a non-candidate could score, they are the answer.  Tried only
         # when the lookups are much cheaper than walking those lists.
-        if track and can_prune and j > 0 and nc >= k and 8 * nc * (nq - j) < left:
+        if track and can_prune and j > 0 and nc >= k and _LOOKUP_COST * nc * (nq - j) < left:
             live = cand[:nc][np.argsort(cand[:nc], kind="mergesort")]
             full = np.empty(nc)
             for c in range(nc):
@@ -424,7 +428,7 @@ def pruned_top_k(ptr, docs, weights, max_weight, idf, qterms, qmul, k, acc, mark
         # Candidates are listed only while a later trial is still possible
         # (it never is after the last term); then a mark per document is
         # all the bookkeeping, and selection finds them by their marks.
-        if track and not (can_prune and 8 * (nc + n_t) * (nq - j - 1) < left):
+        if track and not (can_prune and _LOOKUP_COST * (nc + n_t) * (nq - j - 1) < left):
             track = False
         if track:
             for p in range(ptr[t], ptr[t + 1]):
