@@ -138,28 +138,27 @@ def save_index(
     there are kept as they are; the rest is written beside them.
     """
     index_dir = Path(index_dir)
-    tmp = staging
-    name = tmp.name.removeprefix(".tmp-")
+    name = staging.name.removeprefix(".tmp-")
     try:
         for key in _ARRAYS:
-            if not (tmp / f"{key}.npy").exists():
-                np.save(tmp / f"{key}.npy", getattr(arrays, key))
+            if not (staging / f"{key}.npy").exists():
+                np.save(staging / f"{key}.npy", getattr(arrays, key))
         for key in _PASSAGE_ARRAYS:
-            np.save(tmp / f"{key}.npy", passages[key])
+            np.save(staging / f"{key}.npy", passages[key])
         offsets = [0]
-        with open(tmp / "texts.bin", "wb") as fh:
+        with open(staging / "texts.bin", "wb") as fh:
             for a in articles:
                 data = a.text.encode("utf-8")
                 fh.write(data)
                 offsets.append(offsets[-1] + len(data))
-        np.save(tmp / "text_offsets.npy", np.asarray(offsets, dtype=np.int64))
-        _write_json(tmp / "terms.json", arrays.terms)
+        np.save(staging / "text_offsets.npy", np.asarray(offsets, dtype=np.int64))
+        _write_json(staging / "terms.json", arrays.terms)
         _write_json(
-            tmp / "sources.json",
+            staging / "sources.json",
             [{"id": a.source_id, **a.metadata()} for a in articles],
         )
         files = {}
-        for f in sorted(tmp.iterdir()):
+        for f in sorted(staging.iterdir()):
             with open(f, "rb+") as fh:
                 os.fsync(fh.fileno())
             files[f.name] = {"bytes": f.stat().st_size, "sha256": _sha256(f)}
@@ -170,13 +169,13 @@ def save_index(
             "avgdl": arrays.avgdl,
             "files": files,
         }
-        _write_json(tmp / "manifest.json", full, fsync=True)
-        _fsync_dir(tmp)
+        _write_json(staging / "manifest.json", full, fsync=True)
+        _fsync_dir(staging)
         final = index_dir / name
-        os.rename(tmp, final)
+        os.rename(staging, final)
         _fsync_dir(index_dir)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
         raise
     publish(index_dir, name)
     _prune(index_dir, keep=name)
