@@ -26,11 +26,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service import api, response  # noqa: E402
-from service.answer import AnswerOutcome  # noqa: E402
+from service.qa import ask as response  # noqa: E402
+from service.web import api  # noqa: E402
+from service.answer.selection import AnswerOutcome  # noqa: E402
 from service.config import Config  # noqa: E402
-from service.highlight import _prepared  # noqa: E402
-from service.serve import serve  # noqa: E402
+from service.answer.highlight import _prepared  # noqa: E402
+from service.web.serve import serve  # noqa: E402
 
 VARIANTS = ("no-answer", "no-marks", "no-answer-no-marks", "cached")
 

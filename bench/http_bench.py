@@ -68,7 +68,7 @@ BARE_APP = """
 import sys
 from flask import Flask, jsonify
 from service.config import Config
-from service.serve import _Gunicorn, gunicorn_options
+from service.web.serve import _Gunicorn, gunicorn_options
 
 app = Flask("bare")
 

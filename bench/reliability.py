@@ -35,7 +35,7 @@ import load  # noqa: E402  (bench/load.py, beside this file)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from service.store import current_version, publish  # noqa: E402
+from service.index.store import current_version, publish  # noqa: E402
 
 WORKERS = 2
 

@@ -170,7 +170,7 @@ def http_section(data: dict) -> list[str]:
 def request_section(data: dict) -> list[str]:
     info, results = data["info"], data["results"]
     out = ["## One request's work, in-process", "", *_machine(info), "",
-           "`service.response.search_json` (what `/api/search` computes: search, answer, highlights), "
+           "`service.qa.ask.search_json` (what `/api/search` computes: search, answer, highlights), "
            "single thread, per question, µs. *warm*: every passage read before (best of "
            f"{info['rounds']} passes); *cold*: the per-passage caches emptied before each question (words "
            "known), as on a large archive under varied questions; then the warm parts.", "",

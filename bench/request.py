@@ -4,10 +4,10 @@ adds to a bare Flask endpoint, without the HTTP server and load tool.
     python bench/request.py                     # seeds and 100,000 synthetic passages
     python bench/request.py --corpora seeds --questions 50
 
-``service.response.search_json`` (search, answer, highlights; the very
+``service.qa.ask.search_json`` (search, answer, highlights; the very
 document the API returns) is timed per question, single thread, in three
-states of the per-passage caches (see service/answer.py and
-service/highlight.py):
+states of the per-passage caches (see service/answer/selection.py and
+service/answer/highlight.py):
 
 * *warm*: every passage already read: a server's steady state when the
   same passages keep coming back (what ``bench/http_bench.py`` loads);
@@ -56,12 +56,12 @@ def summary(us: list[float]) -> dict:
 
 
 def measure(corpus: str, n_questions: int, rounds: int) -> dict:
-    from service import answer as answer_module
-    from service import highlight as highlight_module
-    from service.answer import ANSWER_DEPTH, answer
-    from service.highlight import highlight
-    from service.response import search_json
-    from service.search import Retriever
+    from service.answer import selection as answer_module
+    from service.answer import highlight as highlight_module
+    from service.answer.selection import ANSWER_DEPTH, answer
+    from service.answer.highlight import highlight
+    from service.qa.ask import search_json
+    from service.retrieval.retriever import Retriever
 
     index_dir = OUT / f"index-{corpus}"
     subprocess.run([sys.executable, "-m", "service", "index", "--corpus", str(retrieval.corpus_path(corpus)),

@@ -82,8 +82,9 @@ def query_texts(name: str, n: int) -> list[str]:
     if name == "seeds":
         # No question set ships with the seeds: each passage's first
         # sentence stands in for a question about it.
-        from service.corpus import load_corpus
-        from service.passages import make_passages, split_sentences
+        from service.corpus.reader import load_corpus
+        from service.corpus.passages import make_passages
+        from service.text.sentences import split_sentences
 
         out = []
         for article in load_corpus(corpus_path(name)).articles:
@@ -98,10 +99,10 @@ def query_texts(name: str, n: int) -> list[str]:
 
 def passage_tokens(name: str) -> list[list[str]]:
     """Every passage's terms, exactly as this project indexes them."""
-    from service.analysis import Analyzer
+    from service.text.analysis import Analyzer
     from service.config import IndexSettings
-    from service.corpus import load_corpus
-    from service.passages import make_passages
+    from service.corpus.reader import load_corpus
+    from service.corpus.passages import make_passages
 
     settings = IndexSettings()
     analyzer = Analyzer(settings)
@@ -203,9 +204,9 @@ def build_worker(engine: str, name: str, n_queries: int, seconds: float) -> dict
     has no file format, is also queried here."""
     result: dict = {"engine": engine, "corpus": name}
     if engine == "ours":
-        from service.build import build_index
+        from service.index.build import build_index
         from service.config import IndexSettings
-        from service.store import _ARRAYS
+        from service.index.store import _ARRAYS
 
         t0 = time.perf_counter()
         version, _ = build_index(corpus_path(name), OUT / f"index-{name}", IndexSettings(), progress=False)
@@ -243,7 +244,7 @@ def build_worker(engine: str, name: str, n_queries: int, seconds: float) -> dict
             top = np.argpartition(-scores, 9)[:10]
             return top[np.argsort(-scores[top], kind="stable")]
 
-        from service.analysis import Analyzer
+        from service.text.analysis import Analyzer
 
         analyzer = Analyzer()
         queries = [analyzer(t) for t in query_texts(name, n_queries)]
@@ -270,8 +271,8 @@ def query_worker(name: str, engines: list[str], n_queries: int, seconds: float) 
     a burst of load from other processes on this shared machine hits all
     engines alike and the ratios stay fair.
     """
-    from service.analysis import Analyzer
-    from service.search import Retriever
+    from service.text.analysis import Analyzer
+    from service.retrieval.retriever import Retriever
 
     texts = query_texts(name, n_queries)
     analyzer = Analyzer()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from service.analysis import Analyzer
+from service.text.analysis import Analyzer
 
 VOCAB_SIZE = 200_000
 PASSAGE_WORDS = 100

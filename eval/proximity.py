@@ -26,9 +26,10 @@ from typing import Sequence
 
 from ir_measures import Success, nDCG
 
+from service import open_corpus
 from service.config import BUNDLED_CORPUS, PROJECT_ROOT
-from service.evaluate import ALL, as_run, best_per_source, ir_scores, load_beir, load_questions, qrels_of
-from service.search import Retriever, SearchResult
+from service.evaluation.evaluate import ALL, as_run, best_per_source, ir_scores, load_beir, load_questions, qrels_of
+from service.retrieval.retriever import Retriever, SearchResult
 
 DEPTH = 30
 WINDOW = 8
@@ -90,13 +91,13 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
 
     squad = load_beir(args.datasets / "squad-dev-a")
-    retriever = Retriever.from_corpus(squad.corpus)
+    retriever = open_corpus(squad.corpus)
     qids = list(squad.queries)
     results = retriever.search_many([squad.queries[q] for q in qids], k=DEPTH)
     grid(f"squad-dev-a ({len(qids)} queries)", qids, features(retriever, results), squad.qrels)
 
     questions = [q for q in load_questions(PROJECT_ROOT / "eval" / "questions.jsonl") if q.answerable]
-    retriever = Retriever.from_corpus(BUNDLED_CORPUS)
+    retriever = open_corpus(BUNDLED_CORPUS)
     results = retriever.search_many([q.question for q in questions], k=DEPTH)
     grid(f"question set, {len(questions)} answerable ({ALL} kinds)", [q.id for q in questions],
          features(retriever, results), qrels_of(questions))

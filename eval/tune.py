@@ -18,10 +18,11 @@ import tempfile
 from dataclasses import fields, replace
 from pathlib import Path
 
+from service import open_corpus
 from service.config import BUNDLED_CORPUS, PROJECT_ROOT, IndexSettings
-from service.evaluate import ALL, ANSWERABLE, api_search, evaluate_beir, evaluate_questions, load_beir, \
+from service.evaluation.evaluate import ALL, ANSWERABLE, api_search, evaluate_beir, evaluate_questions, load_beir, \
     load_questions, retriever_rank_passages
-from service.search import Retriever
+from service.retrieval.retriever import Retriever
 
 TRIALS = [
     "",
@@ -50,15 +51,15 @@ def parse_trial(spec: str) -> dict[str, object]:
 
 
 def measure(settings: IndexSettings, datasets: Path, work: Path) -> list[float]:
-    seed = Retriever.from_corpus(BUNDLED_CORPUS, work / "seed", settings)
+    seed = open_corpus(BUNDLED_CORPUS, work / "seed", settings)
     qs = evaluate_questions(load_questions(PROJECT_ROOT / "eval" / "questions.jsonl"), api_search(seed, 10))
     row = [qs.summary[m][ANSWERABLE] for m in ("Success@1", "Success@5", "AnswerInTop1", "AnswerInTop5")]
     scifact = load_beir(datasets / "scifact")
     whole = replace(settings, max_words=0)
-    sf = evaluate_beir(scifact, retriever_rank_passages(Retriever.from_corpus(scifact.corpus, work / "sf", whole), 100))
+    sf = evaluate_beir(scifact, retriever_rank_passages(open_corpus(scifact.corpus, work / "sf", whole), 100))
     row += [sf.summary["nDCG@10"][ALL], sf.summary["R@100"][ALL]]
     squad = load_beir(datasets / "squad-dev-a")
-    sq = evaluate_beir(squad, retriever_rank_passages(Retriever.from_corpus(squad.corpus, work / "sq", settings), 1000))
+    sq = evaluate_beir(squad, retriever_rank_passages(open_corpus(squad.corpus, work / "sq", settings), 1000))
     return row + [sq.summary["Success@1"][ALL], sq.summary["nDCG@10"][ALL]]
 
 

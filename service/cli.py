@@ -17,13 +17,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable, Sequence
 
-from .build import build_index
 from .config import PROJECT_ROOT, Config, default_index_dir
-from .corpus import CorpusError, load_corpus
-from .response import search_json
-from .search import Retriever
-from .store import IndexFault
-from .validation import InvalidParams, check_search
+from .corpus.reader import CorpusError, load_corpus
+from .index.build import build_index, ensure_index
+from .index.store import IndexFault
+from .qa.ask import search_json
+from .retrieval.retriever import Retriever
+from .web.validation import InvalidParams, check_search
 
 DEFAULT_QUESTIONS = PROJECT_ROOT / "eval" / "questions.jsonl"
 
@@ -124,7 +124,7 @@ def cmd_index(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_ask(args: argparse.Namespace, config: Config) -> int:
     """The API's search with its limits (the same check_search), printed for a terminal."""
-    retriever = Retriever.from_config(config)
+    retriever = Retriever(ensure_index(config))
     params = {"q": " ".join(args.question).strip()}
     if args.k is not None:
         params["k"] = args.k
@@ -163,7 +163,7 @@ def print_answer(doc: dict) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
-    from .serve import serve  # gunicorn is only needed here
+    from .web.serve import serve  # gunicorn is only needed here
 
     config = config.with_overrides(host=args.host, port=args.port, workers=args.workers)
     if config.workers < 1 or not 0 <= config.port <= 65535:
@@ -176,7 +176,7 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_eval(args: argparse.Namespace, config: Config) -> int:
     try:
-        from . import evaluate as ev
+        from .evaluation import evaluate as ev
     except ImportError as exc:
         print(f"error: eval needs the evaluation extra ({exc.name} is missing): "
               "pip install 'groundedqa[eval]'", file=sys.stderr)
@@ -205,11 +205,11 @@ def _eval_retriever(args: argparse.Namespace, config: Config, corpus: Path) -> R
     if index_dir is None and args.whole_docs:
         everyday = default_index_dir(corpus)
         index_dir = everyday.with_name(everyday.name + "-whole")
-    return Retriever.from_corpus(corpus, index_dir, settings)
+    return Retriever(ensure_index(replace(config, corpus=corpus, index_dir=index_dir, settings=settings)))
 
 
 def _run_eval(ev: ModuleType, args: argparse.Namespace, config: Config) -> int:
-    """Run, write the requested files, print; ``ev`` is service.evaluate,
+    """Run, write the requested files, print; ``ev`` is service.evaluation.evaluate,
     imported by the caller so a missing optional extra is one clear message."""
     where = args.url or "in-process"
     if args.beir:

@@ -17,9 +17,11 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-#: Project root: the bundled corpus lives beside the package.
+#: Project root: the bundled corpus lives beside the package in a checkout.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_CORPUS = PROJECT_ROOT / "corpus"
+#: The default corpus: the checkout's ``corpus/``; for an installed package
+#: (no checkout around it), ``corpus/`` in the working directory.
+BUNDLED_CORPUS = PROJECT_ROOT / "corpus" if (PROJECT_ROOT / "corpus").is_dir() else Path("corpus")
 
 ENV_PREFIX = "GROUNDEDQA_"
 DEFAULT_MAX_FILE_BYTES = 20 * 1024 * 1024

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from service import open_corpus
 from service.config import BUNDLED_CORPUS
-from service.corpus import load_corpus
-from service.search import Retriever
+from service.corpus.reader import load_corpus
+from service.retrieval.retriever import Retriever
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +25,7 @@ def seed_articles():
 
 @pytest.fixture(scope="session")
 def seed_retriever(tmp_path_factory) -> Retriever:
-    return Retriever.from_corpus(BUNDLED_CORPUS, tmp_path_factory.mktemp("seed-index"))
+    return open_corpus(BUNDLED_CORPUS, tmp_path_factory.mktemp("seed-index"))
 
 
 @pytest.fixture
@@ -48,10 +49,10 @@ def make_corpus(tmp_path):
 @pytest.fixture(scope="session")
 def app(seed_retriever):
     """The Flask app over the bundled corpus, with the default limits."""
-    from service.app import create_app
+    from service.web.app import create_app
     from service.config import Config
 
-    return create_app(Config(), retriever=seed_retriever)
+    return create_app(Config(), seed_retriever)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import sys
 import numpy as np
 from hypothesis import given, settings as hsettings, strategies as st
 
-from service.analysis import Analyzer, joined_compounds, normalize, raw_tokens
+from service.text.analysis import Analyzer, joined_compounds, normalize, raw_tokens
 from service.config import IndexSettings
 
 

@@ -4,11 +4,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.answer import MAX_ANSWER_WORDS, answer, answer_type
-from service.analysis import raw_tokens
+from service import open_corpus
+from service.answer.selection import MAX_ANSWER_WORDS, answer, answer_type
+from service.text.analysis import raw_tokens
 from service.cli import main
-from service.response import search_json
-from service.search import Retriever, SearchResult
+from service.qa.ask import search_json
+from service.retrieval.retriever import Retriever, SearchResult
 
 CLEAR = [
     ("Who is Cerner's vice president of R&D?", "003_824b02177a5d1715", "Jeff Townsend"),
@@ -64,7 +65,7 @@ DEAL = ("The supply deal for the hospital was discussed at length. "
 ])
 def test_answer_type_cues_pick_the_sentence_with_the_number_name_or_date(make_corpus, text, question,
                                                                          expected):
-    r = Retriever.from_corpus(make_corpus({"doc.txt": text}))
+    r = open_corpus(make_corpus({"doc.txt": text}))
     out = ask(r, question)
     assert out.answer is not None and out.answer.text == expected
 
@@ -75,7 +76,7 @@ def test_every_source_stating_the_answer_is_cited(make_corpus):
         "b.txt": "The Leeds records contract went to Acme Health, which paid £5m for it.",
         "c.txt": "A records contract in Bristol is still open. Bids close in May.",
     })
-    r = Retriever.from_corpus(folder)
+    r = open_corpus(folder)
     out = ask(r, "How much did Acme Health pay for the Leeds records contract?")
     assert out.answer is not None and "£5m" in out.answer.text
     assert {c.source_id for c in out.answer.citations} == {"a", "b"}
@@ -85,7 +86,7 @@ def test_every_source_stating_the_answer_is_cited(make_corpus):
 def test_a_sentence_longer_than_the_limit_is_cut_to_an_exact_window(make_corpus):
     filler = " ".join(f"word{i}" for i in range(200))
     text = f"The vaccine trial began with {filler} and the vaccine trial enrolled 4000 volunteers in total."
-    r = Retriever.from_corpus(make_corpus({"long.txt": text}))
+    r = open_corpus(make_corpus({"long.txt": text}))
     out = ask(r, "How many volunteers did the vaccine trial enrol?")
     assert out.answer is not None and "4000" in out.answer.text
     assert len(out.answer.text.split()) <= MAX_ANSWER_WORDS
@@ -179,8 +180,8 @@ def test_a_cached_passage_costs_the_garbage_collector_a_few_objects_not_one_per_
     collection walks whatever it holds that the collector tracks."""
     import gc
 
-    from service.analysis import Analyzer
-    from service.answer import _passage
+    from service.text.analysis import Analyzer
+    from service.answer.selection import _passage
 
     analyzer = Analyzer()
     words = [f"Word{i} £{i}m in London" for i in range(150)]

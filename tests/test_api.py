@@ -13,11 +13,12 @@ from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 from openapi_spec_validator import validate as validate_spec
 
-from service.api import openapi_document
-from service.app import SECURITY_HEADERS, create_app
+from service import open_corpus
+from service.web.api import openapi_document
+from service.web.app import SECURITY_HEADERS, create_app
 from service.config import Config
-from service.response import search_json
-from service.search import Retriever
+from service.qa.ask import search_json
+from service.retrieval.retriever import Retriever
 
 SEED_Q = "How many trusts attended the first Lorenzo user group meeting?"
 LORENZO = "000_dee66f3a7b2b2239"
@@ -123,7 +124,7 @@ def test_no_match_is_an_empty_success(client):
 
 def test_highlights_escape_the_source_before_marking(make_corpus):
     folder = make_corpus({"x.txt": 'Tom & Jerry wrote <script>alert("cheese")</script> about cheese.'})
-    client = create_app(Config(corpus=folder), Retriever.from_corpus(folder)).test_client()
+    client = create_app(Config(corpus=folder), open_corpus(folder)).test_client()
     hit = conforms(client.get("/api/search?q=cheese"))["hits"][0]
     assert hit["highlights"] == ("Tom &amp; Jerry wrote &lt;script&gt;alert(&quot;<mark>cheese</mark>&quot;)"
                                  "&lt;/script&gt; about <mark>cheese</mark>.")
@@ -281,7 +282,7 @@ def test_source_metadata_is_returned(make_corpus, tmp_path):
     corpus = tmp_path / "c.jsonl"
     corpus.write_text(json.dumps({"_id": "a/b 1", "title": "T", "url": "https://example.org/x",
                                   "text": "Some text about cheese."}) + "\n")
-    client = create_app(Config(corpus=corpus), Retriever.from_corpus(corpus)).test_client()
+    client = create_app(Config(corpus=corpus), open_corpus(corpus)).test_client()
     doc = conforms(client.get("/api/sources/a/b%201"), "/api/sources/{source_id}")
     assert doc["source_id"] == "a/b 1" and doc["metadata"] == {"title": "T", "url": "https://example.org/x"}
     hit = conforms(client.get("/api/search?q=cheese"))["hits"][0]
@@ -339,6 +340,6 @@ def test_debug_is_off_outside_tests(app):
 
 def test_flask_debug_in_the_environment_does_not_turn_debug_on(monkeypatch, seed_retriever):
     monkeypatch.setenv("FLASK_DEBUG", "1")
-    app = create_app(Config(), retriever=seed_retriever)
+    app = create_app(Config(), seed_retriever)
     assert app.debug is False
     assert app.test_client().get("/healthz").data == b'{"ok":true,"status":"alive"}\n'  # compact, not debug's indent

@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
 
-from service.analysis import Analyzer
+from service import open_corpus
+from service.text.analysis import Analyzer
 from service.config import IndexSettings
-from service.corpus import load_corpus
-from service.index import Bm25Scorer, build_arrays
-from service.passages import passages_of
-from service.search import Retriever
+from service.corpus.reader import load_corpus
+from service.index.arrays import build_arrays
+from service.retrieval.scorer import Bm25Scorer
+from service.corpus.passages import passages_of
+from service.retrieval.retriever import Retriever
 
 RTOL = 1e-9
 
@@ -97,7 +99,7 @@ def test_tied_hits_come_in_passage_id_order_whatever_the_corpus_order(tmp_path):
     corpus = tmp_path / "c.jsonl"
     corpus.write_text("".join(json.dumps({"id": i, "text": "Lorenzo is a patient record system."}) + "\n"
                               for i in ids), encoding="utf-8")
-    hits = Retriever.from_corpus(corpus, tmp_path / "index").search("Lorenzo record", 4).hits
+    hits = open_corpus(corpus, tmp_path / "index").search("Lorenzo record", 4).hits
     assert len({h.score for h in hits}) == 1
     assert [h.source_id for h in hits] == sorted(ids)
 

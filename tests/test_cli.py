@@ -6,8 +6,8 @@ import pytest
 
 from service.cli import main
 from service.config import default_index_dir
-from service.search import Retriever
-from service.store import current_version, list_versions
+from service.retrieval.retriever import Retriever
+from service.index.store import current_version, list_versions
 
 SEED_Q = "How many trusts attended the first Lorenzo user group meeting?"
 

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from service.corpus import CorpusError, load_corpus, read_corpus
+from service.corpus.reader import CorpusError, load_corpus, read_corpus
 
 
 def test_seed_folder_ids_are_file_stems(seed_articles):

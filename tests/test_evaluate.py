@@ -13,11 +13,11 @@ import pytest
 
 from service.cli import DEFAULT_QUESTIONS, main
 from service.config import IndexSettings
-from service.corpus import Article
-from service.evaluate import (EvalError, Question, best_per_source, check_sources, fold, load_beir,
+from service.corpus.reader import Article
+from service.evaluation.evaluate import (EvalError, Question, best_per_source, check_sources, fold, load_beir,
                               load_questions, score_questions)
-from service.passages import make_passages
-from service.response import search_json
+from service.corpus.passages import make_passages
+from service.qa.ask import search_json
 
 QUESTIONS = load_questions(DEFAULT_QUESTIONS)
 
@@ -277,7 +277,7 @@ def test_whole_document_passages_are_fingerprinted():
 def test_question_set_metrics_stay_within_the_recorded_thresholds(seed_retriever):
     """Fails when a change makes retrieval or answers on the question set
     worse than eval/thresholds.json records; tighten them as quality improves."""
-    from service.evaluate import api_search, evaluate_questions
+    from service.evaluation.evaluate import api_search, evaluate_questions
 
     thresholds = json.loads((Path(DEFAULT_QUESTIONS).parent / "thresholds.json").read_text())
     ev = evaluate_questions(QUESTIONS, api_search(seed_retriever, 10))

@@ -16,12 +16,13 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import service.answer as A
-from service import analysis
-from service.analysis import Analyzer
-from service.highlight import highlight, word_spans
-from service.passages import sentence_units
-from service.response import search_json
+import service.answer.selection as A
+from service.text import analysis
+from service.text.analysis import Analyzer
+from service.answer.highlight import highlight
+from service.text.words import word_spans
+from service.text.sentences import sentence_units
+from service.qa.ask import search_json
 
 EVAL = Path(__file__).resolve().parent.parent / "eval"
 
@@ -172,7 +173,7 @@ def test_a_replaced_retriever_is_freed_at_once_despite_its_caches(seed_retriever
     import gc
     import weakref
 
-    from service.search import Retriever
+    from service.retrieval.retriever import Retriever
 
     retriever = Retriever(seed_retriever.stored)
     search_json(retriever, "How many trusts attended the meeting?", 10)

@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
 
-from service.analysis import Analyzer
+from service.text.analysis import Analyzer
 from service.config import IndexSettings
-from service import kernels
-from service.index import BITMAP_RATIO, Bm25Scorer, build_arrays
-from service.passages import passages_of
+from service.retrieval import kernels
+from service.index.arrays import BITMAP_RATIO, build_arrays
+from service.retrieval.scorer import Bm25Scorer
+from service.corpus.passages import passages_of
 
 RTOL = 1e-9
 

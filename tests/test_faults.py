@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.build import build_index
+from service.index.build import build_index
 from service.cli import main
 from service.config import IndexSettings
-from service.search import Retriever
-from service.store import IndexFault, POINTER, current_version, list_versions
+from service.retrieval.retriever import Retriever
+from service.index.store import IndexFault, POINTER, current_version, list_versions
 
 BAD_FILES = {
     "empty.txt": (b"", "empty file"),

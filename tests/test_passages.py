@@ -4,8 +4,9 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from service.config import IndexSettings
-from service.corpus import Article
-from service.passages import make_passages, paragraphs, sentence_units, split_sentences
+from service.corpus.reader import Article
+from service.corpus.passages import make_passages
+from service.text.sentences import paragraphs, sentence_units, split_sentences
 
 
 def test_every_passage_is_an_exact_slice(seed_articles):
@@ -76,7 +77,7 @@ def test_overlap_repeats_sentences_but_adds_no_duplicate_passage():
 
 
 # The original definition of a paragraph, kept as the oracle for the
-# faster scanner in service/passages.py.
+# faster scanner in service/text/sentences.py.
 _PARA_ORACLE = re.compile(r"\S(?:.*?\S)?(?=\n[ \t]*\n|\s*\Z)", re.S)
 
 

@@ -1,10 +1,10 @@
 import pytest
 
-from service.build import build_index
+from service.index.build import build_index
 from service.config import IndexSettings
-from service.reload import IndexHolder
-from service.search import Retriever
-from service.store import POINTER, publish
+from service.retrieval.reload import IndexHolder
+from service.retrieval.retriever import Retriever
+from service.index.store import POINTER, publish
 
 
 class Clock:
@@ -69,13 +69,15 @@ def test_unreadable_pointer_keeps_serving(setup):
 
 
 def test_the_app_serves_a_newly_published_index_and_survives_a_corrupt_one(make_corpus, tmp_path):
-    from service.app import create_app
     from service.config import Config
+    from service.index.build import ensure_index
+    from service.retrieval.retriever import Retriever
+    from service.web.app import create_app
 
     folder = make_corpus({"a.txt": "Apples are red."}, "live")
     idx = tmp_path / "live-idx"
     config = Config(corpus=folder, index_dir=idx, reload_interval=0.0)
-    client = create_app(config).test_client()
+    client = create_app(config, Retriever(ensure_index(config))).test_client()
     first = client.get("/api/search?q=bananas")
     assert first.get_json()["hits"] == []
     (folder / "b.txt").write_text("Bananas are yellow.")

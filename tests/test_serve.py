@@ -10,10 +10,10 @@ import urllib.request
 
 import pytest
 
-import service.serve
+import service.web.serve
 from service.cli import main
 from service.config import Config
-from service.serve import _Gunicorn, gunicorn_options
+from service.web.serve import _Gunicorn, gunicorn_options
 
 
 def fetch(url: str, data: bytes | None = None, headers: dict | None = None, method: str | None = None):
@@ -83,7 +83,7 @@ def test_bad_flags_are_usage_errors(argv, fragment):
 
 
 def test_a_bad_corpus_stops_serve_before_it_starts(tmp_path, monkeypatch):
-    monkeypatch.setattr(service.serve, "_Gunicorn", None)  # must never be reached
+    monkeypatch.setattr(service.web.serve, "_Gunicorn", None)  # must never be reached
     assert main(["serve", "--corpus", str(tmp_path / "missing")]) == 1
 
 
@@ -145,7 +145,7 @@ def _raw_response_head(base: str, request: bytes) -> tuple[int, dict[str, str]]:
     (b"G@T /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400),  # malformed request line
 ])
 def test_errors_gunicorn_answers_itself_carry_the_security_headers(live_server, request_bytes, status):
-    from service.app import SECURITY_HEADERS
+    from service.web.app import SECURITY_HEADERS
 
     got, headers = _raw_response_head(live_server, request_bytes)
     assert got == status

@@ -3,11 +3,13 @@ import json
 import numpy as np
 import pytest
 
-from service.build import build_index
+from service import open_corpus
+from service.index.build import build_index
 from service.config import IndexSettings
-from service.corpus import CorpusError
-from service.search import Retriever, StaleIndex
-from service.store import FORMAT_VERSION, IndexFault, current_version, list_versions
+from service.corpus.reader import CorpusError
+from service.retrieval.retriever import Retriever
+from service.index.build import StaleIndex
+from service.index.store import FORMAT_VERSION, IndexFault, current_version, list_versions
 
 
 def test_round_trip_gives_identical_results(seed_retriever):
@@ -37,14 +39,14 @@ def test_hits_are_exact_slices_with_source_ids(seed_retriever, seed_articles):
 def test_stale_index_is_rebuilt_or_refused(make_corpus, tmp_path):
     folder = make_corpus({"a.txt": "Apples are red.", "b.txt": "Bananas are yellow."})
     idx = tmp_path / "idx"
-    Retriever.from_corpus(folder, idx)
+    open_corpus(folder, idx)
     (folder / "b.txt").write_text("Bananas are green when unripe.")
     with pytest.raises(StaleIndex, match="corpus has changed"):
-        Retriever.from_corpus(folder, idx, rebuild="never")
+        open_corpus(folder, idx, rebuild="never")
     with pytest.raises(StaleIndex, match="other settings"):
-        Retriever.from_corpus(make_corpus({"a.txt": "Apples are red.", "b.txt": "Bananas are yellow."}, "c2"),
+        open_corpus(make_corpus({"a.txt": "Apples are red.", "b.txt": "Bananas are yellow."}, "c2"),
                               idx, settings=IndexSettings(k1=1.5), rebuild="never")
-    fresh = Retriever.from_corpus(folder, idx)  # auto: rebuilds
+    fresh = open_corpus(folder, idx)  # auto: rebuilds
     assert fresh.search("green", 1).hits[0].source_id == "b"
 
 
@@ -84,7 +86,7 @@ def test_staging_and_publishing_happen_under_the_build_lock(make_corpus, tmp_pat
     published names only move forward and no build prunes another's files."""
     import fcntl
 
-    import service.build as build_module
+    import service.index.build as build_module
 
     folder = make_corpus({"a.txt": "Alpha beta gamma. Delta epsilon."})
     idx = tmp_path / "idx"

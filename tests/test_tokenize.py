@@ -4,11 +4,11 @@ import random
 
 import numpy as np
 
-from service import index, tokenize
-from service.build import build_from_report
+from service.index import arrays as index, passage_terms as tokenize
+from service.index.build import build_from_report
 from service.config import IndexSettings
-from service.corpus import load_corpus
-from service.store import load_version
+from service.corpus.reader import load_corpus
+from service.index.store import load_version
 
 _WORDS = ["trust", "trusts", "NHS", "E-Health", "£1.5m", "2020-21", "Zürich", "women’s", "the", "of",
           "contract", "write-down", "meeting", "Lorenzo", "IL-6", "and", "deal", "board"]

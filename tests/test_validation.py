@@ -3,7 +3,7 @@
 import pytest
 
 from service.config import Config
-from service.validation import InvalidParams, check_search, flatten_query, parse_json_object
+from service.web.validation import InvalidParams, check_search, flatten_query, parse_json_object
 
 CONFIG = Config()
 

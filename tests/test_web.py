@@ -9,10 +9,11 @@ import re
 import pytest
 from markupsafe import escape
 
-import service.web
-from service.app import SECURITY_HEADERS, create_app
+import service.web.pages
+from service import open_corpus
+from service.web.app import SECURITY_HEADERS, create_app
 from service.config import Config, IndexSettings
-from service.search import Retriever
+from service.retrieval.retriever import Retriever
 
 SEED_Q = "How many trusts attended the first Lorenzo user group meeting?"
 LORENZO = "000_dee66f3a7b2b2239"
@@ -80,7 +81,7 @@ def test_source_view_shows_overlapping_passages_once(make_corpus):
     article must still be shown once, each passage anchored."""
     folder = make_corpus({"a.txt": "Title\n\n" + " ".join(f"Sentence number {i} is here." for i in range(12))})
     settings = IndexSettings(max_words=20, max_sentences=3, overlap_sentences=1)
-    retriever = Retriever.from_corpus(folder, settings=settings)
+    retriever = open_corpus(folder, settings=settings)
     view = retriever.source("a")
     assert any(b["start_char"] < a["end_char"] for a, b in zip(view.passages, view.passages[1:]))
     body = page(create_app(Config(corpus=folder, settings=settings), retriever).test_client()
@@ -132,7 +133,7 @@ def test_markup_in_the_question_is_shown_as_text(client, payload):
 
 def test_markup_in_an_article_is_shown_as_text(make_corpus):
     folder = make_corpus({"x.txt": 'Cheese <img src=x onerror=alert(1)> & "wine".'})
-    client = create_app(Config(corpus=folder), Retriever.from_corpus(folder)).test_client()
+    client = create_app(Config(corpus=folder), open_corpus(folder)).test_client()
     for body in (page(client.get("/?q=cheese")), page(client.get("/sources/x?passage=x%230"))):
         assert "<img" not in body and "&lt;img src=x onerror=alert(1)&gt;" in body
 
@@ -143,7 +144,7 @@ def test_source_links_are_only_web_addresses(tmp_path):
         {"_id": "good", "title": "Good", "url": "https://example.org/a", "text": "Cheese."},
         {"_id": "bad", "title": "Bad", "url": "javascript:alert(1)", "text": "Wine."},
     ]))
-    client = create_app(Config(corpus=corpus), Retriever.from_corpus(corpus)).test_client()
+    client = create_app(Config(corpus=corpus), open_corpus(corpus)).test_client()
     assert 'href="https://example.org/a"' in page(client.get("/sources/good"))
     assert "javascript:" not in page(client.get("/sources/bad"))
     body = page(client.get("/?q=cheese"))
@@ -165,10 +166,10 @@ def test_an_abstention_says_so_and_marks_the_passages_as_closest(client):
 
 
 def test_answer_text_is_escaped(client, monkeypatch):
-    real = service.web.search_json
+    real = service.web.pages.search_json
     fake = {"text": "Seven <b>trusts</b>.", "source_id": "x", "passage_id": "x#0", "start_char": 0,
             "end_char": 1, "citations": [{"source_id": "x", "passage_id": "x#0"}]}
-    monkeypatch.setattr(service.web, "search_json", lambda *a: {**real(*a), "answer": fake})
+    monkeypatch.setattr(service.web.pages, "search_json", lambda *a: {**real(*a), "answer": fake})
     body = page(client.get("/?q=trusts"))
     assert "Seven &lt;b&gt;trusts&lt;/b&gt;." in body and "<b>trusts" not in body
 
@@ -200,7 +201,7 @@ def test_every_kind_of_response_carries_the_security_headers(client, method, pat
 def test_a_security_header_a_view_sets_itself_is_kept_once(seed_retriever):
     from flask import make_response
 
-    app = create_app(Config(), retriever=seed_retriever)
+    app = create_app(Config(), seed_retriever)
     own = "default-src 'self'"
 
     @app.get("/own-policy")
@@ -218,12 +219,12 @@ def test_a_security_header_a_view_sets_itself_is_kept_once(seed_retriever):
 
 
 def test_an_unexpected_error_is_a_500_with_the_security_headers(app, monkeypatch):
-    import service.api
+    import service.web.api
 
     def broken(*args):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(service.api, "search_json", broken)
+    monkeypatch.setattr(service.web.api, "search_json", broken)
     resp = app.test_client().get("/api/search?q=trusts")
     assert resp.status_code == 500 and resp.get_json()["status"] == 500 and "a bug" not in resp.get_data(as_text=True)
     for name, value in SECURITY_HEADERS.items():

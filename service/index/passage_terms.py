@@ -34,10 +34,10 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from .analysis import Analyzer
-from .config import IndexSettings
-from .corpus import Article
-from .passages import make_passages
+from ..config import IndexSettings
+from ..corpus.passages import make_passages
+from ..corpus.reader import Article
+from ..text.analysis import Analyzer
 
 #: Characters of article text per chunk handed to a worker (~20k passages).
 CHUNK_CHARS = 12_000_000

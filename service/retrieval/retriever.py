@@ -3,7 +3,7 @@
 :class:`Retriever` is the library API that the CLI, the HTTP API, the web
 form and the evaluation all call, so they cannot disagree::
 
-    r = Retriever.from_corpus("corpus")
+    r = Retriever.open(index_dir)   # or service.open_corpus("corpus")
     for hit in r.search("How many trusts attended?", k=5).hits:
         print(hit.rank, hit.source_id, hit.text)
 """
@@ -16,22 +16,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from .analysis import Analyzer, Memo
-from .build import build_from_report
-from .config import DEFAULT_MAX_FILE_BYTES, Config, IndexSettings
-from .corpus import CorpusReport, load_corpus
-from .index import Bm25Scorer
-from .passages import passage_id
-from .store import IndexFault, StoredIndex, load_best, load_version
+from ..config import IndexSettings
+from ..corpus.passages import passage_id
+from ..index.store import StoredIndex, load_best
+from ..text.analysis import Analyzer, Memo
+from .scorer import Bm25Scorer
 
 log = logging.getLogger(__name__)
-
-Rebuild = Literal["auto", "never", "always"]
-
 
 @dataclass(frozen=True)
 class Hit:
@@ -62,10 +57,6 @@ class SourceView:
     text: str
     metadata: dict[str, str]
     passages: list[dict[str, Any]]
-
-
-class StaleIndex(IndexFault):
-    """The index was built from another corpus or with other settings."""
 
 
 def _metadata(source: dict[str, str]) -> dict[str, str]:
@@ -119,58 +110,6 @@ class Retriever:
     def open(cls, index_dir: Path | str, verify: bool = True) -> "Retriever":
         """Load the published index in ``index_dir`` (or its last good version)."""
         return cls(load_best(Path(index_dir), verify=verify))
-
-    @classmethod
-    def from_corpus(
-        cls,
-        corpus: Path | str,
-        index_dir: Path | str | None = None,
-        settings: IndexSettings | None = None,
-        rebuild: Rebuild = "auto",
-        skip_bad: bool = False,
-        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
-    ) -> "Retriever":
-        """The index for ``corpus``, built if missing or stale.
-
-        The corpus is read and fingerprinted every time, so an index built
-        from other files or other settings is never served by mistake:
-        ``rebuild="auto"`` rebuilds it, ``"never"`` refuses with
-        :class:`StaleIndex`, ``"always"`` rebuilds regardless.
-        """
-        config = Config(corpus=Path(corpus), index_dir=Path(index_dir) if index_dir else None)
-        settings = settings or IndexSettings()
-        target = config.resolved_index_dir
-        report = load_corpus(corpus, skip_bad=skip_bad, max_file_bytes=max_file_bytes)
-        why = "rebuild requested"
-        if rebuild != "always":
-            try:
-                retriever = cls.open(target)
-            except IndexFault as exc:
-                if rebuild == "never":
-                    raise
-                why = str(exc)
-            else:
-                why = retriever.mismatch(report, settings)
-                if why is None:
-                    return retriever
-                if rebuild == "never":
-                    raise StaleIndex(f"{target}: index is stale ({why}); rebuild it with `python -m service index`")
-        log.info("building the index of %s in %s (%s)", corpus, target, why)
-        version = build_from_report(report, target, settings)
-        return cls(load_version(version))
-
-    @classmethod
-    def from_config(cls, config: Config, rebuild: Rebuild = "auto") -> "Retriever":
-        return cls.from_corpus(config.corpus, config.index_dir, config.settings, rebuild=rebuild,
-                               max_file_bytes=config.max_file_bytes)
-
-    def mismatch(self, report: CorpusReport, settings: IndexSettings) -> str | None:
-        """Why this index does not belong to ``report`` + ``settings``, or None."""
-        if self.manifest.get("corpus_fingerprint") != report.fingerprint():
-            return "the corpus has changed since it was built"
-        if self.manifest.get("settings_fingerprint") != settings.fingerprint():
-            return "it was built with other settings"
-        return None
 
     # -- queries ------------------------------------------------------------
 

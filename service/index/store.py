@@ -35,8 +35,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .corpus import Article
-from .index import Bm25Arrays
+from ..corpus.reader import Article
+from .arrays import Bm25Arrays
 
 log = logging.getLogger(__name__)
 

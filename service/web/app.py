@@ -1,42 +1,33 @@
 """The Flask application: the JSON API and the web form over one retriever.
 
 ``create_app`` is an application factory in the style of the Flask
-tutorial: configuration comes from the environment (:meth:`Config.from_env`)
-unless given, the index is loaded (or built, if missing or stale) once, and
-the views live in two blueprints, :mod:`service.api` and :mod:`service.web`.
+tutorial: it takes the configuration and an opened index, and the views
+live in blueprints, :mod:`service.web.api` and :mod:`service.web.pages`.
 Under gunicorn (``python -m service serve``) the factory runs once in the
 master process and the workers inherit the loaded, memory-mapped index;
 each worker then swaps in a newly published index on its own
-(:class:`service.reload.IndexHolder`), so "once" means once per version.
+(:class:`service.retrieval.reload.IndexHolder`), so "once" means once per version.
 
-Also usable as ``gunicorn 'service.app:create_app()'``.
+Also usable as ``gunicorn 'service.web.serve:app_from_env()'``.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-from dataclasses import dataclass
 from functools import partial
-from typing import Any, Mapping
+from typing import Any
 
 import orjson
-from flask import Flask, Response, current_app, make_response, request
+from flask import Flask, Response, request
 from flask.json.provider import DefaultJSONProvider
-from werkzeug.exceptions import (
-    HTTPException,
-    InternalServerError,
-    MethodNotAllowed,
-    RequestEntityTooLarge,
-    RequestURITooLarge,
-)
+from werkzeug.exceptions import HTTPException, RequestURITooLarge
 
-from .config import Config
-from .reload import IndexHolder
-from .search import Retriever
-from .validation import ParamError, SearchParams, check_search
-
-log = logging.getLogger(__name__)
+from ..config import Config
+from ..retrieval.reload import IndexHolder
+from ..retrieval.retriever import Retriever
+from . import api, pages
+from .errors import handle_http_error, handle_unexpected_error
+from .state import AppState
 
 #: Sent with every response.  The CSP allows no script at all (the pages
 #: need none), styles and images only from this origin, and no framing.
@@ -52,10 +43,6 @@ SECURITY_HEADERS = {
 
 _SECURITY_NAMES = frozenset(name.lower() for name in SECURITY_HEADERS)
 _SECURITY_ITEMS = tuple(SECURITY_HEADERS.items())
-
-#: Paths whose errors are JSON (for programs) rather than HTML (for people).
-_JSON_PATHS = ("/api/", "/healthz", "/readyz")
-
 
 class FastJSONProvider(DefaultJSONProvider):
     """Flask's JSON, with responses encoded by orjson: several times faster
@@ -79,38 +66,10 @@ class FastJSONProvider(DefaultJSONProvider):
                                         mimetype=self.mimetype)
 
 
-@dataclass(frozen=True)
-class AppState:
-    config: Config
-    holder: IndexHolder
-
-    @property
-    def retriever(self) -> Retriever:
-        """This worker's live index (a newer published one is swapped in)."""
-        return self.holder.get()
-
-    def check_search(self, retriever: Retriever, params: Mapping[str, Any], errors: list[ParamError],
-                     from_text: bool, ignore_unknown: bool = False) -> SearchParams:
-        """:func:`service.validation.check_search` with this app's limits,
-        counting terms with the analyzer of ``retriever``: the index the
-        request will then be answered from (read once per request, so a
-        reload between the check and the search cannot split them)."""
-        return check_search(params, self.config, retriever.count_terms,
-                            ignore_unknown=ignore_unknown, errors=errors, from_text=from_text)
-
-
-def app_state() -> AppState:
-    """The config and retriever of the application handling this request."""
-    return current_app.extensions["groundedqa"]
-
-
-def create_app(config: Config | None = None, retriever: Retriever | None = None) -> Flask:
-    """A configured application; ``retriever`` defaults to the index of
-    ``config.corpus``, built first if it is missing or stale."""
-    from . import api, web
-
-    config = config or Config.from_env()
-    retriever = retriever or Retriever.from_config(config)
+def create_app(config: Config, retriever: Retriever) -> Flask:
+    """An application serving ``retriever``, an index already opened: the
+    app never builds one (:func:`service.index.build.ensure_index` does,
+    before, in the CLI and :mod:`service.web.serve`)."""
     app = Flask(__name__)
     # Flask turns debug on from FLASK_DEBUG in the environment; a server must
     # not be switched into debug (pretty-printed JSON, templates re-read on
@@ -125,13 +84,13 @@ def create_app(config: Config | None = None, retriever: Retriever | None = None)
     app.extensions["groundedqa"] = state
     app.register_blueprint(api.bp)
     app.register_blueprint(api.health)
-    app.register_blueprint(web.bp)
+    app.register_blueprint(pages.bp)
     # The hook runs on every request: what it needs is bound here rather
     # than looked up through Flask's context proxies each time.
     app.before_request(partial(_check_url_length, config.max_url_bytes))
     app.wsgi_app = _ResponseHeaders(app.wsgi_app, state.holder)  # type: ignore[method-assign]
-    app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(Exception, _unexpected_error)
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(Exception, handle_unexpected_error)
     return app
 
 
@@ -172,30 +131,3 @@ class _ResponseHeaders:
                                            ("X-Served-By", str(os.getpid()))], exc_info)
 
         return self.wsgi_app(environ, start)
-
-
-def _wants_json() -> bool:
-    return request.path == "/api" or request.path.startswith(_JSON_PATHS)
-
-
-def _http_error(exc: HTTPException) -> Response:
-    """JSON for programs, HTML for people; either way keeping the headers the
-    error carries (``Allow`` on a 405)."""
-    from . import api, web
-
-    if isinstance(exc, RequestEntityTooLarge):
-        exc.description = f"the request body is over the limit of {app_state().config.max_body_bytes} bytes"
-    elif isinstance(exc, MethodNotAllowed) and exc.valid_methods:
-        exc.description = f"{request.method} is not allowed here; use {', '.join(sorted(exc.valid_methods))}"
-    response = make_response(api.http_error(exc) if _wants_json() else web.http_error(exc))
-    for name, value in exc.get_headers():
-        if name.lower() != "content-type":
-            response.headers[name] = value
-    return response
-
-
-def _unexpected_error(exc: Exception):
-    """A bug, not bad input: logged with its traceback, answered with a
-    plain 500 that shows none of it."""
-    log.exception("unhandled error on %s %s", request.method, request.path)
-    return _http_error(InternalServerError())

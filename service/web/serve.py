@@ -18,8 +18,10 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.sync import SyncWorker
 
+from ..config import Config
+from ..index.build import ensure_index
+from ..retrieval.retriever import Retriever
 from .app import SECURITY_HEADERS, create_app
-from .config import Config
 
 #: Gunicorn's request-line cap: 0 lifts its 8,190-byte default (to its own
 #: hard bound of 1 MiB) so that the app's ``max_url_bytes`` decides, with a
@@ -95,9 +97,16 @@ def gunicorn_options(config: Config) -> dict[str, Any]:
     }
 
 
+def app_from_env() -> Flask:
+    """The app for the index of the environment's corpus (built if missing
+    or stale): ``gunicorn 'service.web.serve:app_from_env()'``."""
+    config = Config.from_env()
+    return create_app(config, Retriever(ensure_index(config)))
+
+
 def serve(config: Config) -> None:
     """Load the index once, then serve it with ``config.workers`` workers."""
-    app = create_app(config)
+    app = create_app(config, Retriever(ensure_index(config)))
     # Everything loaded so far (the index's vocabulary, the libraries) lives
     # as long as the server: moved out of the garbage collector's sight, a
     # worker's full collections no longer walk it (tens of ms each on a

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable
 
 import Stemmer
 
-from .config import IndexSettings
+from ..config import IndexSettings
 
 # Lucene's / Elasticsearch's default English stop set.
 LUCENE_STOPWORDS = frozenset(

@@ -33,10 +33,10 @@ from functools import cached_property, lru_cache
 from itertools import chain, compress, repeat
 from typing import Any, Callable, Iterator, NamedTuple
 
-from .analysis import Analyzer, Memo, normalize, positions_by_term, raw_tokens
-from .highlight import passage_words, word_spans
-from .passages import sentence_units
-from .search import Hit, Retriever, SearchResult
+from ..retrieval.retriever import Hit, Retriever, SearchResult
+from ..text.analysis import Analyzer, Memo, normalize, positions_by_term, raw_tokens
+from ..text.sentences import sentence_units
+from ..text.words import passage_words, word_spans
 
 #: Passages read for an answer: the default number shown.  Questions worded
 #: unlike their source often find it only at rank 6-10; the rank weight

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from .config import Config
+from ..config import Config
 
 #: The parameters ``/api/search`` and the web form understand.
 SEARCH_PARAMS = ("q", "k")

@@ -1,25 +1,36 @@
 """Build: corpus → passages → tokens → BM25 arrays → a published index.
 
-The one place where the stages are chained for indexing, so the CLI, the
-server's start-up and the tests build an index the same way.  A failed build
-raises before anything is published: the last good index keeps serving.
+The one place where the stages are chained for indexing, and where the
+rebuild policy lives (:func:`ensure_index`), so the CLI, the server's
+start-up and the tests build and reuse an index the same way.  A failed
+build raises before anything is published: the last good index keeps serving.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
-from .config import DEFAULT_MAX_FILE_BYTES, IndexSettings
-from .corpus import Article, CorpusReport, load_corpus
-from .index import ArrayBuilder, Bm25Arrays
-from .store import build_lock, new_staging, save_index
-from .tokenize import TermMerger, default_workers, tokenize_chunks
+from ..config import DEFAULT_MAX_FILE_BYTES, Config, IndexSettings
+from ..corpus.reader import Article, CorpusReport, load_corpus
+from .arrays import ArrayBuilder, Bm25Arrays
+from .passage_terms import TermMerger, default_workers, tokenize_chunks
+from .store import IndexFault, StoredIndex, build_lock, load_best, load_version, new_staging, save_index
+
+log = logging.getLogger(__name__)
+
+Rebuild = Literal["auto", "never", "always"]
+
+
+class StaleIndex(IndexFault):
+    """The index was built from another corpus or with other settings."""
 
 
 def _progress(total: int, enabled: bool):
@@ -41,7 +52,7 @@ def build_from_report(
     """Index the accepted articles of ``report`` and publish the result.
 
     ``workers``: tokenizer processes (None: as many as pay off, see
-    :func:`service.tokenize.default_workers`); the index is the same either way.
+    :func:`service.index.passage_terms.default_workers`); the index is the same either way.
     """
     started = time.perf_counter()
     # Passages are numbered in source-ID order (then passage number), the
@@ -121,3 +132,40 @@ def build_index(
     ``skip_bad``), build and publish; returns the version path and report."""
     report = load_corpus(corpus, skip_bad=skip_bad, max_file_bytes=max_file_bytes)
     return build_from_report(report, index_dir, settings, progress), report
+
+
+def mismatch(stored: StoredIndex, report: CorpusReport, settings: IndexSettings) -> str | None:
+    """Why ``stored`` does not belong to ``report`` + ``settings``, or None."""
+    if stored.manifest.get("corpus_fingerprint") != report.fingerprint():
+        return "the corpus has changed since it was built"
+    if stored.manifest.get("settings_fingerprint") != settings.fingerprint():
+        return "it was built with other settings"
+    return None
+
+
+def ensure_index(config: Config, rebuild: Rebuild = "auto", skip_bad: bool = False) -> StoredIndex:
+    """The index of ``config.corpus``, built if missing, damaged or stale.
+
+    The corpus is read and fingerprinted every time, so an index built
+    from other files or other settings is never served by mistake:
+    ``rebuild="auto"`` rebuilds it, ``"never"`` refuses with
+    :class:`StaleIndex`, ``"always"`` rebuilds regardless.
+    """
+    target = config.resolved_index_dir
+    report = load_corpus(config.corpus, skip_bad=skip_bad, max_file_bytes=config.max_file_bytes)
+    why = "rebuild requested"
+    if rebuild != "always":
+        try:
+            stored = load_best(target)
+        except IndexFault as exc:
+            if rebuild == "never":
+                raise
+            why = str(exc)
+        else:
+            why = mismatch(stored, report, config.settings)
+            if why is None:
+                return stored
+            if rebuild == "never":
+                raise StaleIndex(f"{target}: index is stale ({why}); rebuild it with `python -m service index`")
+    log.info("building the index of %s in %s (%s)", config.corpus, target, why)
+    return load_version(build_from_report(report, target, config.settings))

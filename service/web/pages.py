@@ -13,11 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Blueprint, abort, render_template, request
-from werkzeug.exceptions import HTTPException
 
-from .app import app_state
-from .response import search_json
-from .search import SourceView
+from ..qa.ask import search_json
+from ..retrieval.retriever import SourceView
+from .state import app_state
 from .validation import InvalidParams, flatten_query
 
 bp = Blueprint("web", __name__)  # templates and static files: the app's
@@ -88,7 +87,3 @@ def source(source_id: str):
     current = request.args.get("passage")
     return render_template("source.html", view=view, segments=segments(view, current),
                            url=safe_url(view.metadata.get("url")), current=current)
-
-
-def http_error(exc: HTTPException):
-    return render_template("error.html", error=exc), exc.code or 500

@@ -22,8 +22,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .search import Retriever
-from .store import IndexFault, current_version, list_versions, load_version
+from ..index.store import IndexFault, current_version, list_versions, load_version
+
+from .retriever import Retriever
 
 log = logging.getLogger(__name__)
 

@@ -36,9 +36,9 @@ from typing import Any
 import ir_measures
 from ir_measures import R, RR, Success, nDCG
 
-from .analysis import normalize
-from .response import search_json
-from .search import Retriever
+from ..qa.ask import search_json
+from ..retrieval.retriever import Retriever
+from ..text.analysis import normalize
 
 KINDS = ("lexical", "paraphrase", "multi", "unanswerable")
 ANSWERABLE_KINDS = KINDS[:3]

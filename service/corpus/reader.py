@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from .config import DEFAULT_MAX_FILE_BYTES
+from ..config import DEFAULT_MAX_FILE_BYTES
 
 TEXT_SUFFIXES = (".txt", ".md")
 MAX_FILE_BYTES = DEFAULT_MAX_FILE_BYTES

@@ -2,7 +2,7 @@
 and the health checks ``/healthz`` and ``/readyz``.
 
 Every 4xx/5xx under ``/api`` has one shape, documented in
-``service/openapi.json``::
+``service/web/openapi.json``::
 
     {"ok": false, "status": 400, "error": "Bad Request",
      "errors": [{"param": "k", "message": "k must be an integer from 1 to 50"}]}
@@ -19,10 +19,10 @@ from importlib import resources
 from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request
-from werkzeug.exceptions import HTTPException
 
-from .app import app_state
-from .response import search_json
+from ..qa.ask import search_json
+from .errors import error_response
+from .state import app_state
 from .validation import (
     InvalidParams,
     ParamError,
@@ -32,21 +32,6 @@ from .validation import (
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 health = Blueprint("health", __name__)
-
-
-def error_response(status: int, name: str, errors: list[ParamError]) -> tuple[Response, int]:
-    return jsonify({
-        "ok": False,
-        "status": status,
-        "error": name,
-        "errors": [{"param": e.param, "message": e.message} for e in errors],
-    }), status
-
-
-def http_error(exc: HTTPException) -> tuple[Response, int]:
-    """Any HTTP error (404, 405, 413, 415, ...) in the API's JSON shape."""
-    status = exc.code or 500
-    return error_response(status, exc.name, [ParamError(None, exc.description or exc.name)])
 
 
 @bp.errorhandler(InvalidParams)
@@ -101,8 +86,8 @@ def source(source_id: str):
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3 description of this API (``service/openapi.json``)."""
-    return json.loads(resources.files("service").joinpath("openapi.json").read_text(encoding="utf-8"))
+    """The OpenAPI 3 description of this API (``service/web/openapi.json``)."""
+    return json.loads(resources.files("service.web").joinpath("openapi.json").read_text(encoding="utf-8"))
 
 
 @bp.get("/openapi.json")

@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .answer import ANSWER_DEPTH, answer
-from .highlight import highlight
-from .search import Hit, Retriever
+from ..answer.highlight import highlight
+from ..answer.selection import ANSWER_DEPTH, answer
+from ..retrieval.retriever import Hit, Retriever
 
 
 def hit_json(hit: Hit, terms: list[str], retriever: Retriever) -> dict[str, Any]:

@@ -1,0 +1,108 @@
+"""The BM25 scorer over an index's arrays: exact, pruned top-k and match counts."""
+
+from __future__ import annotations
+
+import threading
+from typing import Sequence
+
+import numpy as np
+
+from ..index.arrays import Bm25Arrays
+from . import kernels
+
+class Bm25Scorer:
+    """Scores queries against :class:`Bm25Arrays`.
+
+    Top-k is exact and pruned (:func:`service.kernels.pruned_top_k`);
+    ``total`` is a separate exact union count, cheap through the frequent
+    terms' bitmaps, because pruning skips exactly the long lists a count
+    would otherwise have to walk.  Construction runs every kernel once on
+    these arrays, so compiling (or loading the compiled code from numba's
+    cache) happens at load time, never in a user's query.
+    """
+
+    def __init__(self, arrays: Bm25Arrays) -> None:
+        self.arrays = arrays
+        self.vocab = {t: i for i, t in enumerate(arrays.terms)}
+        # Plain ndarray views of the memory maps: numba dispatches on them
+        # several microseconds faster than on np.memmap, sharing the pages.
+        a = arrays
+        self._postings = tuple(np.asarray(x) for x in (a.ptr, a.docs, a.weights, a.max_weight))
+        self._idf = np.asarray(a.idf)
+        self._bitmaps = (np.asarray(a.bitmap_row), np.asarray(a.bitmaps))
+        self._local = threading.local()  # per-thread accumulator (see _scratch)
+        if arrays.terms:
+            one = np.zeros(1, dtype=np.int64)
+            self._top_k_ids(one, np.ones(1), 1)
+            self._accumulate(one, np.ones(1))
+            self._union_count(np.zeros(2, dtype=np.int64))
+            # The document-at-a-time path, with nothing to walk (a one-word
+            # query has no threshold; an infinite one rules every list out).
+            kernels.seed_threshold(*self._postings[:3], one, np.ones(1), one, 1)
+            kernels.maxscore_top_k(*self._postings, one, np.ones(1), 1, one, np.inf)
+
+    def _scratch(self) -> tuple[np.ndarray, np.ndarray]:
+        """This thread's zeroed score and mark arrays, one slot a document;
+        the kernel leaves them zeroed, so they are allocated once."""
+        s = getattr(self._local, "arrays", None)
+        if s is None:
+            n = self.arrays.n_docs
+            s = self._local.arrays = (np.zeros(n), np.zeros(n, dtype=np.uint8))
+        return s
+
+    def query_ids(self, query_terms: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct known term ids in query order, and how often each occurs.
+
+        rank-bm25 adds a term's weight once per occurrence in the query, so
+        a repeated term counts with its multiplicity; unknown terms add 0.
+        """
+        counts: dict[int, int] = {}
+        vocab = self.vocab
+        for t in query_terms:
+            i = vocab.get(t)
+            if i is not None:
+                counts[i] = counts.get(i, 0) + 1
+        ids = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        mul = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+        return ids, mul
+
+    def _accumulate(self, ids: np.ndarray, mul: np.ndarray) -> np.ndarray:
+        ptr, docs, weights, _ = self._postings
+        return kernels.accumulate(ptr, docs, weights, ids, mul, self.arrays.n_docs)
+
+    def _top_k_ids(self, ids: np.ndarray, mul: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        acc, mark = self._scratch()
+        return kernels.pruned_top_k(*self._postings, self._idf, ids, mul, k, acc, mark)
+
+    def _union_count(self, ids: np.ndarray) -> int:
+        ptr, docs = self._postings[:2]
+        return int(kernels.union_count(ptr, docs, *self._bitmaps, ids, self.arrays.n_docs))
+
+    def scores(self, query_terms: Sequence[str]) -> np.ndarray:
+        """Dense scores of every document: ``BM25Okapi.get_scores``."""
+        ids, mul = self.query_ids(query_terms)
+        if not len(ids):
+            return np.zeros(self.arrays.n_docs)
+        return self._accumulate(ids, mul)
+
+    def doc_freq(self, term: str) -> int:
+        """How many documents hold ``term`` (0 if none): read off the
+        plain-array view, a memory map's indexing being far slower."""
+        i = self.vocab.get(term)
+        if i is None:
+            return 0
+        ptr = self._postings[0]
+        return int(ptr[i + 1] - ptr[i])
+
+    def top_k(self, query_terms: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """The ``k`` best documents sharing a term with the query.
+
+        Returns ``(doc ids, scores, total matched)``; ties are broken by doc
+        id, ascending, so results never depend on sort stability.  Scores
+        are those of :meth:`scores`, bit for bit.
+        """
+        ids, mul = self.query_ids(query_terms)
+        if not len(ids) or k <= 0:
+            return np.empty(0, np.int64), np.empty(0), 0
+        docs, scores = self._top_k_ids(ids, mul, k)
+        return docs, scores, self._union_count(ids)

@@ -1,0 +1,39 @@
+"""The per-application state the views share: the config and this worker's live index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from flask import current_app
+
+from ..config import Config
+from ..retrieval.reload import IndexHolder
+from ..retrieval.retriever import Retriever
+from .validation import ParamError, SearchParams, check_search
+
+
+@dataclass(frozen=True)
+class AppState:
+    config: Config
+    holder: IndexHolder
+
+    @property
+    def retriever(self) -> Retriever:
+        """This worker's live index (a newer published one is swapped in)."""
+        return self.holder.get()
+
+    def check_search(self, retriever: Retriever, params: Mapping[str, Any], errors: list[ParamError],
+                     from_text: bool, ignore_unknown: bool = False) -> SearchParams:
+        """:func:`service.validation.check_search` with this app's limits,
+        counting terms with the analyzer of ``retriever``: the index the
+        request will then be answered from (read once per request, so a
+        reload between the check and the search cannot split them)."""
+        return check_search(params, self.config, retriever.count_terms,
+                            ignore_unknown=ignore_unknown, errors=errors, from_text=from_text)
+
+
+def app_state() -> AppState:
+    """The config and retriever of the application handling this request."""
+    return current_app.extensions["groundedqa"]
+
