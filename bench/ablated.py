@@ -26,35 +26,30 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service.qa import ask as response  # noqa: E402
-from service.web import api  # noqa: E402
-from service.answer.selection import AnswerOutcome  # noqa: E402
 from service.config import Config  # noqa: E402
-from service.answer.highlight import _prepared  # noqa: E402
+from service.qa.ask import ask, response_json, search_json  # noqa: E402
 from service.web.serve import serve  # noqa: E402
 
 VARIANTS = ("no-answer", "no-marks", "no-answer-no-marks", "cached")
 
 
-def _no_answer(result: Any, retriever: Any) -> AnswerOutcome:
-    return AnswerOutcome(None, True, "left out by the benchmark")
+def _left_out(with_answer: bool, with_marks: bool) -> Any:
+    def search(retriever: Any, question: str, k: int, terms: Any = None) -> dict:
+        return response_json(ask(retriever, question, k, terms, with_answer=with_answer, with_marks=with_marks))
 
-
-def _no_marks(text: str, terms: Any, analyzer: Any) -> str:
-    return _prepared(text, analyzer).escaped
+    return search
 
 
 def _cached() -> Any:
-    real = api.search_json
     documents: dict[tuple[str, int], dict] = {}
 
-    def search_json(retriever: Any, question: str, k: int) -> dict:
+    def search(retriever: Any, question: str, k: int, terms: Any = None) -> dict:
         key = (question, k)
         if key not in documents:
-            documents[key] = real(retriever, question, k)
+            documents[key] = search_json(retriever, question, k, terms)
         return documents[key]
 
-    return search_json
+    return search
 
 
 def main() -> None:
@@ -64,13 +59,9 @@ def main() -> None:
     ap.add_argument("--index", type=Path, required=True)
     ap.add_argument("--port", type=int, required=True)
     args = ap.parse_args()
-    if "no-answer" in args.variant:
-        response.answer = _no_answer
-    if "no-marks" in args.variant:
-        response.highlight = _no_marks
-    if args.variant == "cached":
-        api.search_json = _cached()
-    serve(Config.from_env().with_overrides(corpus=args.corpus, index_dir=args.index, port=args.port))
+    search = (_cached() if args.variant == "cached"
+              else _left_out("no-answer" not in args.variant, "no-marks" not in args.variant))
+    serve(Config.from_env().with_overrides(corpus=args.corpus, index_dir=args.index, port=args.port), search)
 
 
 if __name__ == "__main__":

@@ -129,12 +129,12 @@ def cmd_ask(args: argparse.Namespace, config: Config) -> int:
     if args.k is not None:
         params["k"] = args.k
     try:
-        checked = check_search(params, config, retriever.count_terms)
+        checked = check_search(params, config, retriever.query_terms)
     except InvalidParams as exc:
         for error in exc.errors:
             print(f"error: {error.message}", file=sys.stderr)
         return EXIT_USAGE
-    doc = search_json(retriever, checked.q, checked.k)
+    doc = search_json(retriever, checked.q, checked.k, checked.terms)
     if args.json:
         print(json.dumps(doc, ensure_ascii=False, indent=2))
         return EXIT_OK

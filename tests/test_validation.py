@@ -8,8 +8,8 @@ from service.web.validation import InvalidParams, check_search, flatten_query, p
 CONFIG = Config()
 
 
-def words(q: str) -> int:
-    return len(q.split())
+def words(q: str) -> list[str]:
+    return q.split()
 
 
 def problems(params, **kw):

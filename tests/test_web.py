@@ -9,7 +9,7 @@ import re
 import pytest
 from markupsafe import escape
 
-import service.web.pages
+from service.qa.ask import search_json
 from service import open_corpus
 from service.web.app import SECURITY_HEADERS, create_app
 from service.config import Config, IndexSettings
@@ -165,12 +165,11 @@ def test_an_abstention_says_so_and_marks_the_passages_as_closest(client):
     assert 'class="answer-text"' not in body
 
 
-def test_answer_text_is_escaped(client, monkeypatch):
-    real = service.web.pages.search_json
+def test_answer_text_is_escaped(seed_retriever):
     fake = {"text": "Seven <b>trusts</b>.", "source_id": "x", "passage_id": "x#0", "start_char": 0,
             "end_char": 1, "citations": [{"source_id": "x", "passage_id": "x#0"}]}
-    monkeypatch.setattr(service.web.pages, "search_json", lambda *a: {**real(*a), "answer": fake})
-    body = page(client.get("/?q=trusts"))
+    app = create_app(Config(), seed_retriever, lambda *a: {**search_json(*a), "answer": fake})
+    body = page(app.test_client().get("/?q=trusts"))
     assert "Seven &lt;b&gt;trusts&lt;/b&gt;." in body and "<b>trusts" not in body
 
 
@@ -218,14 +217,11 @@ def test_a_security_header_a_view_sets_itself_is_kept_once(seed_retriever):
     assert resp.headers["X-Index-Version"] == seed_retriever.stored.path.name
 
 
-def test_an_unexpected_error_is_a_500_with_the_security_headers(app, monkeypatch):
-    import service.web.api
-
+def test_an_unexpected_error_is_a_500_with_the_security_headers(seed_retriever):
     def broken(*args):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(service.web.api, "search_json", broken)
-    resp = app.test_client().get("/api/search?q=trusts")
+    resp = create_app(Config(), seed_retriever, broken).test_client().get("/api/search?q=trusts")
     assert resp.status_code == 500 and resp.get_json()["status"] == 500 and "a bug" not in resp.get_data(as_text=True)
     for name, value in SECURITY_HEADERS.items():
         assert resp.headers[name] == value

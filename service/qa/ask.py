@@ -1,21 +1,75 @@
-"""Response: the JSON document a search returns.
+"""Question answering: a question → the quoted answer (or an abstention)
+and the ranked passages behind it.
 
-Built here, outside Flask, so that ``python -m service ask --json`` prints
-exactly what ``/api/search`` returns and the evaluation script's in-process
-mode scores exactly what the API would have served.
+:func:`ask` returns a typed :class:`Response`; :func:`response_json` is its
+wire form, the one document ``/api/search`` returns, ``python -m service
+ask --json`` prints and the evaluation's in-process mode scores, so the
+three cannot disagree.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from ..answer.highlight import highlight
-from ..answer.selection import ANSWER_DEPTH, answer
+from ..answer.selection import ANSWER_DEPTH, Answer, answer
 from ..retrieval.retriever import Hit, Retriever
 
 
-def hit_json(hit: Hit, terms: list[str], retriever: Retriever) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ShownHit:
+    """A ranked passage as shown: the hit and its text with the question's words marked."""
+
+    hit: Hit
+    highlights: str  # escaped HTML with <mark>s
+
+
+@dataclass(frozen=True)
+class Response:
+    query: str
+    k: int
+    took_ms: float  # retrieval, the answer and highlighting
+    total: int  # passages sharing at least one search term with the question
+    answer: Answer | None
+    abstained: bool
+    reason: str | None
+    hits: tuple[ShownHit, ...]
+
+
+#: What the web layer calls to answer a search (``search_json`` or a variant).
+Search = Callable[[Retriever, str, int, "list[str] | None"], dict[str, Any]]
+
+_LEFT_OUT = "the answer stage was left out"
+
+
+def ask(retriever: Retriever, question: str, k: int, terms: list[str] | None = None, *,
+        with_answer: bool = True, with_marks: bool = True) -> Response:
+    """Search, choose the answer and mark the first ``k`` passages.
+
+    At least ANSWER_DEPTH passages are retrieved so that the answer does
+    not depend on how many passages the caller wants listed.  ``terms``:
+    the question's search terms when the caller has them already.
+    ``with_answer`` / ``with_marks`` false leave a stage out, for the
+    benchmark that measures what each stage costs (``bench/ablated.py``).
+    """
+    t0 = time.perf_counter()
+    if terms is None:
+        terms = retriever.query_terms(question)
+    result = retriever.search_terms(question, terms, max(k, ANSWER_DEPTH))
+    chosen, abstained, reason = (None, True, _LEFT_OUT)
+    if with_answer:
+        outcome = answer(result, retriever)
+        chosen, abstained, reason = outcome.answer, outcome.abstained, outcome.reason
+    marked = result.terms if with_marks else ()
+    hits = tuple(ShownHit(h, highlight(h.text, marked, retriever.analyzer)) for h in result.hits[:k])
+    took_ms = round((time.perf_counter() - t0) * 1000, 3)
+    return Response(result.query, k, took_ms, result.total, chosen, abstained, reason, hits)
+
+
+def hit_json(shown: ShownHit) -> dict[str, Any]:
+    hit = shown.hit
     return {
         "rank": hit.rank,
         "id": hit.passage_id,
@@ -24,31 +78,26 @@ def hit_json(hit: Hit, terms: list[str], retriever: Retriever) -> dict[str, Any]
         "text": hit.text,
         "start_char": hit.start_char,
         "end_char": hit.end_char,
-        "highlights": highlight(hit.text, terms, retriever.analyzer),
+        "highlights": shown.highlights,
         "source": hit.source,
     }
 
 
-def search_json(retriever: Retriever, question: str, k: int) -> dict[str, Any]:
-    """Search and render; ``took_ms`` covers retrieval, the answer and rendering.
-
-    At least ANSWER_DEPTH passages are retrieved so that the answer does
-    not depend on how many passages the caller wants listed; the first
-    ``k`` are listed.
-    """
-    t0 = time.perf_counter()
-    result = retriever.search(question, max(k, ANSWER_DEPTH))
-    outcome = answer(result, retriever)
-    hits = [hit_json(h, result.terms, retriever) for h in result.hits[:k]]
-    took_ms = (time.perf_counter() - t0) * 1000
+def response_json(response: Response) -> dict[str, Any]:
+    """The search document of the API (``service/web/openapi.json``)."""
     return {
         "ok": True,
-        "query": result.query,
-        "k": k,
-        "took_ms": round(took_ms, 3),
-        "total": result.total,
-        "answer": outcome.answer.to_json() if outcome.answer else None,
-        "abstained": outcome.abstained,
-        "reason": outcome.reason,
-        "hits": hits,
+        "query": response.query,
+        "k": response.k,
+        "took_ms": response.took_ms,
+        "total": response.total,
+        "answer": response.answer.to_json() if response.answer else None,
+        "abstained": response.abstained,
+        "reason": response.reason,
+        "hits": [hit_json(h) for h in response.hits],
     }
+
+
+def search_json(retriever: Retriever, question: str, k: int, terms: list[str] | None = None) -> dict[str, Any]:
+    """:func:`ask`, as the API's search document."""
+    return response_json(ask(retriever, question, k, terms))

@@ -88,10 +88,6 @@ class Retriever:
         self.doc_freq = Memo(self.scorer.doc_freq)
         self._source_index = {s["id"]: i for i, s in enumerate(stored.sources)}
         self._source_text = lru_cache(maxsize=256)(stored.source_text)
-        # The last question's terms: a request's validation counts them and
-        # its search then uses them, so each question is analysed once.
-        analyzer = self.analyzer  # (not self: no reference cycle delays freeing a replaced index)
-        self._last_terms = lru_cache(maxsize=1)(lambda question: tuple(analyzer(question)))
         # Plain-array views of the passage columns: a memory map's indexing
         # costs microseconds a call, several per hit.
         self._passages = {key: np.asarray(column) for key, column in stored.passages.items()}
@@ -122,15 +118,16 @@ class Retriever:
         return len(self.stored.sources)
 
     def query_terms(self, question: str) -> list[str]:
-        return list(self._last_terms(question))
-
-    def count_terms(self, question: str) -> int:
-        """How many search terms ``question`` has: what the question-size
-        limit counts (words left after stopwords, repeats included)."""
-        return len(self._last_terms(question))
+        """The index terms of ``question``, in order, repeats kept: what
+        search scores and what the question-size limit counts."""
+        return self.analyzer(question)
 
     def search(self, question: str, k: int = 10) -> SearchResult:
-        terms = self.query_terms(question)
+        return self.search_terms(question, self.query_terms(question), k)
+
+    def search_terms(self, question: str, terms: list[str], k: int = 10) -> SearchResult:
+        """:meth:`search` for a question whose terms (:meth:`query_terms`)
+        are known already: a request's validation analyses it once."""
         return self._result(question, k, terms, self.scorer.top_k(terms, k))
 
     def search_many(self, questions: Iterable[str], k: int = 10, threads: int | None = None) -> list[SearchResult]:

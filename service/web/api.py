@@ -7,7 +7,7 @@ Every 4xx/5xx under ``/api`` has one shape, documented in
     {"ok": false, "status": 400, "error": "Bad Request",
      "errors": [{"param": "k", "message": "k must be an integer from 1 to 50"}]}
 
-The search document itself comes from :func:`service.response.search_json`,
+The search document itself comes from :func:`service.qa.ask.search_json`,
 the same function ``python -m service ask --json`` prints.
 """
 
@@ -20,7 +20,6 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request
 
-from ..qa.ask import search_json
 from .errors import error_response
 from .state import app_state
 from .validation import (
@@ -66,7 +65,7 @@ def search():
         params, earlier = flatten_query(request.args.to_dict(flat=False))
     retriever = state.retriever
     checked = state.check_search(retriever, params, earlier, from_text=request.method != "POST")
-    return jsonify(search_json(retriever, checked.q, checked.k))
+    return jsonify(state.search(retriever, checked.q, checked.k, checked.terms))
 
 
 @bp.get("/sources/<path:source_id>")

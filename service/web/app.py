@@ -23,6 +23,7 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException, RequestURITooLarge
 
 from ..config import Config
+from ..qa.ask import Search, search_json
 from ..retrieval.reload import IndexHolder
 from ..retrieval.retriever import Retriever
 from . import api, pages
@@ -66,10 +67,11 @@ class FastJSONProvider(DefaultJSONProvider):
                                         mimetype=self.mimetype)
 
 
-def create_app(config: Config, retriever: Retriever) -> Flask:
+def create_app(config: Config, retriever: Retriever, search: Search = search_json) -> Flask:
     """An application serving ``retriever``, an index already opened: the
     app never builds one (:func:`service.index.build.ensure_index` does,
-    before, in the CLI and :mod:`service.web.serve`)."""
+    before, in the CLI and :mod:`service.web.serve`).  ``search`` answers
+    a checked question (a benchmark passes a variant with a stage left out)."""
     app = Flask(__name__)
     # Flask turns debug on from FLASK_DEBUG in the environment; a server must
     # not be switched into debug (pretty-printed JSON, templates re-read on
@@ -80,7 +82,7 @@ def create_app(config: Config, retriever: Retriever) -> Flask:
     # and the API answers every path with JSON, not an HTML redirect page.
     app.url_map.merge_slashes = False
     app.json = FastJSONProvider(app)
-    state = AppState(config, IndexHolder(retriever, config.index_dir, interval=config.reload_interval))
+    state = AppState(config, IndexHolder(retriever, config.index_dir, interval=config.reload_interval), search)
     app.extensions["groundedqa"] = state
     app.register_blueprint(api.bp)
     app.register_blueprint(api.health)

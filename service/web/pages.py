@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from flask import Blueprint, abort, render_template, request
 
-from ..qa.ask import search_json
 from ..retrieval.retriever import SourceView
 from .state import app_state
 from .validation import InvalidParams, flatten_query
@@ -72,7 +71,7 @@ def index():
         checked = state.check_search(retriever, args, earlier, from_text=True, ignore_unknown=True)
     except InvalidParams as exc:
         return render_template("index.html", **{**context, "errors": exc.errors}), 400
-    context["doc"] = search_json(retriever, checked.q, checked.k)
+    context["doc"] = state.search(retriever, checked.q, checked.k, checked.terms)
     # A k typed into the URL stays selected when the form is sent again.
     context["k_choices"] = sorted({*K_CHOICES, checked.k})
     context["k"] = str(checked.k)

@@ -20,6 +20,7 @@ from gunicorn.workers.sync import SyncWorker
 
 from ..config import Config
 from ..index.build import ensure_index
+from ..qa.ask import Search, search_json
 from ..retrieval.retriever import Retriever
 from .app import SECURITY_HEADERS, create_app
 
@@ -104,9 +105,10 @@ def app_from_env() -> Flask:
     return create_app(config, Retriever(ensure_index(config)))
 
 
-def serve(config: Config) -> None:
-    """Load the index once, then serve it with ``config.workers`` workers."""
-    app = create_app(config, Retriever(ensure_index(config)))
+def serve(config: Config, search: Search = search_json) -> None:
+    """Load the index once, then serve it with ``config.workers`` workers
+    (``search``: see :func:`service.web.app.create_app`)."""
+    app = create_app(config, Retriever(ensure_index(config)), search)
     # Everything loaded so far (the index's vocabulary, the libraries) lives
     # as long as the server: moved out of the garbage collector's sight, a
     # worker's full collections no longer walk it (tens of ms each on a

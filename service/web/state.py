@@ -8,6 +8,7 @@ from typing import Any, Mapping
 from flask import current_app
 
 from ..config import Config
+from ..qa.ask import Search
 from ..retrieval.reload import IndexHolder
 from ..retrieval.retriever import Retriever
 from .validation import ParamError, SearchParams, check_search
@@ -17,6 +18,7 @@ from .validation import ParamError, SearchParams, check_search
 class AppState:
     config: Config
     holder: IndexHolder
+    search: Search  # question → the search document (qa.ask.search_json)
 
     @property
     def retriever(self) -> Retriever:
@@ -25,11 +27,11 @@ class AppState:
 
     def check_search(self, retriever: Retriever, params: Mapping[str, Any], errors: list[ParamError],
                      from_text: bool, ignore_unknown: bool = False) -> SearchParams:
-        """:func:`service.validation.check_search` with this app's limits,
-        counting terms with the analyzer of ``retriever``: the index the
+        """:func:`service.web.validation.check_search` with this app's limits,
+        finding terms with the analyzer of ``retriever``: the index the
         request will then be answered from (read once per request, so a
         reload between the check and the search cannot split them)."""
-        return check_search(params, self.config, retriever.count_terms,
+        return check_search(params, self.config, retriever.query_terms,
                             ignore_unknown=ignore_unknown, errors=errors, from_text=from_text)
 
 

@@ -42,6 +42,7 @@ class InvalidParams(ValueError):
 class SearchParams:
     q: str
     k: int
+    terms: list[str]  # q's search terms, as the index analyses it
 
 
 def _shown(value: str) -> str:
@@ -88,22 +89,24 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     return doc
 
 
-def _check_q(raw: Any, config: Config, count_terms: Callable[[str], int]) -> tuple[str | None, ParamError | None]:
+def _check_q(raw: Any, config: Config,
+             analyze: Callable[[str], list[str]]) -> tuple[str | None, list[str], ParamError | None]:
+    """The trimmed question and its search terms, or what is wrong with it."""
     if raw is None:
-        return None, ParamError("q", "q (the question) is required")
+        return None, [], ParamError("q", "q (the question) is required")
     if not isinstance(raw, str):
-        return None, ParamError("q", "q must be a string")
+        return None, [], ParamError("q", "q must be a string")
     if not _is_text(raw):
-        return None, ParamError("q", "q is not valid Unicode text (it contains a lone surrogate)")
+        return None, [], ParamError("q", "q is not valid Unicode text (it contains a lone surrogate)")
     q = raw.strip()
     if not q:
-        return None, ParamError("q", "q must not be empty")
+        return None, [], ParamError("q", "q must not be empty")
     if len(q) > config.max_query_chars:
-        return None, ParamError("q", f"q is {len(q)} characters long; the limit is {config.max_query_chars}")
-    n_terms = count_terms(q)
-    if n_terms > config.max_query_terms:
-        return None, ParamError("q", f"q has {n_terms} search terms; the limit is {config.max_query_terms}")
-    return q, None
+        return None, [], ParamError("q", f"q is {len(q)} characters long; the limit is {config.max_query_chars}")
+    terms = analyze(q)
+    if len(terms) > config.max_query_terms:
+        return None, [], ParamError("q", f"q has {len(terms)} search terms; the limit is {config.max_query_terms}")
+    return q, terms, None
 
 
 def _check_k(raw: Any, config: Config, from_text: bool) -> tuple[int | None, ParamError | None]:
@@ -123,7 +126,7 @@ def _check_k(raw: Any, config: Config, from_text: bool) -> tuple[int | None, Par
 def check_search(
     params: Mapping[str, Any],
     config: Config,
-    count_terms: Callable[[str], int],
+    analyze: Callable[[str], list[str]],
     ignore_unknown: bool = False,
     errors: list[ParamError] | None = None,
     from_text: bool = False,
@@ -133,8 +136,9 @@ def check_search(
     ``errors`` found earlier (e.g. by :func:`flatten_query`).
 
     ``q`` is at most ``config.max_query_chars`` characters and
-    ``config.max_query_terms`` search terms (``count_terms`` counts them the
-    way the index will: words left after stopwords); ``k`` is an integer in
+    ``config.max_query_terms`` search terms (``analyze`` gives them the
+    way the index will: words left after stopwords; they are returned, so
+    the search does not analyse the question again); ``k`` is an integer in
     1..``config.max_k``, ``config.default_k`` when absent; a string of
     digits counts as one only ``from_text`` (a query string, where every
     value is text), never in JSON, where ``"3"`` is not a number.
@@ -145,10 +149,10 @@ def check_search(
         names = ", ".join(_shown(n) for n in unknown[:_SHOWN_NAMES])
         more = f" and {len(unknown) - _SHOWN_NAMES} more" if len(unknown) > _SHOWN_NAMES else ""
         errors.append(ParamError(None, f"unknown parameter(s) {names}{more}; the parameters are q and k"))
-    q, q_error = _check_q(params.get("q"), config, count_terms)
+    q, terms, q_error = _check_q(params.get("q"), config, analyze)
     k, k_error = _check_k(params.get("k"), config, from_text)
     errors += [e for e in (q_error, k_error) if e]
     if errors:
         raise InvalidParams(errors)
     assert q is not None and k is not None
-    return SearchParams(q, k)
+    return SearchParams(q, k, terms)
