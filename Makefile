@@ -3,13 +3,21 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+HASH := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# Serving needs only the package; tests and evaluation add their extras.
+RUNTIME := $(VENV)/.runtime-$(HASH)
+STAMP := $(VENV)/.installed-$(HASH)
 
-.PHONY: test serve index install clean reliability bench bench-http bench-request
+.PHONY: test test-fast serve index install clean reliability bench bench-http bench-request
 
-$(STAMP): pyproject.toml
+$(RUNTIME): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	rm -f $(VENV)/.runtime-*
+	touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
 	$(PY) -m pip install --quiet -e '.[test,eval]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
@@ -19,10 +27,14 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-serve: $(STAMP)
+# The edit loop: everything but fuzzing, fault injection, the browser and big datasets.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+serve: $(RUNTIME)
 	$(PY) -m service serve
 
-index: $(STAMP)
+index: $(RUNTIME)
 	$(PY) -m service index
 
 # Load and fault runs against the real server (loopback, bounded); writes bench/RELIABILITY.md.

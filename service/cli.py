@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import textwrap
 from dataclasses import replace
@@ -28,6 +29,8 @@ from .web.validation import InvalidParams, check_search
 DEFAULT_QUESTIONS = PROJECT_ROOT / "eval" / "questions.jsonl"
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+#: What a Unix tool killed by SIGPIPE reports (128 + 13).
+EXIT_BROKEN_PIPE = 141
 
 log = logging.getLogger("service")
 
@@ -278,3 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (``ask ... | head``): stop quietly, as Unix
+        # tools do, with nothing more written to the closed pipe at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE

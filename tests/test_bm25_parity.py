@@ -110,6 +110,7 @@ SCIFACT = Path(os.environ.get("GROUNDEDQA_SCIFACT",
                               Path(__file__).resolve().parents[2] / "shared" / "datasets" / "scifact"))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (SCIFACT / "corpus.jsonl").is_file(), reason=f"SciFact not found at {SCIFACT}")
 def test_parity_on_scifact():
     """Every passage of SciFact's 5,183 abstracts, scored for 60 of its

@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -108,3 +109,16 @@ def test_ask_json_is_the_document_the_http_api_returns(client, capsys):
     assert list(printed) == list(served)  # the same keys in the same order
     printed.pop("took_ms"), served.pop("took_ms")
     assert printed == served
+
+
+def test_ask_into_a_closed_pipe_exits_quietly(seed_retriever):
+    """`ask ... | head` when head has gone: no BrokenPipeError traceback."""
+    # The index is built already (seed_retriever), so the child only reads it.
+    index = str(seed_retriever.stored.path.parent)
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader is gone before anything is written
+    proc = subprocess.run([sys.executable, "-m", "service", "ask", "--index", index, "-k", "50", SEED_Q],
+                          stdout=writer, stderr=subprocess.PIPE, text=True, timeout=120)
+    os.close(writer)
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+    assert proc.returncode == 141

@@ -20,6 +20,8 @@ from service.config import IndexSettings
 from service.retrieval.retriever import Retriever
 from service.index.store import IndexFault, POINTER, current_version, list_versions
 
+pytestmark = pytest.mark.slow  # the fast tier (-m 'not slow') leaves it out
+
 BAD_FILES = {
     "empty.txt": (b"", "empty file"),
     "binary.txt": (bytes(range(256)), "binary file"),

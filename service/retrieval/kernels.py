@@ -1,10 +1,10 @@
-"""Compiled inner loops of the scorer and the index build (numba).
+"""Compiled inner loops of the scorer (numba).
 
-Kept apart from :mod:`service.index` so that module stays about *what* is
-computed (rank-bm25's weights) and this one about *how fast*.  Every kernel
+Kept apart from :mod:`service.retrieval.scorer` so that module stays about
+*what* is computed and this one about *how fast*.  Every kernel
 is ``cache=True``: the machine code is compiled once and reused from
 ``__pycache__`` by later processes (the CLI, each server worker), and
-:class:`service.index.Bm25Scorer` runs the query kernels once when it is built so
+:class:`service.retrieval.scorer.Bm25Scorer` runs the query kernels once when it is built so
 the first real query never pays for compilation.
 
 Top-k retrieval is exact and pruned.  When one of the query's lists is
@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+from .heap import best_k, kth_best_above, offer, ranked
 
 # Pruning compares floating-point bounds with scores summed in another
 # order; this relative slack keeps every comparison on the safe side.
@@ -83,46 +85,6 @@ def union_count(ptr, docs, bitmap_row, bitmaps, qterms, n_docs):
 
 
 @njit(cache=True, nogil=True)
-def _worse(s1, d1, s2, d2):
-    """Is (s1, d1) ranked below (s2, d2)?  Lower score, then higher id."""
-    return s1 < s2 or (s1 == s2 and d1 > d2)
-
-
-@njit(cache=True, nogil=True)
-def _swap(hs, hd, i, j):
-    hs[i], hs[j] = hs[j], hs[i]
-    hd[i], hd[j] = hd[j], hd[i]
-
-
-@njit(cache=True, nogil=True)
-def _sift_down(hs, hd, n, i):
-    while True:
-        l = 2 * i + 1
-        if l >= n:
-            return
-        m = l
-        r = l + 1
-        if r < n and _worse(hs[r], hd[r], hs[l], hd[l]):
-            m = r
-        if _worse(hs[m], hd[m], hs[i], hd[i]):
-            _swap(hs, hd, i, m)
-            i = m
-        else:
-            return
-
-
-@njit(cache=True, nogil=True)
-def _sift_up(hs, hd, i):
-    while i > 0:
-        parent = (i - 1) // 2
-        if _worse(hs[i], hd[i], hs[parent], hd[parent]):
-            _swap(hs, hd, i, parent)
-            i = parent
-        else:
-            return
-
-
-@njit(cache=True, nogil=True)
 def _gallop(docs, lo, hi, target):
     """First position in ``docs[lo:hi]`` (ascending) with a doc >= target."""
     if lo >= hi or docs[lo] >= target:
@@ -145,6 +107,18 @@ def _gallop(docs, lo, hi, target):
         else:
             hi = mid
     return lo
+
+
+@njit(cache=True, nogil=True)
+def _add_looked_up(docs, weights, lo, hi, m, targets, out):
+    """``out[c] += m * weight`` of each of the ascending documents
+    ``targets`` that the posting range ``lo:hi`` holds, found by galloping."""
+    for c in range(targets.shape[0]):
+        lo = _gallop(docs, lo, hi, targets[c])
+        if lo == hi:
+            return
+        if docs[lo] == targets[c]:
+            out[c] += weights[lo] * m
 
 
 @njit(cache=True, nogil=True)
@@ -173,68 +147,6 @@ def accumulate(ptr, docs, weights, qterms, qmul, n_docs):
 
 
 @njit(cache=True, nogil=True)
-def _kth_best_above(scores, n, k, floor):
-    """The k-th largest of ``scores[:n]`` if it exceeds ``floor``, else
-    -inf.  A k-slot min-heap, not a partition: BM25 scores repeat a lot
-    (same tf, same length), which quickselect handles badly."""
-    hs = np.empty(k)
-    hd = np.zeros(k, dtype=np.int64)  # scores only: all ids equal
-    size = 0
-    for i in range(n):
-        v = scores[i]
-        if v <= floor:
-            continue
-        if size < k:
-            hs[size] = v
-            _sift_up(hs, hd, size)
-            size += 1
-        elif v > hs[0]:
-            hs[0] = v
-            _sift_down(hs, hd, k, 0)
-    return hs[0] if size == k else -np.inf
-
-
-@njit(cache=True, nogil=True)
-def _offer(hs, hd, n_heap, k, s, d):
-    """Offer document ``d`` with score ``s`` to a k-best heap of size
-    ``n_heap``; returns the new size.  Order-independent: ties go to the
-    lower id whatever order documents come in."""
-    if n_heap < k:
-        hs[n_heap] = s
-        hd[n_heap] = d
-        _sift_up(hs, hd, n_heap)
-        return n_heap + 1
-    if _worse(hs[0], hd[0], s, d):
-        hs[0] = s
-        hd[0] = d
-        _sift_down(hs, hd, k, 0)
-    return n_heap
-
-
-@njit(cache=True, nogil=True)
-def _ranked(hs, hd, n_heap):
-    """The heap's ``(ids, scores)``, best first, ties by lower id."""
-    out_s = hs[:n_heap].copy()
-    out_d = hd[:n_heap].copy()
-    idx = np.argsort(out_d)  # ascending id, then a stable sort by score
-    out_s = out_s[idx]
-    out_d = out_d[idx]
-    idx = np.argsort(-out_s, kind="mergesort")
-    return out_d[idx], out_s[idx]
-
-
-@njit(cache=True, nogil=True)
-def _best_k(scores, ids, k):
-    """``(ids, scores)`` of the k best, best first, ties by lower id."""
-    hs = np.empty(k)
-    hd = np.empty(k, dtype=np.int64)
-    n_heap = 0
-    for c in range(ids.shape[0]):
-        n_heap = _offer(hs, hd, n_heap, k, scores[c], ids[c])
-    return _ranked(hs, hd, n_heap)
-
-
-@njit(cache=True, nogil=True)
 def seed_threshold(ptr, docs, weights, qterms, qmul, order, k):
     """The k-th best exact score among the documents of the query's
     shortest list (looked up in every list by galloping, summed in
@@ -250,19 +162,11 @@ def seed_threshold(ptr, docs, weights, qterms, qmul, order, k):
     if nq < 2 or n0 < k or _LOOKUP_COST * n0 * (nq - 1) >= total:
         return -np.inf
     seed = np.zeros(n0)
+    targets = docs[ptr[first]:ptr[first + 1]]
     for j in range(nq):
         i = order[j]
-        lo = ptr[qterms[i]]
-        hi = ptr[qterms[i] + 1]
-        m = qmul[i]
-        for c in range(n0):
-            d = docs[ptr[first] + c]
-            lo = _gallop(docs, lo, hi, d)
-            if lo == hi:
-                break
-            if docs[lo] == d:
-                seed[c] += weights[lo] * m
-    return _kth_best_above(seed, n0, k, -np.inf)
+        _add_looked_up(docs, weights, ptr[qterms[i]], ptr[qterms[i] + 1], qmul[i], targets, seed)
+    return kth_best_above(seed, n0, k, -np.inf)
 
 
 @njit(cache=True, nogil=True)
@@ -350,12 +254,12 @@ def maxscore_top_k(ptr, docs, weights, max_weight, qterms, qmul, k, order, theta
                 if present[order[j]]:
                     score += contrib[order[j]]
             if n_heap < k or score > hs[0]:
-                n_heap = _offer(hs, hd, n_heap, k, score, d)
+                n_heap = offer(hs, hd, n_heap, k, score, d)
                 if n_heap == k and hs[0] > theta:
                     theta = hs[0]
                     n_ne = _non_essential(cum, n_ne, theta, slack)
         present[:] = False
-    return _ranked(hs, hd, n_heap)
+    return ranked(hs, hd, n_heap)
 
 
 @njit(cache=True, nogil=True)
@@ -405,21 +309,12 @@ def pruned_top_k(ptr, docs, weights, max_weight, idf, qterms, qmul, k, acc, mark
                 full[c] = acc[live[c]]
             for j2 in range(j, nq):
                 i = order[j2]
-                t = qterms[i]
-                m = qmul[i]
-                lo = ptr[t]
-                hi = ptr[t + 1]
-                for c in range(nc):
-                    lo = _gallop(docs, lo, hi, live[c])
-                    if lo == hi:
-                        break
-                    if docs[lo] == live[c]:
-                        full[c] += weights[lo] * m
-            if _kth_best_above(full, nc, k, rest[j] + slack) > -np.inf:
+                _add_looked_up(docs, weights, ptr[qterms[i]], ptr[qterms[i] + 1], qmul[i], live, full)
+            if kth_best_above(full, nc, k, rest[j] + slack) > -np.inf:
                 for c in range(nc):
                     acc[cand[c]] = 0.0
                     mark[cand[c]] = 0
-                return _best_k(full, live, k)
+                return best_k(full, live, k)
         i = order[j]
         t = qterms[i]
         m = qmul[i]
@@ -455,7 +350,7 @@ def pruned_top_k(ptr, docs, weights, max_weight, idf, qterms, qmul, k, acc, mark
         for d in range(acc.shape[0]):
             if mark[d]:
                 if n_heap < k or acc[d] >= hs[0]:
-                    n_heap = _offer(hs, hd, n_heap, k, acc[d], d)
+                    n_heap = offer(hs, hd, n_heap, k, acc[d], d)
                 acc[d] = 0.0
                 mark[d] = 0
     else:
@@ -466,7 +361,7 @@ def pruned_top_k(ptr, docs, weights, max_weight, idf, qterms, qmul, k, acc, mark
                 d = docs[p]
                 if mark[d]:
                     if n_heap < k or acc[d] >= hs[0]:
-                        n_heap = _offer(hs, hd, n_heap, k, acc[d], d)
+                        n_heap = offer(hs, hd, n_heap, k, acc[d], d)
                     acc[d] = 0.0
                     mark[d] = 0
-    return _ranked(hs, hd, n_heap)
+    return ranked(hs, hd, n_heap)
