@@ -14,7 +14,6 @@ import sys
 import textwrap
 from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
 from typing import Callable, Sequence
 
 from .config import PROJECT_ROOT, Config, default_index_dir
@@ -176,7 +175,8 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_eval(args: argparse.Namespace, config: Config) -> int:
     try:
-        from .evaluation import evaluate as ev
+        from .evaluation import runs  # noqa: F401  (ir_measures, the optional extra)
+        from .evaluation.datasets import EvalError
     except ImportError as exc:
         print(f"error: eval needs the evaluation extra ({exc.name} is missing): "
               "pip install 'groundedqa[eval]'", file=sys.stderr)
@@ -188,8 +188,8 @@ def cmd_eval(args: argparse.Namespace, config: Config) -> int:
         print("error: --beir brings its own corpus; leave out --corpus", file=sys.stderr)
         return EXIT_USAGE
     try:
-        return _run_eval(ev, args, config)
-    except ev.EvalError as exc:
+        return _run_eval(args, config)
+    except EvalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:  # an output file (--report, --trec-run) cannot be written
@@ -208,18 +208,18 @@ def _eval_retriever(args: argparse.Namespace, config: Config, corpus: Path) -> R
     return Retriever(ensure_index(replace(config, corpus=corpus, index_dir=index_dir, settings=settings)))
 
 
-def _run_eval(ev: ModuleType, args: argparse.Namespace, config: Config) -> int:
-    """Run, write the requested files, print; ``ev`` is service.evaluation.evaluate,
-    imported by the caller so a missing optional extra is one clear message."""
+def _run_eval(args: argparse.Namespace, config: Config) -> int:
+    """Run, write the requested files, print."""
+    from .evaluation import datasets, report, runs
     where = args.url or "in-process"
     if args.beir:
-        beir = ev.load_beir(args.beir)
+        beir = datasets.load_beir(args.beir)
         k = args.k or (100 if args.whole_docs else 1000)
         if args.url:
-            rank = ev.api_rank_passages(ev.http_search(args.url, k))
+            rank = runs.api_rank_passages(runs.http_search(args.url, k))
         else:
-            rank = ev.retriever_rank_passages(_eval_retriever(args, config, beir.corpus), k)
-        result = ev.evaluate_beir(beir, rank)
+            rank = runs.retriever_rank_passages(_eval_retriever(args, config, beir.corpus), k)
+        result = runs.evaluate_beir(beir, rank)
         title = f"BEIR {args.beir.name}" + (" (whole documents)" if args.whole_docs else "")
         misses = [q for q, v in result.per_query.items() if v["Success@1"] == 0.0]
         doc = {"dataset": str(args.beir), "mode": where, "k": k, "summary": result.summary,
@@ -228,33 +228,33 @@ def _run_eval(ev: ModuleType, args: argparse.Namespace, config: Config) -> int:
                      f"first: {(result.rankings[q] or ['nothing'])[0]}" for q in misses]
         rankings, qrels = result.rankings, beir.qrels
     else:
-        questions = ev.load_questions(args.questions)
+        questions = datasets.load_questions(args.questions)
         k = args.k or config.default_k
         if args.url:
-            ev.check_sources(questions, {a.source_id for a in load_corpus(config.corpus).articles})
-            search = ev.http_search(args.url, k)
+            datasets.check_sources(questions, {a.source_id for a in load_corpus(config.corpus).articles})
+            search = runs.http_search(args.url, k)
         else:
             retriever = _eval_retriever(args, config, config.corpus)
-            ev.check_sources(questions, {s["id"] for s in retriever.stored.sources})
-            search = ev.api_search(retriever, k)
-        result = ev.evaluate_questions(questions, search)
+            datasets.check_sources(questions, {s["id"] for s in retriever.stored.sources})
+            search = runs.api_search(retriever, k)
+        result = runs.evaluate_questions(questions, search)
         title = f"Question set {args.questions.name}"
-        miss_text = ev.miss_lines(result)
-        doc = {"questions": str(args.questions), "mode": where, "k": k, **ev.evaluation_json(result)}
+        miss_text = report.miss_lines(result)
+        doc = {"questions": str(args.questions), "mode": where, "k": k, **report.evaluation_json(result)}
         rankings = {r.question.id: r.ranking for r in result.results}
-        qrels = ev.qrels_of(questions)
+        qrels = datasets.qrels_of(questions)
     if args.trec_run:
-        qrels_path = ev.write_trec(args.trec_run, rankings, qrels)
+        qrels_path = report.write_trec(args.trec_run, rankings, qrels)
         print(f"wrote {args.trec_run} and {qrels_path}", file=sys.stderr)
     if args.report:
         how = f"`python -m service eval` over {args.beir or args.questions}, {where}, k={k}."
-        chart = ev.write_report(args.report, title, how, result.summary, result.counts, miss_text)
+        chart = report.write_report(args.report, title, how, result.summary, result.counts, miss_text)
         print(f"wrote {args.report} and {chart}", file=sys.stderr)
     if args.json:
         print(json.dumps(doc, ensure_ascii=False, indent=2))
         return EXIT_OK
     print(f"{title}: {where}, k={k}")
-    print(ev.summary_table(result.summary, result.counts))
+    print(report.summary_table(result.summary, result.counts))
     if args.beir:
         print(f"\n{len(misses)} of {len(beir.queries)} queries have no relevant document first "
               "(--json or --report lists them).")

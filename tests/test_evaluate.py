@@ -14,8 +14,8 @@ import pytest
 from service.cli import DEFAULT_QUESTIONS, main
 from service.config import IndexSettings
 from service.corpus.reader import Article
-from service.evaluation.evaluate import (EvalError, Question, best_per_source, check_sources, fold, load_beir,
-                              load_questions, score_questions)
+from service.evaluation.datasets import EvalError, Question, check_sources, load_beir, load_questions
+from service.evaluation.metrics import best_per_source, fold, score_questions
 from service.corpus.passages import make_passages
 from service.qa.ask import search_json
 
@@ -277,7 +277,7 @@ def test_whole_document_passages_are_fingerprinted():
 def test_question_set_metrics_stay_within_the_recorded_thresholds(seed_retriever):
     """Fails when a change makes retrieval or answers on the question set
     worse than eval/thresholds.json records; tighten them as quality improves."""
-    from service.evaluation.evaluate import api_search, evaluate_questions
+    from service.evaluation.runs import api_search, evaluate_questions
 
     thresholds = json.loads((Path(DEFAULT_QUESTIONS).parent / "thresholds.json").read_text())
     ev = evaluate_questions(QUESTIONS, api_search(seed_retriever, 10))
