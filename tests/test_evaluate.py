@@ -297,3 +297,15 @@ def test_report_without_matplotlib_says_what_to_install(tmp_path, monkeypatch, c
     assert main(["eval", "--report", str(tmp_path / "r.md")]) == 1
     assert "--report needs matplotlib: pip install 'groundedqa[eval]'" in capsys.readouterr().err
     assert not (tmp_path / "r.md").exists()
+
+
+def test_run_eval_returns_what_the_command_prints_and_writes(beir_dir):
+    from service.config import Config
+    from service.evaluation.suite import EvalRequest, run_eval
+
+    outcome = run_eval(EvalRequest(questions=DEFAULT_QUESTIONS, beir=beir_dir, k=5), Config())
+    assert outcome.doc["summary"] == outcome.summary and outcome.doc["k"] == 5 == outcome.k
+    assert set(outcome.rankings) == set(outcome.qrels) == {"q1", "q2", "q3"}
+    assert outcome.misses == ["q2: 'where do deltas form' expected d3; first: d2"]
+    assert outcome.text().startswith("BEIR tiny: in-process, k=5\n")
+    assert outcome.text().endswith("\n1 of 3 queries have no relevant document first (--json or --report lists them).")

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .datasets import EvalError
-from .metrics import ALL, ANSWERABLE, Evaluation, as_run
+from .datasets import BeirSet, EvalError
+from .metrics import ALL, ANSWERABLE, BeirEvaluation, Evaluation, as_run
 
 
 def write_trec(run_path: Path, rankings: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[str, int]],
@@ -65,6 +65,7 @@ def _applies(metric: str, group: str) -> bool:
 
 
 def miss_lines(evaluation: Evaluation) -> list[str]:
+    """Each missed question, what was expected and what came first, and why it is a miss."""
     out = []
     for r in evaluation.misses:
         q = r.question
@@ -83,7 +84,15 @@ def miss_lines(evaluation: Evaluation) -> list[str]:
     return out
 
 
+def beir_miss_lines(beir: BeirSet, result: BeirEvaluation) -> list[str]:
+    """The queries whose first document is not relevant, with what came first."""
+    return [f"{q}: {beir.queries[q]!r} expected {', '.join(beir.qrels[q])}; "
+            f"first: {(result.rankings[q] or ['nothing'])[0]}"
+            for q, v in result.per_query.items() if v["Success@1"] == 0.0]
+
+
 def evaluation_json(evaluation: Evaluation) -> dict[str, Any]:
+    """The summary and every question's result, as ``eval --json`` prints them."""
     return {
         "summary": evaluation.summary,
         "counts": evaluation.counts,
