@@ -28,7 +28,8 @@ from ir_measures import Success, nDCG
 
 from service import open_corpus
 from service.config import BUNDLED_CORPUS, PROJECT_ROOT
-from service.evaluation.evaluate import ALL, as_run, best_per_source, ir_scores, load_beir, load_questions, qrels_of
+from service.evaluation.datasets import load_beir, load_questions, qrels_of
+from service.evaluation.metrics import ALL, as_run, best_per_source, ir_scores
 from service.retrieval.retriever import Retriever, SearchResult
 
 DEPTH = 30

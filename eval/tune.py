@@ -20,9 +20,9 @@ from pathlib import Path
 
 from service import open_corpus
 from service.config import BUNDLED_CORPUS, PROJECT_ROOT, IndexSettings
-from service.evaluation.evaluate import ALL, ANSWERABLE, api_search, evaluate_beir, evaluate_questions, load_beir, \
-    load_questions, retriever_rank_passages
-from service.retrieval.retriever import Retriever
+from service.evaluation.datasets import load_beir, load_questions
+from service.evaluation.metrics import ALL, ANSWERABLE
+from service.evaluation.runs import api_search, evaluate_beir, evaluate_questions, retriever_rank_passages
 
 TRIALS = [
     "",

@@ -13,13 +13,11 @@ import logging
 import os
 import sys
 import textwrap
-from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
 from typing import Callable, Sequence
 
-from .config import PROJECT_ROOT, Config, default_index_dir
-from .corpus.reader import CorpusError, load_corpus
+from .config import PROJECT_ROOT, Config
+from .corpus.reader import CorpusError
 from .index.build import build_index, ensure_index
 from .index.store import IndexFault
 from .qa.ask import search_json
@@ -178,8 +176,10 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, config: Config) -> int:
+    """Run the evaluation the flags ask for, write the files asked for, print the outcome."""
     try:
-        from .evaluation import evaluate as ev
+        from .evaluation.report import write_report, write_trec
+        from .evaluation.suite import EvalError, EvalRequest, run_eval
     except ImportError as exc:
         print(f"error: eval needs the evaluation extra ({exc.name} is missing): "
               "pip install 'groundedqa[eval]'", file=sys.stderr)
@@ -190,81 +190,24 @@ def cmd_eval(args: argparse.Namespace, config: Config) -> int:
     if args.beir and args.corpus:
         print("error: --beir brings its own corpus; leave out --corpus", file=sys.stderr)
         return EXIT_USAGE
+    request = EvalRequest(questions=args.questions, beir=args.beir, url=args.url, whole_docs=args.whole_docs,
+                          k=args.k)
     try:
-        return _run_eval(ev, args, config)
-    except ev.EvalError as exc:
+        outcome = run_eval(request, config)
+        if args.trec_run:
+            qrels_path = write_trec(args.trec_run, outcome.rankings, outcome.qrels)
+            print(f"wrote {args.trec_run} and {qrels_path}", file=sys.stderr)
+        if args.report:
+            chart = write_report(args.report, outcome.title, outcome.how, outcome.summary, outcome.counts,
+                                 outcome.misses)
+            print(f"wrote {args.report} and {chart}", file=sys.stderr)
+        print(json.dumps(outcome.doc, ensure_ascii=False, indent=2) if args.json else outcome.text())
+    except EvalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:  # an output file (--report, --trec-run) cannot be written
         print(f"error: cannot write {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR
-
-
-def _eval_retriever(args: argparse.Namespace, config: Config, corpus: Path) -> Retriever:
-    """The index eval searches; whole-document indexes get their own folder so
-    switching modes does not rebuild the everyday index each time."""
-    settings = replace(config.settings, max_words=0) if args.whole_docs else config.settings
-    index_dir = config.index_dir  # --index, already folded in by config_from_args
-    if index_dir is None and args.whole_docs:
-        everyday = default_index_dir(corpus)
-        index_dir = everyday.with_name(everyday.name + "-whole")
-    return Retriever(ensure_index(replace(config, corpus=corpus, index_dir=index_dir, settings=settings)))
-
-
-def _run_eval(ev: ModuleType, args: argparse.Namespace, config: Config) -> int:
-    """Run, write the requested files, print; ``ev`` is service.evaluation.evaluate,
-    imported by the caller so a missing optional extra is one clear message."""
-    where = args.url or "in-process"
-    if args.beir:
-        beir = ev.load_beir(args.beir)
-        k = args.k or (100 if args.whole_docs else 1000)
-        if args.url:
-            rank = ev.api_rank_passages(ev.http_search(args.url, k))
-        else:
-            rank = ev.retriever_rank_passages(_eval_retriever(args, config, beir.corpus), k)
-        result = ev.evaluate_beir(beir, rank)
-        title = f"BEIR {args.beir.name}" + (" (whole documents)" if args.whole_docs else "")
-        misses = [q for q, v in result.per_query.items() if v["Success@1"] == 0.0]
-        doc = {"dataset": str(args.beir), "mode": where, "k": k, "summary": result.summary,
-               "counts": result.counts, "per_query": result.per_query}
-        miss_text = [f"{q}: {beir.queries[q]!r} expected {', '.join(beir.qrels[q])}; "
-                     f"first: {(result.rankings[q] or ['nothing'])[0]}" for q in misses]
-        rankings, qrels = result.rankings, beir.qrels
-    else:
-        questions = ev.load_questions(args.questions)
-        k = args.k or config.default_k
-        if args.url:
-            ev.check_sources(questions, {a.source_id for a in load_corpus(config.corpus).articles})
-            search = ev.http_search(args.url, k)
-        else:
-            retriever = _eval_retriever(args, config, config.corpus)
-            ev.check_sources(questions, {s["id"] for s in retriever.stored.sources})
-            search = ev.api_search(retriever, k)
-        result = ev.evaluate_questions(questions, search)
-        title = f"Question set {args.questions.name}"
-        miss_text = ev.miss_lines(result)
-        doc = {"questions": str(args.questions), "mode": where, "k": k, **ev.evaluation_json(result)}
-        rankings = {r.question.id: r.ranking for r in result.results}
-        qrels = ev.qrels_of(questions)
-    if args.trec_run:
-        qrels_path = ev.write_trec(args.trec_run, rankings, qrels)
-        print(f"wrote {args.trec_run} and {qrels_path}", file=sys.stderr)
-    if args.report:
-        how = f"`python -m service eval` over {args.beir or args.questions}, {where}, k={k}."
-        chart = ev.write_report(args.report, title, how, result.summary, result.counts, miss_text)
-        print(f"wrote {args.report} and {chart}", file=sys.stderr)
-    if args.json:
-        print(json.dumps(doc, ensure_ascii=False, indent=2))
-        return EXIT_OK
-    print(f"{title}: {where}, k={k}")
-    print(ev.summary_table(result.summary, result.counts))
-    if args.beir:
-        print(f"\n{len(misses)} of {len(beir.queries)} queries have no relevant document first "
-              "(--json or --report lists them).")
-    else:
-        print(f"\nMisses ({len(miss_text)}):" if miss_text else "\nNo misses.")
-        for line in miss_text:
-            print(line)
     return EXIT_OK
 
 

@@ -14,8 +14,8 @@ import pytest
 from service.cli import DEFAULT_QUESTIONS, main
 from service.config import IndexSettings
 from service.corpus.reader import Article
-from service.evaluation.evaluate import (EvalError, Question, best_per_source, check_sources, fold, load_beir,
-                              load_questions, score_questions)
+from service.evaluation.datasets import EvalError, Question, check_sources, load_beir, load_questions
+from service.evaluation.metrics import best_per_source, fold, score_questions
 from service.corpus.passages import make_passages
 from service.qa.ask import search_json
 
@@ -277,7 +277,7 @@ def test_whole_document_passages_are_fingerprinted():
 def test_question_set_metrics_stay_within_the_recorded_thresholds(seed_retriever):
     """Fails when a change makes retrieval or answers on the question set
     worse than eval/thresholds.json records; tighten them as quality improves."""
-    from service.evaluation.evaluate import api_search, evaluate_questions
+    from service.evaluation.runs import api_search, evaluate_questions
 
     thresholds = json.loads((Path(DEFAULT_QUESTIONS).parent / "thresholds.json").read_text())
     ev = evaluate_questions(QUESTIONS, api_search(seed_retriever, 10))
@@ -297,3 +297,15 @@ def test_report_without_matplotlib_says_what_to_install(tmp_path, monkeypatch, c
     assert main(["eval", "--report", str(tmp_path / "r.md")]) == 1
     assert "--report needs matplotlib: pip install 'groundedqa[eval]'" in capsys.readouterr().err
     assert not (tmp_path / "r.md").exists()
+
+
+def test_run_eval_returns_what_the_command_prints_and_writes(beir_dir):
+    from service.config import Config
+    from service.evaluation.suite import EvalRequest, run_eval
+
+    outcome = run_eval(EvalRequest(questions=DEFAULT_QUESTIONS, beir=beir_dir, k=5), Config())
+    assert outcome.doc["summary"] == outcome.summary and outcome.doc["k"] == 5 == outcome.k
+    assert set(outcome.rankings) == set(outcome.qrels) == {"q1", "q2", "q3"}
+    assert outcome.misses == ["q2: 'where do deltas form' expected d3; first: d2"]
+    assert outcome.text().startswith("BEIR tiny: in-process, k=5\n")
+    assert outcome.text().endswith("\n1 of 3 queries have no relevant document first (--json or --report lists them).")

@@ -1,0 +1,128 @@
+"""One evaluation as ``python -m service eval`` asks for it: the question set
+or a BEIR set, in-process or against a running server, run and described.
+
+:func:`run_eval` chooses the searches and the index, runs them and returns an
+:class:`EvalOutcome` holding everything the command prints or writes, so the
+command line only reads its arguments and puts the outcome where asked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..config import Config, default_index_dir
+from ..corpus.reader import load_corpus
+from ..index.build import ensure_index
+from ..retrieval.retriever import Retriever
+from .datasets import EvalError, check_sources, load_beir, load_questions, qrels_of
+from .metrics import ALL
+from .report import beir_miss_lines, evaluation_json, miss_lines, summary_table
+from .runs import api_rank_passages, api_search, evaluate_beir, evaluate_questions, http_search, \
+    retriever_rank_passages
+
+__all__ = ["EvalError", "EvalOutcome", "EvalRequest", "run_eval"]
+
+IN_PROCESS = "in-process"
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """What to evaluate, as the command line's flags say it."""
+
+    questions: Path  # the question set, unless beir is given
+    beir: Path | None = None  # a BEIR-layout folder instead of the question set
+    url: str | None = None  # a running server instead of in-process search
+    whole_docs: bool = False  # index each document whole (in-process only)
+    k: int | None = None  # passages per question; None: the set's default
+
+
+@dataclass(frozen=True)
+class EvalOutcome:
+    """A finished run: its figures, misses and rankings, and how it was run."""
+
+    title: str
+    mode: str  # "in-process" or the server's URL
+    k: int
+    over: Path  # the question set or BEIR folder evaluated
+    summary: dict[str, dict[str, float | None]]  # metric → group → mean
+    counts: dict[str, int]  # group → questions
+    misses: list[str]  # one description per miss
+    rankings: dict[str, list[str]]  # question → sources, best first
+    qrels: dict[str, dict[str, int]]
+    doc: dict[str, Any]  # the --json document
+    lists_misses: bool  # a question set prints every miss; a BEIR set, how many
+
+    @property
+    def how(self) -> str:
+        """The report's line saying what was run."""
+        return f"`python -m service eval` over {self.over}, {self.mode}, k={self.k}."
+
+    def text(self) -> str:
+        """The table and misses as the command prints them."""
+        lines = [f"{self.title}: {self.mode}, k={self.k}", summary_table(self.summary, self.counts)]
+        if not self.lists_misses:
+            lines.append(f"\n{len(self.misses)} of {self.counts[ALL]} queries have no relevant document first "
+                         "(--json or --report lists them).")
+        else:
+            lines.append(f"\nMisses ({len(self.misses)}):" if self.misses else "\nNo misses.")
+            lines += self.misses
+        return "\n".join(lines)
+
+
+def run_eval(request: EvalRequest, config: Config) -> EvalOutcome:
+    """Run the evaluation asked for over ``config``'s corpus and index (``--corpus``
+    and ``--index`` folded in); a bad set or an unreachable server raises :class:`EvalError`."""
+    if request.beir:
+        return _run_beir(request.beir, request, config)
+    return _run_questions(request, config)
+
+
+def _retriever(config: Config, corpus: Path, whole_docs: bool) -> Retriever:
+    """The index an in-process run searches; whole-document indexes get their
+    own folder so switching modes does not rebuild the everyday index each time."""
+    settings = replace(config.settings, max_words=0) if whole_docs else config.settings
+    index_dir = config.index_dir
+    if index_dir is None and whole_docs:
+        everyday = default_index_dir(corpus)
+        index_dir = everyday.with_name(everyday.name + "-whole")
+    return Retriever(ensure_index(replace(config, corpus=corpus, index_dir=index_dir, settings=settings)))
+
+
+def _run_questions(request: EvalRequest, config: Config) -> EvalOutcome:
+    questions = load_questions(request.questions)
+    k = request.k or config.default_k
+    if request.url:
+        check_sources(questions, {a.source_id for a in load_corpus(config.corpus).articles})
+        search = http_search(request.url, k)
+    else:
+        retriever = _retriever(config, config.corpus, request.whole_docs)
+        check_sources(questions, {s["id"] for s in retriever.stored.sources})
+        search = api_search(retriever, k)
+    result = evaluate_questions(questions, search)
+    mode = request.url or IN_PROCESS
+    doc = {"questions": str(request.questions), "mode": mode, "k": k, **evaluation_json(result)}
+    return EvalOutcome(
+        title=f"Question set {request.questions.name}", mode=mode, k=k, over=request.questions,
+        summary=result.summary, counts=result.counts, misses=miss_lines(result),
+        rankings={r.question.id: r.ranking for r in result.results}, qrels=qrels_of(questions),
+        doc=doc, lists_misses=True)
+
+
+def _run_beir(folder: Path, request: EvalRequest, config: Config) -> EvalOutcome:
+    beir = load_beir(folder)
+    k = request.k or (100 if request.whole_docs else 1000)
+    if request.url:
+        rank = api_rank_passages(http_search(request.url, k))
+    else:
+        rank = retriever_rank_passages(_retriever(config, beir.corpus, request.whole_docs), k)
+    result = evaluate_beir(beir, rank)
+    mode = request.url or IN_PROCESS
+    doc = {"dataset": str(folder), "mode": mode, "k": k, "summary": result.summary,
+           "counts": result.counts, "per_query": result.per_query}
+    return EvalOutcome(
+        title=f"BEIR {folder.name}" + (" (whole documents)" if request.whole_docs else ""),
+        mode=mode, k=k, over=folder, summary=result.summary, counts=result.counts,
+        misses=beir_miss_lines(beir, result), rankings=result.rankings, qrels=beir.qrels,
+        doc=doc, lists_misses=False)

@@ -1,0 +1,56 @@
+"""bench/report.py: each target line reads the row that measures it."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+spec = importlib.util.spec_from_file_location("bench_report", BENCH / "report.py")
+report = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(report)
+
+
+def row(target, corpus, rps, p50=5.0, p99=8.0):
+    return {"target": target, "corpus": corpus, "rps": rps, "p50_ms": p50, "p99_ms": p99}
+
+
+# The HTTP rows of bench/RESULTS.md: the full service at 51% of the ceiling,
+# and, after it, ablation rows of the same corpus up to 74%.
+SEEDS_RUN = {"results": [
+    row("bare flask", "-", 2701.0),
+    row("service serve", "seeds", 1379.0),
+    row("serve, no-answer", "seeds", 1561.0),
+    row("serve, cached", "seeds", 2010.0),
+    row("service serve", "100000", 1280.0),
+]}
+
+
+def http_lines(http):
+    return [line for line in report.targets_section(None, http) if line.startswith("- ")]
+
+
+def test_the_seeds_line_reads_the_full_service_row_and_claims_no_target():
+    lines = http_lines(SEEDS_RUN)
+    (context,) = [line for line in lines if "bare-Flask" in line]
+    assert "1,379 req/s, 51% of the bare-Flask ceiling (2,701 req/s)" in context
+    assert "74%" not in context and "met" not in context and "target ≥" not in context
+
+
+def test_scaling_targets_are_not_measured_without_their_rows():
+    for http in (None, SEEDS_RUN):
+        scaling = [line for line in http_lines(http) if "varied questions" in line]
+        assert len(scaling) == 2 and all(line.endswith(": not measured") for line in scaling)
+        assert "100,000 passages ≤ 1.2×" in scaling[0] and "1,000,000 passages ≤ 1.3×" in scaling[1]
+
+
+def test_scaling_targets_compare_p50_and_p99_with_the_1k_row():
+    http = {"results": [
+        row("service serve", "1000", 1500.0, p50=4.0, p99=10.0),
+        row("serve, cached", "1000000", 1500.0, p50=4.0, p99=10.0),  # not the row that measures it
+        row("service serve", "100000", 1400.0, p50=4.4, p99=12.5),  # p99 1.25× > 1.2×
+        row("service serve", "1000000", 1300.0, p50=5.0, p99=12.0),  # 1.25× and 1.2×: met
+    ]}
+    at_100k, at_1m = (line for line in http_lines(http) if "varied questions" in line)
+    assert at_100k.endswith("p50 4.40 vs 4.00 ms (1.10×), p99 12.50 vs 10.00 ms (1.25×): NOT met")
+    assert at_1m.endswith("p50 5.00 vs 4.00 ms (1.25×), p99 12.00 vs 10.00 ms (1.20×): met")
