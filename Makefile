@@ -8,7 +8,7 @@ HASH := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 RUNTIME := $(VENV)/.runtime-$(HASH)
 STAMP := $(VENV)/.installed-$(HASH)
 
-.PHONY: test test-fast serve index install clean reliability bench bench-http bench-request
+.PHONY: test test-fast serve index install clean reliability bench bench-http bench-request model
 
 $(RUNTIME): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,15 @@ index: $(RUNTIME)
 # Load and fault runs against the real server (loopback, bounded); writes bench/RELIABILITY.md.
 reliability: $(STAMP)
 	$(PY) bench/reliability.py
+
+# Re-make the shipped encoder from the verified upstream files (needs torch: a
+# separate venv, so torch never enters the service's; see the model card).
+EXPORT_VENV := build/export-venv
+model:
+	$(PYTHON) -m venv $(EXPORT_VENV)
+	$(EXPORT_VENV)/bin/pip install --quiet torch==2.13.0 onnx==1.23.2 onnxscript==0.7.2 \
+	    onnxruntime==1.32.0 transformers==5.24.0 sentence-transformers==6.2.0
+	$(EXPORT_VENV)/bin/python scripts/export_model.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

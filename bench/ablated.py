@@ -34,19 +34,20 @@ VARIANTS = ("no-answer", "no-marks", "no-answer-no-marks", "cached")
 
 
 def _left_out(with_answer: bool, with_marks: bool) -> Any:
-    def search(retriever: Any, question: str, k: int, terms: Any = None) -> dict:
-        return response_json(ask(retriever, question, k, terms, with_answer=with_answer, with_marks=with_marks))
+    def search(retriever: Any, question: str, k: int, terms: Any = None, retrieval: Any = None) -> dict:
+        return response_json(ask(retriever, question, k, terms, retrieval=retrieval,
+                                 with_answer=with_answer, with_marks=with_marks))
 
     return search
 
 
 def _cached() -> Any:
-    documents: dict[tuple[str, int], dict] = {}
+    documents: dict[tuple[str, int, Any], dict] = {}
 
-    def search(retriever: Any, question: str, k: int, terms: Any = None) -> dict:
-        key = (question, k)
+    def search(retriever: Any, question: str, k: int, terms: Any = None, retrieval: Any = None) -> dict:
+        key = (question, k, retrieval)
         if key not in documents:
-            documents[key] = search_json(retriever, question, k, terms)
+            documents[key] = search_json(retriever, question, k, terms, retrieval)
         return documents[key]
 
     return search

@@ -72,11 +72,15 @@ def make_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--skip-bad", action="store_true",
                    help="index the good files and report the bad ones instead of failing")
+    p.add_argument("--no-semantic", action="store_true",
+                   help="lexical only: store no passage vectors (faster to build; no hybrid retrieval)")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("ask", help="print the passages that best answer a question")
     _common(p)
     p.add_argument("-k", type=_positive_int, default=None, help="how many passages (default 10)")
+    p.add_argument("--retrieval", choices=("lexical", "hybrid"), default=None,
+                   help="rank by words alone, or by words and meaning (default: hybrid where the index has vectors)")
     p.add_argument("--json", action="store_true", help="print the JSON the HTTP API returns")
     p.add_argument("question", nargs="+", help="the question, in plain English")
     p.set_defaults(func=cmd_ask)
@@ -114,7 +118,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
 def cmd_index(args: argparse.Namespace, config: Config) -> int:
     target = config.resolved_index_dir
     version, report = build_index(config.corpus, target, config.settings, skip_bad=args.skip_bad,
-                                  max_file_bytes=config.max_file_bytes)
+                                  max_file_bytes=config.max_file_bytes,
+                                  semantic=config.semantic and not args.no_semantic)
     for problem in report.problems:
         print(f"skipped {problem}", file=sys.stderr)
     retriever = Retriever.open(target)
@@ -125,17 +130,19 @@ def cmd_index(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_ask(args: argparse.Namespace, config: Config) -> int:
     """The API's search with its limits (the same check_search), printed for a terminal."""
-    retriever = Retriever(ensure_index(config))
+    retriever = Retriever(ensure_index(config), config.search)
     params = {"q": " ".join(args.question).strip()}
     if args.k is not None:
         params["k"] = args.k
+    if args.retrieval is not None:
+        params["retrieval"] = args.retrieval
     try:
-        checked = check_search(params, config, retriever.query_terms)
+        checked = check_search(params, config, retriever.query_terms, modes=retriever.modes)
     except InvalidParams as exc:
         for error in exc.errors:
             print(f"error: {error.message}", file=sys.stderr)
         return EXIT_USAGE
-    doc = search_json(retriever, checked.q, checked.k, checked.terms)
+    doc = search_json(retriever, checked.q, checked.k, checked.terms, checked.retrieval)
     if args.json:
         print(json.dumps(doc, ensure_ascii=False, indent=2))
         return EXIT_OK

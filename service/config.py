@@ -65,6 +65,32 @@ class IndexSettings:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+RETRIEVAL_MODES = ("lexical", "hybrid")
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    """How questions are matched, chosen per request within what the index
+    holds; not baked into the index (an index with vectors serves both).
+
+    ``hybrid`` re-ranks BM25's exact top ``hybrid_depth`` passages, plus
+    the ``dense_depth`` passages nearest the question in meaning, by a blend
+    of the two scores (``hybrid_weight`` on BM25's share); the defaults were
+    chosen by measurement (eval/README.md).
+    """
+
+    retrieval: str = "hybrid"
+    hybrid_depth: int = 100
+    hybrid_weight: float = 0.5
+    dense_depth: int = 0
+
+    def __post_init__(self) -> None:
+        if self.retrieval not in RETRIEVAL_MODES:
+            raise ValueError(f"retrieval must be one of: {', '.join(RETRIEVAL_MODES)}")
+        if self.hybrid_depth < 1 or self.dense_depth < 0 or not 0 <= self.hybrid_weight <= 1:
+            raise ValueError("hybrid_depth must be at least 1, dense_depth at least 0, hybrid_weight in [0, 1]")
+
+
 def default_index_root() -> Path:
     """Where indexes live unless ``--index`` says otherwise.
 
@@ -97,6 +123,11 @@ class Config:
     corpus: Path = BUNDLED_CORPUS
     index_dir: Path | None = None
     settings: IndexSettings = field(default_factory=IndexSettings)
+    search: RetrievalSettings = field(default_factory=RetrievalSettings)
+    # Whether a new index stores passage vectors for hybrid retrieval
+    # (``index --no-semantic``: lexical only).  An existing index is served
+    # as it was built either way.
+    semantic: bool = True
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
@@ -129,17 +160,18 @@ class Config:
         ``GROUNDEDQA_PORT``, ``GROUNDEDQA_K1``); unknown values keep defaults."""
         env = os.environ if environ is None else environ
         base = cls()
-        values = _env_values(base, env)
-        return replace(base, settings=replace(base.settings, **_env_values(base.settings, env)), **values)
+        return replace(base, settings=replace(base.settings, **_env_values(base.settings, env)),
+                       search=replace(base.search, **_env_values(base.search, env)), **_env_values(base, env))
 
 
 def _env_values(obj: Any, env: Mapping[str, str]) -> dict[str, Any]:
     """The fields of dataclass ``obj`` that ``env`` sets (non-empty), coerced
-    to the type of ``obj``'s current value; ``settings`` is read field by field."""
+    to the type of ``obj``'s current value; ``settings`` and ``search`` are
+    read field by field."""
     return {
         f.name: _coerce(f.name, raw, getattr(obj, f.name))
         for f in fields(obj)
-        if f.name != "settings" and (raw := env.get(ENV_PREFIX + f.name.upper()))
+        if f.name not in ("settings", "search") and (raw := env.get(ENV_PREFIX + f.name.upper()))
     }
 
 

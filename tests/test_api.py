@@ -88,9 +88,21 @@ def test_search_finds_the_lorenzo_article_with_the_documented_shape(client):
     assert doc["answer"]["source_id"] == LORENZO and "Seven NHS trusts" in doc["answer"]["text"]
     assert doc["hits"][0]["source_id"] == LORENZO
     assert [h["rank"] for h in doc["hits"]] == list(range(1, 11))
+    assert doc["retrieval"] == "hybrid"  # the seed index has passage vectors
+    ranks = [h["rank_score"] for h in doc["hits"]]
+    assert ranks == sorted(ranks, reverse=True)
+    assert all(-1.0 <= h["semantic_score"] <= 1.0 for h in doc["hits"])
+    assert "<mark>trusts</mark>" in " ".join(h["highlights"] for h in doc["hits"])
+
+
+def test_lexical_retrieval_orders_by_bm25_alone(client, seed_retriever):
+    doc = conforms(client.get("/api/search", query_string={"q": SEED_Q, "retrieval": "lexical"}))
+    assert doc["retrieval"] == "lexical"
     scores = [h["score"] for h in doc["hits"]]
     assert scores == sorted(scores, reverse=True)
-    assert "<mark>trusts</mark>" in " ".join(h["highlights"] for h in doc["hits"])
+    assert all(h["semantic_score"] is None and h["rank_score"] == h["score"] for h in doc["hits"])
+    plain = seed_retriever.search(SEED_Q, 10, "lexical")
+    assert [h["id"] for h in doc["hits"]] == [h.passage_id for h in plain.hits]
 
 
 def test_hits_quote_their_source_exactly(client):
@@ -233,7 +245,7 @@ def test_a_1000_character_question_fits_the_body_limit_even_fully_escaped(client
 def test_lone_surrogates_are_refused_not_crashed_on(client):
     raw = b'{"q": "trusts \\ud800", "\\udfff": 1}'
     found = errors_of(client.post("/api/search", data=raw, content_type="application/json"), 400)
-    assert found == [(None, "unknown parameter(s) '\\udfff'; the parameters are q and k"),
+    assert found == [(None, "unknown parameter(s) '\\udfff'; the parameters are q, k and retrieval"),
                      ("q", "q is not valid Unicode text (it contains a lone surrogate)")]
     # In a URL, bytes that are not UTF-8 never become surrogates.
     assert client.get("/api/search?q=%ED%A0%80trusts").status_code == 200

@@ -87,7 +87,7 @@ def _retriever(config: Config, corpus: Path, whole_docs: bool) -> Retriever:
     if index_dir is None and whole_docs:
         everyday = default_index_dir(corpus)
         index_dir = everyday.with_name(everyday.name + "-whole")
-    return Retriever(ensure_index(replace(config, corpus=corpus, index_dir=index_dir, settings=settings)))
+    return Retriever(ensure_index(replace(config, corpus=corpus, index_dir=index_dir, settings=settings)), config.search)
 
 
 def _run_questions(request: EvalRequest, config: Config) -> EvalOutcome:

@@ -21,6 +21,7 @@ import numpy as np
 from ..config import DEFAULT_MAX_FILE_BYTES, Config, IndexSettings
 from ..corpus.reader import Article, CorpusReport, load_corpus
 from .arrays import ArrayBuilder, Bm25Arrays
+from ..embedding.shared import encoder_fingerprint
 from .passage_terms import TermMerger, default_workers, tokenize_chunks
 from .store import IndexFault, StoredIndex, build_lock, load_best, load_version, new_staging, save_index
 
@@ -48,11 +49,13 @@ def build_from_report(
     settings: IndexSettings,
     progress: bool = True,
     workers: int | None = None,
+    semantic: bool = True,
 ) -> Path:
     """Index the accepted articles of ``report`` and publish the result.
 
     ``workers``: tokenizer processes (None: as many as pay off, see
-    :func:`service.index.passage_terms.default_workers`); the index is the same either way.
+    :func:`service.index.passage_terms.default_workers`); the index is the
+    same either way.  ``semantic``: also store every passage's vector.
     """
     started = time.perf_counter()
     # Passages are numbered in source-ID order (then passage number), the
@@ -65,6 +68,15 @@ def build_from_report(
     # analysis_s: wall-clock seconds until every passage was cut and
     # analysed (by ``workers`` processes, busy ``worker_s`` in all).
     stats = {"analysis_s": round(time.perf_counter() - started, 3), "workers": workers, "worker_s": worker_s}
+    vectors = semantic_info = None
+    if semantic:
+        from .vectors import encode_passages, semantic_manifest  # onnxruntime only when needed
+
+        texts = [articles[s].text[b:e] for s, b, e in zip(passages["p_source"].tolist(),
+                                                        passages["p_start"].tolist(), passages["p_end"].tolist())]
+        vectors = encode_passages(texts, progress=progress)
+        semantic_info = semantic_manifest()
+        stats["vectors_s"] = round(time.perf_counter() - started - stats["analysis_s"], 3)
     with build_lock(index_dir):
         staging = new_staging(index_dir)
         try:
@@ -72,7 +84,7 @@ def build_from_report(
             arrays = builder.finish(settings, staging)
             stats["until_save_s"] = round(time.perf_counter() - started, 3)
             return save_index(index_dir, arrays, articles, passages,
-                              _manifest(report, settings, arrays, stats), staging)
+                              _manifest(report, settings, arrays, stats, semantic_info), staging, vectors)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -107,7 +119,8 @@ def _tokenize(
     return passages, round(worker_s, 3)
 
 
-def _manifest(report: CorpusReport, settings: IndexSettings, arrays: Bm25Arrays, stats: dict) -> dict:
+def _manifest(report: CorpusReport, settings: IndexSettings, arrays: Bm25Arrays, stats: dict,
+              semantic: dict | None) -> dict:
     return {
         "corpus_fingerprint": report.fingerprint(),
         "settings": asdict(settings),
@@ -116,6 +129,7 @@ def _manifest(report: CorpusReport, settings: IndexSettings, arrays: Bm25Arrays,
         "n_passages": arrays.n_docs,
         "n_terms": len(arrays.terms),
         "rejected": [str(p) for p in report.problems],
+        "semantic": semantic,  # the encoder of the passage vectors; None: lexical only
         "build_stats": stats,
     }
 
@@ -127,11 +141,12 @@ def build_index(
     skip_bad: bool = False,
     progress: bool = True,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    semantic: bool = True,
 ) -> tuple[Path, CorpusReport]:
     """Read ``corpus`` (raising :class:`CorpusError` on bad input unless
     ``skip_bad``), build and publish; returns the version path and report."""
     report = load_corpus(corpus, skip_bad=skip_bad, max_file_bytes=max_file_bytes)
-    return build_from_report(report, index_dir, settings, progress), report
+    return build_from_report(report, index_dir, settings, progress, semantic=semantic), report
 
 
 def mismatch(stored: StoredIndex, report: CorpusReport, settings: IndexSettings) -> str | None:
@@ -140,13 +155,18 @@ def mismatch(stored: StoredIndex, report: CorpusReport, settings: IndexSettings)
         return "the corpus has changed since it was built"
     if stored.manifest.get("settings_fingerprint") != settings.fingerprint():
         return "it was built with other settings"
+    semantic = stored.manifest.get("semantic")
+    if semantic and semantic.get("fingerprint") != encoder_fingerprint():
+        return "its passage vectors come from another encoder"
     return None
 
 
 def ensure_index(config: Config, rebuild: Rebuild = "auto", skip_bad: bool = False) -> StoredIndex:
     """The index of ``config.corpus``, built if missing, damaged or stale.
 
-    The corpus is read and fingerprinted every time, so an index built
+    A new index has passage vectors if ``config.semantic``; an existing one
+    is used as it was built (a lexical-only index is not rebuilt to add
+    them).  The corpus is read and fingerprinted every time, so an index built
     from other files or other settings is never served by mistake:
     ``rebuild="auto"`` rebuilds it, ``"never"`` refuses with
     :class:`StaleIndex`, ``"always"`` rebuilds regardless.
@@ -168,4 +188,4 @@ def ensure_index(config: Config, rebuild: Rebuild = "auto", skip_bad: bool = Fal
             if rebuild == "never":
                 raise StaleIndex(f"{target}: index is stale ({why}); rebuild it with `python -m service index`")
     log.info("building the index of %s in %s (%s)", config.corpus, target, why)
-    return load_version(build_from_report(report, target, config.settings))
+    return load_version(build_from_report(report, target, config.settings, semantic=config.semantic))

@@ -46,6 +46,9 @@ POINTER = "CURRENT"
 KEEP_VERSIONS = 2
 _ARRAYS = ("ptr", "docs", "weights", "doc_len", "idf", "max_weight", "bitmap_row", "bitmaps")
 _PASSAGE_ARRAYS = ("p_source", "p_n", "p_start", "p_end")
+#: Passage vectors (int8 codes, one row per passage) and their per-row
+#: scales: present when the manifest's ``semantic`` names the encoder.
+_VECTOR_ARRAYS = ("vectors", "vector_scales")
 
 
 class IndexFault(Exception):
@@ -63,6 +66,8 @@ class StoredIndex:
     sources: list[dict[str, Any]]  # id, title, url, date
     text_offsets: np.ndarray  # byte offsets into texts.bin, len(sources) + 1
     texts: np.ndarray  # uint8 memory map of texts.bin
+    vectors: np.ndarray | None = None  # int8 (passages, dim), or None: a lexical-only index
+    vector_scales: np.ndarray | None = None  # float32 (passages,)
 
     def source_text(self, i: int) -> str:
         s, e = int(self.text_offsets[i]), int(self.text_offsets[i + 1])
@@ -131,11 +136,13 @@ def save_index(
     passages: dict[str, np.ndarray],
     manifest: dict[str, Any],
     staging: Path,
+    vectors: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Path:
     """Write a new version and publish it; returns the version's path.
 
     ``staging`` comes from :func:`new_staging`; arrays already written
     there are kept as they are; the rest is written beside them.
+    ``vectors``: the passages' int8 codes and scales, if the index has them.
     """
     index_dir = Path(index_dir)
     name = staging.name.removeprefix(".tmp-")
@@ -145,6 +152,8 @@ def save_index(
                 np.save(staging / f"{key}.npy", getattr(arrays, key))
         for key in _PASSAGE_ARRAYS:
             np.save(staging / f"{key}.npy", passages[key])
+        for key, values in zip(_VECTOR_ARRAYS, vectors or ()):
+            np.save(staging / f"{key}.npy", values)
         offsets = [0]
         with open(staging / "texts.bin", "wb") as fh:
             for a in articles:
@@ -292,11 +301,14 @@ def load_version(version: Path, verify: bool = True) -> StoredIndex:
         sources = json.loads((version / "sources.json").read_text())
         size = (version / "texts.bin").stat().st_size
         texts = np.memmap(version / "texts.bin", dtype=np.uint8, mode="r") if size else np.zeros(0, np.uint8)
+        vectors = [np.load(version / f"{k}.npy", mmap_mode="r", allow_pickle=False)
+                   for k in _VECTOR_ARRAYS] if manifest.get("semantic") else [None, None]
     except (OSError, ValueError) as exc:
         raise IndexFault(f"{version}: unreadable index file ({exc})") from None
     arrays = Bm25Arrays(terms=terms, avgdl=float(manifest["avgdl"]), **arr)
     _check_shapes(version, arrays, passages, sources, offsets)
-    return StoredIndex(version, manifest, arrays, passages, sources, offsets, texts)
+    _check_vectors(version, manifest, arrays.n_docs, *vectors)
+    return StoredIndex(version, manifest, arrays, passages, sources, offsets, texts, *vectors)
 
 
 def _check_shapes(version, arrays, passages, sources, offsets) -> None:
@@ -313,6 +325,16 @@ def _check_shapes(version, arrays, passages, sources, offsets) -> None:
     )
     if not ok:
         raise IndexFault(f"{version}: index arrays do not fit together (damaged index)")
+
+
+def _check_vectors(version: Path, manifest: dict[str, Any], n_docs: int,
+                   vectors: np.ndarray | None, scales: np.ndarray | None) -> None:
+    if vectors is None or scales is None:
+        return
+    dim = manifest["semantic"].get("dim") if isinstance(manifest["semantic"], dict) else None
+    if not (vectors.dtype == np.int8 and vectors.shape == (n_docs, dim)
+            and scales.dtype == np.float32 and scales.shape == (n_docs,)):
+        raise IndexFault(f"{version}: passage vectors do not fit the index (damaged index)")
 
 
 def _write_json(path: Path, obj: Any, fsync: bool = False) -> None:

@@ -36,28 +36,31 @@ class Response:
     abstained: bool
     reason: str | None
     hits: tuple[ShownHit, ...]
+    retrieval: str  # "lexical" or "hybrid"
 
 
-#: What the web layer calls to answer a search (``search_json`` or a variant).
-Search = Callable[[Retriever, str, int, "list[str] | None"], dict[str, Any]]
+#: What the web layer calls to answer a search (``search_json`` or a variant):
+#: ``(retriever, question, k, terms, retrieval)`` → the search document.
+Search = Callable[[Retriever, str, int, "list[str] | None", "str | None"], dict[str, Any]]
 
 _LEFT_OUT = "the answer stage was left out"
 
 
 def ask(retriever: Retriever, question: str, k: int, terms: list[str] | None = None, *,
-        with_answer: bool = True, with_marks: bool = True) -> Response:
+        retrieval: str | None = None, with_answer: bool = True, with_marks: bool = True) -> Response:
     """Search, choose the answer and mark the first ``k`` passages.
 
     At least ANSWER_DEPTH passages are retrieved so that the answer does
     not depend on how many passages the caller wants listed.  ``terms``:
-    the question's search terms when the caller has them already.
+    the question's search terms when the caller has them already;
+    ``retrieval``: "lexical" or "hybrid" (None: the index's default).
     ``with_answer`` / ``with_marks`` false leave a stage out, for the
     benchmark that measures what each stage costs (``bench/ablated.py``).
     """
     t0 = time.perf_counter()
     if terms is None:
         terms = retriever.query_terms(question)
-    result = retriever.search_terms(question, terms, max(k, ANSWER_DEPTH))
+    result = retriever.search_terms(question, terms, max(k, ANSWER_DEPTH), retrieval)
     chosen, abstained, reason = (None, True, _LEFT_OUT)
     if with_answer:
         outcome = answer(result, retriever)
@@ -65,7 +68,7 @@ def ask(retriever: Retriever, question: str, k: int, terms: list[str] | None = N
     marked = result.terms if with_marks else ()
     hits = tuple(ShownHit(h, highlight(h.text, marked, retriever.analyzer)) for h in result.hits[:k])
     took_ms = round((time.perf_counter() - t0) * 1000, 3)
-    return Response(result.query, k, took_ms, result.total, chosen, abstained, reason, hits)
+    return Response(result.query, k, took_ms, result.total, chosen, abstained, reason, hits, result.retrieval)
 
 
 def hit_json(shown: ShownHit) -> dict[str, Any]:
@@ -75,6 +78,8 @@ def hit_json(shown: ShownHit) -> dict[str, Any]:
         "id": hit.passage_id,
         "source_id": hit.source_id,
         "score": hit.score,
+        "semantic_score": hit.semantic_score,
+        "rank_score": hit.rank_score,
         "text": hit.text,
         "start_char": hit.start_char,
         "end_char": hit.end_char,
@@ -89,6 +94,7 @@ def response_json(response: Response) -> dict[str, Any]:
         "ok": True,
         "query": response.query,
         "k": response.k,
+        "retrieval": response.retrieval,
         "took_ms": response.took_ms,
         "total": response.total,
         "answer": response.answer.to_json() if response.answer else None,
@@ -98,6 +104,7 @@ def response_json(response: Response) -> dict[str, Any]:
     }
 
 
-def search_json(retriever: Retriever, question: str, k: int, terms: list[str] | None = None) -> dict[str, Any]:
+def search_json(retriever: Retriever, question: str, k: int, terms: list[str] | None = None,
+                retrieval: str | None = None) -> dict[str, Any]:
     """:func:`ask`, as the API's search document."""
-    return response_json(ask(retriever, question, k, terms))
+    return response_json(ask(retriever, question, k, terms, retrieval=retrieval))

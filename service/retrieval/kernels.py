@@ -135,6 +135,18 @@ def term_order(ptr, qterms):
 
 
 @njit(cache=True, nogil=True)
+def scores_of(ptr, docs, weights, qterms, qmul, targets):
+    """The scores of the ascending documents ``targets`` only, looked up
+    by galloping, term by term in the order :func:`accumulate` adds them
+    (so each equals its dense score bit for bit)."""
+    out = np.zeros(targets.shape[0])
+    for i in term_order(ptr, qterms):
+        t = qterms[i]
+        _add_looked_up(docs, weights, ptr[t], ptr[t + 1], qmul[i], targets, out)
+    return out
+
+
+@njit(cache=True, nogil=True)
 def accumulate(ptr, docs, weights, qterms, qmul, n_docs):
     """Dense scores of every document, term by term (``get_scores``)."""
     out = np.zeros(n_docs)

@@ -82,7 +82,7 @@ class IndexHolder:
             if candidate.name in self._bad:
                 continue
             try:
-                fresh = Retriever(load_version(candidate))
+                fresh = Retriever(load_version(candidate), self._retriever.search_settings)
             except IndexFault as exc:
                 self._bad.add(candidate.name)
                 log.error("index version rejected, keeping %s: %s", self.version, exc)

@@ -20,10 +20,11 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from ..config import IndexSettings
+from ..config import IndexSettings, RetrievalSettings
 from ..corpus.passages import passage_id
 from ..index.store import StoredIndex, load_best
 from ..text.analysis import Analyzer, Memo
+from . import hybrid
 from .scorer import Bm25Scorer
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ class Hit:
     start_char: int
     end_char: int
     source: dict[str, str] = field(default_factory=dict)
+    semantic_score: float | None = None  # cosine of question and passage (hybrid retrieval)
+    rank_score: float | None = None  # what ordered the hits: the blend, or BM25's score
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class SearchResult:
     terms: list[str]  # the query's index terms, in order
     total: int  # passages sharing at least one term with the query
     hits: list[Hit]
+    retrieval: str = "lexical"  # how the hits were ranked: "lexical" or "hybrid"
 
 
 @dataclass(frozen=True)
@@ -75,10 +79,12 @@ def _hit_fields(stored: StoredIndex, passages: dict[str, np.ndarray], source_tex
 
 
 class Retriever:
-    """A loaded index plus the analyzer it was built with."""
+    """A loaded index plus the analyzer it was built with, and the encoder
+    of its passage vectors if it has them (then hybrid is the default)."""
 
-    def __init__(self, stored: StoredIndex) -> None:
+    def __init__(self, stored: StoredIndex, search: RetrievalSettings | None = None) -> None:
         self.stored = stored
+        self.search_settings = search or RetrievalSettings()
         self.manifest = stored.manifest
         self.settings = IndexSettings(**stored.manifest["settings"])
         self.analyzer = Analyzer(self.settings)
@@ -99,6 +105,30 @@ class Retriever:
         # Passages of source i are the contiguous range first[i]:first[i+1].
         p_source = self._passages["p_source"]
         self._first = np.searchsorted(p_source, np.arange(len(stored.sources) + 1))
+        self._vectors = self._scales = self.encoder = None
+        if stored.vectors is not None:
+            from ..embedding.shared import encoder_fingerprint, shared_encoder  # onnxruntime only if needed
+
+            if stored.manifest["semantic"].get("fingerprint") == encoder_fingerprint():
+                self.encoder = shared_encoder()
+                self._vectors, self._scales = np.asarray(stored.vectors), np.asarray(stored.vector_scales)
+            else:
+                log.warning("%s: its passage vectors come from another encoder; serving it lexically",
+                            stored.path)
+
+    @property
+    def semantic(self) -> bool:
+        """Whether this index has passage vectors (hybrid retrieval)."""
+        return self.encoder is not None
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        """The retrieval modes this index can serve."""
+        return ("lexical", "hybrid") if self.semantic else ("lexical",)
+
+    @property
+    def default_retrieval(self) -> str:
+        return self.search_settings.retrieval if self.semantic else "lexical"
 
     # -- construction -------------------------------------------------------
 
@@ -122,15 +152,52 @@ class Retriever:
         search scores and what the question-size limit counts."""
         return self.analyzer(question)
 
-    def search(self, question: str, k: int = 10) -> SearchResult:
-        return self.search_terms(question, self.query_terms(question), k)
+    def search(self, question: str, k: int = 10, retrieval: str | None = None) -> SearchResult:
+        """The ``k`` best passages for ``question``: by BM25 (``"lexical"``)
+        or by the blend of BM25 and meaning (``"hybrid"``; the default
+        where the index has vectors)."""
+        return self.search_terms(question, self.query_terms(question), k, retrieval)
 
-    def search_terms(self, question: str, terms: list[str], k: int = 10) -> SearchResult:
+    def search_terms(self, question: str, terms: list[str], k: int = 10,
+                     retrieval: str | None = None) -> SearchResult:
         """:meth:`search` for a question whose terms (:meth:`query_terms`)
         are known already: a request's validation analyses it once."""
-        return self._result(question, k, terms, self.scorer.top_k(terms, k))
+        if self._mode(retrieval) == "lexical":
+            return self._result(question, k, terms, self.scorer.top_k(terms, k))
+        vec = self.encoder.encode_queries([question])[0]
+        return self._hybrid(question, k, terms, vec, self.scorer.top_k(terms, self._depth(k)))
 
-    def search_many(self, questions: Iterable[str], k: int = 10, threads: int | None = None) -> list[SearchResult]:
+    def _mode(self, retrieval: str | None) -> str:
+        mode = retrieval or self.default_retrieval
+        if mode == "hybrid" and not self.semantic:
+            raise ValueError("this index has no passage vectors, so only lexical retrieval is available")
+        if mode not in ("lexical", "hybrid"):
+            raise ValueError(f"retrieval must be lexical or hybrid, not {mode!r}")
+        return mode
+
+    def _depth(self, k: int) -> int:
+        return max(k, self.search_settings.hybrid_depth)
+
+    def _hybrid(self, question: str, k: int, terms: list[str], vec: np.ndarray,
+                top: tuple[np.ndarray, np.ndarray, int]) -> SearchResult:
+        """BM25's candidates and the nearest passages, re-ranked by the blend."""
+        docs, scores, total = top
+        near = hybrid.nearest(vec, self._vectors, self._scales, self.search_settings.dense_depth)
+        extra = np.setdiff1d(near, docs, assume_unique=True)
+        if len(extra):
+            docs = np.concatenate([docs, extra])
+            scores = np.concatenate([scores, self.scorer.scores_of(terms, extra)])
+        ranked = hybrid.rerank(docs, scores, vec, self._vectors, self._scales, self.search_settings.hybrid_weight)
+        hits = []
+        for rank, (doc, score, cos, blended) in enumerate(zip(ranked.docs[:k].tolist(), ranked.bm25[:k].tolist(),
+                                                              ranked.cosine[:k].tolist(),
+                                                              ranked.blended[:k].tolist()), start=1):
+            pid, sid, text, start, end, source = self._passage_fields(doc)
+            hits.append(Hit(rank, score, pid, sid, text, start, end, dict(source), cos, blended))
+        return SearchResult(query=question, k=k, terms=terms, total=total, hits=hits, retrieval="hybrid")
+
+    def search_many(self, questions: Iterable[str], k: int = 10, threads: int | None = None,
+                    retrieval: str | None = None) -> list[SearchResult]:
         """Batch search for evaluation runs: the same results as calling
         :meth:`search` on each question, in order.
 
@@ -139,21 +206,26 @@ class Retriever:
         while analysis and result building stay in this thread.
         """
         questions = list(questions)
+        mode = self._mode(retrieval)
         terms = [self.query_terms(q) for q in questions]
+        depth = k if mode == "lexical" else self._depth(k)
         threads = threads or min(8, os.cpu_count() or 1)
         if threads > 1 and len(questions) > 1:
             with ThreadPoolExecutor(threads) as pool:
-                tops = list(pool.map(lambda t: self.scorer.top_k(t, k), terms))
+                tops = list(pool.map(lambda t: self.scorer.top_k(t, depth), terms))
         else:
-            tops = [self.scorer.top_k(t, k) for t in terms]
-        return [self._result(q, k, t, top) for q, t, top in zip(questions, terms, tops)]
+            tops = [self.scorer.top_k(t, depth) for t in terms]
+        if mode == "lexical":
+            return [self._result(q, k, t, top) for q, t, top in zip(questions, terms, tops)]
+        vecs = self.encoder.encode_queries(questions)  # one at a time inside: as search() does
+        return [self._hybrid(q, k, t, v, top) for q, t, v, top in zip(questions, terms, vecs, tops)]
 
     def _result(self, question: str, k: int, terms: list[str], top: tuple[np.ndarray, np.ndarray, int]) -> SearchResult:
         docs, scores, total = top
         hits = []
         for rank, (doc, score) in enumerate(zip(docs.tolist(), scores.tolist()), start=1):
             pid, sid, text, start, end, source = self._passage_fields(doc)
-            hits.append(Hit(rank, score, pid, sid, text, start, end, dict(source)))
+            hits.append(Hit(rank, score, pid, sid, text, start, end, dict(source), None, score))
         return SearchResult(query=question, k=k, terms=terms, total=total, hits=hits)
 
     def source(self, source_id: str) -> SourceView | None:
@@ -182,4 +254,6 @@ class Retriever:
             "settings_fingerprint": m.get("settings_fingerprint"),
             "passages": self.n_passages,
             "sources": self.n_sources,
+            "retrieval": self.default_retrieval,
+            "semantic": m.get("semantic"),
         }

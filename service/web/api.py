@@ -58,14 +58,14 @@ def search():
             abort(415, description="send the search as a JSON body with Content-Type: application/json")
         if request.args:
             names = ", ".join(repr(n[:40]) for n in sorted(request.args))
-            raise InvalidParams([ParamError(None, f"a POST takes q and k in its JSON body, "
+            raise InvalidParams([ParamError(None, f"a POST takes q, k and retrieval in its JSON body, "
                                                   f"not in the query string (got {names})")])
         params, earlier = parse_json_object(_body(state.config.max_body_bytes)), []
     else:
         params, earlier = flatten_query(request.args.to_dict(flat=False))
     retriever = state.retriever
     checked = state.check_search(retriever, params, earlier, from_text=request.method != "POST")
-    return jsonify(state.search(retriever, checked.q, checked.k, checked.terms))
+    return jsonify(state.search(retriever, checked.q, checked.k, checked.terms, checked.retrieval))
 
 
 @bp.get("/sources/<path:source_id>")

@@ -71,7 +71,7 @@ def index():
         checked = state.check_search(retriever, args, earlier, from_text=True, ignore_unknown=True)
     except InvalidParams as exc:
         return render_template("index.html", **{**context, "errors": exc.errors}), 400
-    context["doc"] = state.search(retriever, checked.q, checked.k, checked.terms)
+    context["doc"] = state.search(retriever, checked.q, checked.k, checked.terms, checked.retrieval)
     # A k typed into the URL stays selected when the form is sent again.
     context["k_choices"] = sorted({*K_CHOICES, checked.k})
     context["k"] = str(checked.k)

@@ -102,13 +102,13 @@ def app_from_env() -> Flask:
     """The app for the index of the environment's corpus (built if missing
     or stale): ``gunicorn 'service.web.serve:app_from_env()'``."""
     config = Config.from_env()
-    return create_app(config, Retriever(ensure_index(config)))
+    return create_app(config, Retriever(ensure_index(config), config.search))
 
 
 def serve(config: Config, search: Search = search_json) -> None:
     """Load the index once, then serve it with ``config.workers`` workers
     (``search``: see :func:`service.web.app.create_app`)."""
-    app = create_app(config, Retriever(ensure_index(config)), search)
+    app = create_app(config, Retriever(ensure_index(config), config.search), search)
     # Everything loaded so far (the index's vocabulary, the libraries) lives
     # as long as the server: moved out of the garbage collector's sight, a
     # worker's full collections no longer walk it (tens of ms each on a

@@ -31,7 +31,7 @@ class AppState:
         finding terms with the analyzer of ``retriever``: the index the
         request will then be answered from (read once per request, so a
         reload between the check and the search cannot split them)."""
-        return check_search(params, self.config, retriever.query_terms,
+        return check_search(params, self.config, retriever.query_terms, modes=retriever.modes,
                             ignore_unknown=ignore_unknown, errors=errors, from_text=from_text)
 
 

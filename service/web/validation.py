@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Collection, Mapping
 
 from ..config import Config
 
 #: The parameters ``/api/search`` and the web form understand.
-SEARCH_PARAMS = ("q", "k")
+SEARCH_PARAMS = ("q", "k", "retrieval")
 _SHOWN_CHARS = 40
 _SHOWN_NAMES = 10
 
@@ -43,6 +43,7 @@ class SearchParams:
     q: str
     k: int
     terms: list[str]  # q's search terms, as the index analyses it
+    retrieval: str | None  # "lexical", "hybrid", or None: the index's default
 
 
 def _shown(value: str) -> str:
@@ -123,6 +124,17 @@ def _check_k(raw: Any, config: Config, from_text: bool) -> tuple[int | None, Par
     return raw, None
 
 
+def _check_retrieval(raw: Any, modes: Collection[str]) -> tuple[str | None, ParamError | None]:
+    if raw is None or raw == "":
+        return None, None
+    if raw not in ("lexical", "hybrid"):
+        return None, ParamError("retrieval", "retrieval must be lexical or hybrid")
+    if raw not in modes:
+        return None, ParamError("retrieval", f"retrieval={raw} is not available: this index has no "
+                                             "passage vectors (it was built with --no-semantic)")
+    return raw, None
+
+
 def check_search(
     params: Mapping[str, Any],
     config: Config,
@@ -130,6 +142,7 @@ def check_search(
     ignore_unknown: bool = False,
     errors: list[ParamError] | None = None,
     from_text: bool = False,
+    modes: Collection[str] = ("lexical", "hybrid"),
 ) -> SearchParams:
     """Checked ``q`` and ``k`` from ``params`` (a query string's values or a
     JSON object), or :class:`InvalidParams` listing every problem, including
@@ -141,18 +154,21 @@ def check_search(
     the search does not analyse the question again); ``k`` is an integer in
     1..``config.max_k``, ``config.default_k`` when absent; a string of
     digits counts as one only ``from_text`` (a query string, where every
-    value is text), never in JSON, where ``"3"`` is not a number.
+    value is text), never in JSON, where ``"3"`` is not a number;
+    ``retrieval`` is one of ``modes`` (what the index can serve) or absent.
     """
     errors = list(errors or [])
     unknown = sorted(str(name) for name in params if name not in SEARCH_PARAMS)
     if unknown and not ignore_unknown:
         names = ", ".join(_shown(n) for n in unknown[:_SHOWN_NAMES])
         more = f" and {len(unknown) - _SHOWN_NAMES} more" if len(unknown) > _SHOWN_NAMES else ""
-        errors.append(ParamError(None, f"unknown parameter(s) {names}{more}; the parameters are q and k"))
+        errors.append(ParamError(None, f"unknown parameter(s) {names}{more}; "
+                                       "the parameters are q, k and retrieval"))
     q, terms, q_error = _check_q(params.get("q"), config, analyze)
     k, k_error = _check_k(params.get("k"), config, from_text)
-    errors += [e for e in (q_error, k_error) if e]
+    retrieval, r_error = _check_retrieval(params.get("retrieval"), modes)
+    errors += [e for e in (q_error, k_error, r_error) if e]
     if errors:
         raise InvalidParams(errors)
     assert q is not None and k is not None
-    return SearchParams(q, k, terms)
+    return SearchParams(q, k, terms, retrieval)
