@@ -107,6 +107,10 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", type=Path, metavar="PATH", help="write a Markdown report and a PNG chart beside it")
     p.add_argument("--trec-run", type=Path, metavar="PATH",
                    help="write the TREC run here and the qrels beside it (<PATH stem>.qrels)")
+    p.add_argument("--retrieval", choices=("lexical", "hybrid"), default=None,
+                   help="how to rank (default: the index's, hybrid where it has vectors)")
+    p.add_argument("--no-compare", action="store_true",
+                   help="skip the lexical run that a hybrid run is shown beside")
     p.set_defaults(func=cmd_eval)
     return parser
 
@@ -198,7 +202,7 @@ def cmd_eval(args: argparse.Namespace, config: Config) -> int:
         print("error: --beir brings its own corpus; leave out --corpus", file=sys.stderr)
         return EXIT_USAGE
     request = EvalRequest(questions=args.questions, beir=args.beir, url=args.url, whole_docs=args.whole_docs,
-                          k=args.k)
+                          k=args.k, retrieval=args.retrieval, compare=not args.no_compare)
     try:
         outcome = run_eval(request, config)
         if args.trec_run:

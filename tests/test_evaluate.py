@@ -307,5 +307,9 @@ def test_run_eval_returns_what_the_command_prints_and_writes(beir_dir):
     assert outcome.doc["summary"] == outcome.summary and outcome.doc["k"] == 5 == outcome.k
     assert set(outcome.rankings) == set(outcome.qrels) == {"q1", "q2", "q3"}
     assert outcome.misses == ["q2: 'where do deltas form' expected d3; first: d2"]
-    assert outcome.text().startswith("BEIR tiny: in-process, k=5\n")
+    assert outcome.text().startswith("BEIR tiny: in-process, k=5, retrieval hybrid\n")
+    # A hybrid run is shown beside the same run ranked lexically.
+    assert outcome.retrieval == "hybrid" and outcome.baseline.retrieval == "lexical"
+    assert outcome.doc["lexical"] == outcome.baseline.doc and outcome.doc["lexical"]["retrieval"] == "lexical"
+    assert "\nSide by side (lexical → hybrid):\n" in outcome.text()
     assert outcome.text().endswith("\n1 of 3 queries have no relevant document first (--json or --report lists them).")

@@ -40,12 +40,27 @@ def summary_table(summary: Mapping[str, Mapping[str, float | None]], counts: Map
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+    return _aligned(head, rows)
+
+
+def _aligned(head: list[str], rows: list[list[str]]) -> str:
+    """A plain-text table: the first column left-aligned, the rest right."""
     widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
 
     def line(cells: list[str]) -> str:
         return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
 
     return "\n".join([line(head), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def comparison_table(before: Mapping[str, Mapping[str, float | None]],
+                     after: Mapping[str, Mapping[str, float | None]], counts: Mapping[str, int]) -> str:
+    """Two runs' metrics side by side: each cell "before → after"."""
+    groups = [g for g in counts if counts[g]]
+    head = ["metric"] + [f"{g} ({counts[g]})" for g in groups]
+    rows = [[m] + [f"{_cell(m, g, before[m].get(g))} → {_cell(m, g, after[m].get(g))}" for g in groups]
+            for m in after if m in before]
+    return _aligned(head, rows)
 
 
 def _cell(metric: str, group: str, value: float | None) -> str:

@@ -27,13 +27,13 @@ Search = Callable[[str], Mapping[str, Any]]
 RankPassages = Callable[[str], list[tuple[str, float]]]
 
 
-def api_search(retriever: Retriever, k: int) -> Search:
+def api_search(retriever: Retriever, k: int, retrieval: str | None = None) -> Search:
     """In-process search through the very function the API serves."""
-    return lambda question: search_json(retriever, question, k)
+    return lambda question: search_json(retriever, question, k, retrieval=retrieval)
 
 
-def http_search(url: str, k: int, timeout: float = 30.0) -> Search:
-    """Search a running server: ``GET {url}/api/search?q=...&k=...``."""
+def http_search(url: str, k: int, timeout: float = 30.0, retrieval: str | None = None) -> Search:
+    """Search a running server: ``GET {url}/api/search?q=...&k=...[&retrieval=...]``."""
     base = url.rstrip("/")
     parts = urllib.parse.urlsplit(base)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -41,7 +41,8 @@ def http_search(url: str, k: int, timeout: float = 30.0) -> Search:
     endpoint = base if parts.path.endswith("/api/search") else base + "/api/search"
 
     def search(question: str) -> Mapping[str, Any]:
-        target = endpoint + "?" + urllib.parse.urlencode({"q": question, "k": k})
+        params = {"q": question, "k": k, **({"retrieval": retrieval} if retrieval else {})}
+        target = endpoint + "?" + urllib.parse.urlencode(params)
         try:
             with urllib.request.urlopen(target, timeout=timeout) as resp:
                 body = resp.read()
@@ -74,9 +75,10 @@ def api_rank_passages(search: Search) -> RankPassages:
     return lambda q: [(h["source_id"], float(h["score"])) for h in search(q)["hits"]]
 
 
-def retriever_rank_passages(retriever: Retriever, k: int) -> RankPassages:
-    """The same ranking without rendering highlights, for large benchmarks."""
-    return lambda q: [(h.source_id, h.score) for h in retriever.search(q, k).hits]
+def retriever_rank_passages(retriever: Retriever, k: int, retrieval: str | None = None) -> RankPassages:
+    """The same ranking without rendering highlights, for large benchmarks
+    (scored by the order's own score: BM25's, or the hybrid blend)."""
+    return lambda q: [(h.source_id, h.rank_score) for h in retriever.search(q, k, retrieval).hits]
 
 
 def evaluate_questions(questions: Sequence[Question], search: Search) -> Evaluation:

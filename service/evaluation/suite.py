@@ -18,7 +18,7 @@ from ..index.build import ensure_index
 from ..retrieval.retriever import Retriever
 from .datasets import EvalError, check_sources, load_beir, load_questions, qrels_of
 from .metrics import ALL
-from .report import beir_miss_lines, evaluation_json, miss_lines, summary_table
+from .report import beir_miss_lines, comparison_table, evaluation_json, miss_lines, summary_table
 from .runs import api_rank_passages, api_search, evaluate_beir, evaluate_questions, http_search, \
     retriever_rank_passages
 
@@ -36,6 +36,8 @@ class EvalRequest:
     url: str | None = None  # a running server instead of in-process search
     whole_docs: bool = False  # index each document whole (in-process only)
     k: int | None = None  # passages per question; None: the set's default
+    retrieval: str | None = None  # "lexical" or "hybrid"; None: the index's (or server's) default
+    compare: bool = True  # a hybrid run in-process also runs lexically, side by side
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class EvalOutcome:
     qrels: dict[str, dict[str, int]]
     doc: dict[str, Any]  # the --json document
     lists_misses: bool  # a question set prints every miss; a BEIR set, how many
+    retrieval: str = "default"  # how the passages were ranked
+    baseline: "EvalOutcome | None" = None  # the same run ranked lexically, for comparison
 
     @property
     def how(self) -> str:
@@ -61,7 +65,11 @@ class EvalOutcome:
 
     def text(self) -> str:
         """The table and misses as the command prints them."""
-        lines = [f"{self.title}: {self.mode}, k={self.k}", summary_table(self.summary, self.counts)]
+        lines = [f"{self.title}: {self.mode}, k={self.k}, retrieval {self.retrieval}",
+                 summary_table(self.summary, self.counts)]
+        if self.baseline is not None:
+            lines += [f"\nSide by side ({self.baseline.retrieval} → {self.retrieval}):",
+                      comparison_table(self.baseline.summary, self.summary, self.counts)]
         if not self.lists_misses:
             lines.append(f"\n{len(self.misses)} of {self.counts[ALL]} queries have no relevant document first "
                          "(--json or --report lists them).")
@@ -74,9 +82,16 @@ class EvalOutcome:
 def run_eval(request: EvalRequest, config: Config) -> EvalOutcome:
     """Run the evaluation asked for over ``config``'s corpus and index (``--corpus``
     and ``--index`` folded in); a bad set or an unreachable server raises :class:`EvalError`."""
-    if request.beir:
-        return _run_beir(request.beir, request, config)
-    return _run_questions(request, config)
+    retriever = None
+    if not request.url:
+        corpus = load_beir(request.beir).corpus if request.beir else config.corpus
+        retriever = _retriever(config, corpus, request.whole_docs)
+    run = _run_beir if request.beir else _run_questions
+    outcome = run(request, config, retriever)
+    if request.compare and retriever is not None and outcome.retrieval == "hybrid":
+        baseline = run(replace(request, retrieval="lexical"), config, retriever)
+        outcome = replace(outcome, baseline=baseline, doc={**outcome.doc, "lexical": baseline.doc})
+    return outcome
 
 
 def _retriever(config: Config, corpus: Path, whole_docs: bool) -> Retriever:
@@ -90,39 +105,47 @@ def _retriever(config: Config, corpus: Path, whole_docs: bool) -> Retriever:
     return Retriever(ensure_index(replace(config, corpus=corpus, index_dir=index_dir, settings=settings)), config.search)
 
 
-def _run_questions(request: EvalRequest, config: Config) -> EvalOutcome:
+def _mode(request: EvalRequest, retriever: Retriever | None) -> str:
+    if retriever is None:
+        return request.retrieval or "the server's default"
+    return request.retrieval or retriever.default_retrieval
+
+
+def _run_questions(request: EvalRequest, config: Config, retriever: Retriever | None) -> EvalOutcome:
     questions = load_questions(request.questions)
     k = request.k or config.default_k
-    if request.url:
+    if retriever is None:
         check_sources(questions, {a.source_id for a in load_corpus(config.corpus).articles})
-        search = http_search(request.url, k)
+        search = http_search(request.url, k, retrieval=request.retrieval)
     else:
-        retriever = _retriever(config, config.corpus, request.whole_docs)
         check_sources(questions, {s["id"] for s in retriever.stored.sources})
-        search = api_search(retriever, k)
+        search = api_search(retriever, k, request.retrieval)
     result = evaluate_questions(questions, search)
-    mode = request.url or IN_PROCESS
-    doc = {"questions": str(request.questions), "mode": mode, "k": k, **evaluation_json(result)}
+    mode, retrieval = request.url or IN_PROCESS, _mode(request, retriever)
+    doc = {"questions": str(request.questions), "mode": mode, "k": k, "retrieval": retrieval,
+           **evaluation_json(result)}
     return EvalOutcome(
         title=f"Question set {request.questions.name}", mode=mode, k=k, over=request.questions,
         summary=result.summary, counts=result.counts, misses=miss_lines(result),
         rankings={r.question.id: r.ranking for r in result.results}, qrels=qrels_of(questions),
-        doc=doc, lists_misses=True)
+        doc=doc, lists_misses=True, retrieval=retrieval)
 
 
-def _run_beir(folder: Path, request: EvalRequest, config: Config) -> EvalOutcome:
+def _run_beir(request: EvalRequest, config: Config, retriever: Retriever | None) -> EvalOutcome:
+    folder = request.beir
+    assert folder is not None
     beir = load_beir(folder)
     k = request.k or (100 if request.whole_docs else 1000)
-    if request.url:
-        rank = api_rank_passages(http_search(request.url, k))
+    if retriever is None:
+        rank = api_rank_passages(http_search(request.url, k, retrieval=request.retrieval))
     else:
-        rank = retriever_rank_passages(_retriever(config, beir.corpus, request.whole_docs), k)
+        rank = retriever_rank_passages(retriever, k, request.retrieval)
     result = evaluate_beir(beir, rank)
-    mode = request.url or IN_PROCESS
-    doc = {"dataset": str(folder), "mode": mode, "k": k, "summary": result.summary,
+    mode, retrieval = request.url or IN_PROCESS, _mode(request, retriever)
+    doc = {"dataset": str(folder), "mode": mode, "k": k, "retrieval": retrieval, "summary": result.summary,
            "counts": result.counts, "per_query": result.per_query}
     return EvalOutcome(
         title=f"BEIR {folder.name}" + (" (whole documents)" if request.whole_docs else ""),
         mode=mode, k=k, over=folder, summary=result.summary, counts=result.counts,
         misses=beir_miss_lines(beir, result), rankings=result.rankings, qrels=beir.qrels,
-        doc=doc, lists_misses=False)
+        doc=doc, lists_misses=False, retrieval=retrieval)
