@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from service.qa import ask as response  # noqa: E402
 from service.web import api  # noqa: E402
-from service.answer.selection import AnswerOutcome  # noqa: E402
+from service.answer import AnswerOutcome  # noqa: E402
 from service.config import Config  # noqa: E402
 from service.answer.highlight import _prepared  # noqa: E402
 from service.web.serve import serve  # noqa: E402

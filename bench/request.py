@@ -56,10 +56,10 @@ def summary(us: list[float]) -> dict:
 
 
 def measure(corpus: str, n_questions: int, rounds: int) -> dict:
-    from service.answer import selection as answer_module
-    from service.answer import highlight as highlight_module
-    from service.answer.selection import ANSWER_DEPTH, answer
-    from service.answer.highlight import highlight
+    from service.answer import ANSWER_DEPTH, answer, highlight
+    from service.answer.highlight import _prepared
+    from service.answer.reading import passage_reading
+    from service.text.words import passage_words
     from service.qa.ask import search_json
     from service.retrieval.retriever import Retriever
 
@@ -91,7 +91,7 @@ def measure(corpus: str, n_questions: int, rounds: int) -> dict:
     }
     cold_us: list[float] = []
     for q in questions:
-        for cache in (answer_module._passage, highlight_module._prepared, highlight_module.passage_words):
+        for cache in (passage_reading, _prepared, passage_words):
             cache.cache_clear()
         cold_us += timed(lambda q: search_json(retriever, q, 10), [q])
     row["cold"] = summary(cold_us)

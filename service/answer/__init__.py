@@ -1,0 +1,17 @@
+"""Answer: the sentence of the top passages that answers the question, or
+an abstention, and the question's words marked in each passage.
+
+``question`` (what the question asks for and how much its words weigh)
+→ ``cues`` (the answer types a word can be) → ``reading`` (a passage's
+sentences, read once) → ``selection`` (the best run of sentences) →
+``outcome`` (the quote with its citations, or why there is none);
+``highlight`` marks the question's words in a passage's escaped text.
+"""
+
+from .highlight import highlight
+from .outcome import MAX_ANSWER_WORDS, Answer, AnswerOutcome, Citation, answer
+from .question import answer_type
+from .selection import ANSWER_DEPTH
+
+__all__ = ["ANSWER_DEPTH", "MAX_ANSWER_WORDS", "Answer", "AnswerOutcome", "Citation", "answer", "answer_type",
+           "highlight"]

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from ..answer.highlight import highlight
-from ..answer.selection import ANSWER_DEPTH, answer
+from ..answer import ANSWER_DEPTH, answer
 from ..retrieval.retriever import Hit, Retriever
 
 
