@@ -30,7 +30,7 @@ from service.qa import ask as response  # noqa: E402
 from service.web import api  # noqa: E402
 from service.answer import AnswerOutcome  # noqa: E402
 from service.config import Config  # noqa: E402
-from service.answer.highlight import _prepared  # noqa: E402
+from service.answer import highlight  # noqa: E402
 from service.web.serve import serve  # noqa: E402
 
 VARIANTS = ("no-answer", "no-marks", "no-answer-no-marks", "cached")
@@ -41,7 +41,7 @@ def _no_answer(result: Any, retriever: Any) -> AnswerOutcome:
 
 
 def _no_marks(text: str, terms: Any, analyzer: Any) -> str:
-    return _prepared(text, analyzer).escaped
+    return highlight(text, (), analyzer)
 
 
 def _cached() -> Any:

@@ -181,15 +181,16 @@ def test_a_cached_passage_costs_the_garbage_collector_a_few_objects_not_one_per_
     import gc
 
     from service.text.analysis import Analyzer
-    from service.answer.reading import passage_reading
+    from service.answer.caches import passage_caches
 
     analyzer = Analyzer()
     words = [f"Word{i} £{i}m in London" for i in range(150)]
     text = ". ".join(" ".join(words[i:i + 15]) for i in range(0, 150, 15)) + "."
-    passage_reading(text, 1, analyzer)  # the analyzer's per-word memos, warmed
+    caches = passage_caches(analyzer)
+    caches.reading(text, 1)  # the analyzer's per-word memos, warmed
     gc.collect()
     before = len(gc.get_objects())
-    cached = passage_reading(text, 0, analyzer)
+    cached = caches.reading(text, 0)
     gc.collect()
     added = len(gc.get_objects()) - before
     n_words = sum(len(s.words) for s in cached.sentences)

@@ -157,8 +157,8 @@ def answer(result: SearchResult, retriever: Retriever) -> AnswerOutcome:
     cited = {hit.source_id}
     states = _statement(best, q)
     for other in sel.hits:
-        if other.source_id not in cited and sel.may_state(other, retriever.analyzer) and any(
-                states(s.terms, share) for s, share in sel.sentence_shares(other, retriever.analyzer)):
+        if other.source_id not in cited and sel.may_state(other) and any(
+                states(s.terms, share) for s, share in sel.sentence_shares(other)):
             citations.append(Citation(other.source_id, other.passage_id))
             cited.add(other.source_id)
     return AnswerOutcome(

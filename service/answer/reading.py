@@ -2,22 +2,22 @@
 words' spans in the source, index terms and (when first asked for)
 answer-type cues, and which sentences hold each term.
 
-The same top passages come back for question after question, and reading
-them is most of an answer's cost, so a reading is kept and only the
-question-dependent part is done per request.
+The same top passages come back for question after question, so a
+reading is kept (:mod:`.caches`) and only the question-dependent part is
+done per request.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 from itertools import compress
 from typing import NamedTuple
 
-from ..text.analysis import Analyzer, positions_by_term
+from ..text.analysis import positions_by_term
 from ..text.sentences import sentence_units
-from ..text.words import Words, passage_words
+from ..text.words import Words
 from .cues import NORMALIZED, sentence_cues
 
 
@@ -96,9 +96,3 @@ def read_passage(text: str, base: int, words: Words) -> PassageReading:
             base + s, base + e, pno, tuple(map(base.__add__, words.starts[i:j])),
             tuple(map(base.__add__, words.ends[i:j])), terms, words.surfaces[i:j], frozenset().union(*terms)))
     return PassageReading(tuple(out), positions_by_term(a.terms for a in out))
-
-
-@lru_cache(maxsize=4096)
-def passage_reading(text: str, base: int, analyzer: Analyzer) -> PassageReading:
-    """:func:`read_passage`, cached by passage."""
-    return read_passage(text, base, passage_words(text, analyzer))

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 from ..retrieval.retriever import Hit, Retriever, SearchResult
-from ..text.analysis import Analyzer
 from ..text.words import passage_words
+from .caches import PassageCaches, passage_caches
 from .question import Question, read_question
-from .reading import PassageReading, SentenceReading, Word, passage_reading, read_passage
+from .reading import PassageReading, SentenceReading, Word, read_passage
 
 #: Passages read for an answer: the default number shown.  Questions worded
 #: unlike their source often find it only at rank 6-10; the rank weight
@@ -310,8 +310,9 @@ class Selection:
     best: Candidate | None
     hits: tuple[Hit, ...]
     shares: _Shares
+    caches: PassageCaches  # of the index the hits are from
 
-    def may_state(self, hit: Hit, analyzer: Analyzer) -> bool:
+    def may_state(self, hit: Hit) -> bool:
         """Could a sentence of ``hit`` state the answer (it must hold half
         the answer's share of the question, :mod:`.outcome`)?  Not if the
         whole passage holds less: a sentence's share is at most its
@@ -319,12 +320,12 @@ class Selection:
         same order, some left out), so skipping such passages changes no
         citation."""
         assert self.best is not None
-        passage = passage_reading(hit.text, hit.start_char, analyzer)
+        passage = self.caches.reading(hit.text, hit.start_char)
         return self.shares(self.shares.union(passage)) >= self.best.coverage / 2
 
-    def sentence_shares(self, hit: Hit, analyzer: Analyzer) -> Iterator[tuple[SentenceReading, float]]:
+    def sentence_shares(self, hit: Hit) -> Iterator[tuple[SentenceReading, float]]:
         """Each sentence of ``hit`` with its share of the question's weight."""
-        passage = passage_reading(hit.text, hit.start_char, analyzer)
+        passage = self.caches.reading(hit.text, hit.start_char)
         return zip(passage.sentences, map(self.shares, self.shares.masks(passage)))
 
 
@@ -351,13 +352,14 @@ def select(result: SearchResult, retriever: Retriever) -> Selection:
     q = read_question(result.query, result.terms, retriever)
     hits, top = _answering_hits(result, q)
     shares = _Shares(q)
+    caches = passage_caches(retriever.analyzer)
     near_bound = 0.0 if q.kind is None else 1.0  # the most _nearness can give
     best_score, best_run = 0.0, None
     for hit in hits:
         rel = hit.score / top
         if best_run is not None and _ceiling(1.0, rel, near_bound) <= best_score:
             continue  # not even a passage holding every question word could beat the best
-        passage = passage_reading(hit.text, hit.start_char, retriever.analyzer)
+        passage = caches.reading(hit.text, hit.start_char)
         context = shares(shares.union(passage))
         if best_run is not None and _ceiling(context, rel, near_bound) <= best_score:
             continue  # no candidate here can beat the best
@@ -376,4 +378,4 @@ def select(result: SearchResult, retriever: Retriever) -> Selection:
         hit, run, coverage, typed, novel = best_run
         terms = frozenset().union(*(a.terms for a in run))
         best = Candidate(tuple(_sentence(hit, a, q) for a in run), terms, best_score, coverage, typed, novel)
-    return Selection(q, best, tuple(hits), shares)
+    return Selection(q, best, tuple(hits), shares, caches)
