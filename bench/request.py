@@ -56,7 +56,7 @@ def summary(us: list[float]) -> dict:
 
 def measure(corpus: str, n_questions: int, rounds: int) -> dict:
     from service.answer import ANSWER_DEPTH, answer, highlight
-    from service.answer import passage_caches
+    from service.answer import PassageCaches
     from service.qa.ask import search_json
     from service.retrieval.retriever import Retriever
 
@@ -88,7 +88,7 @@ def measure(corpus: str, n_questions: int, rounds: int) -> dict:
     }
     cold_us: list[float] = []
     for q in questions:
-        passage_caches(retriever.analyzer).clear()
+        retriever.analyzer.caches[PassageCaches].clear()
         cold_us += timed(lambda q: search_json(retriever, q, 10), [q])
     row["cold"] = summary(cold_us)
     gc.unfreeze()

@@ -181,12 +181,12 @@ def test_a_cached_passage_costs_the_garbage_collector_a_few_objects_not_one_per_
     import gc
 
     from service.text.analysis import Analyzer
-    from service.answer.caches import passage_caches
+    from service.answer import PassageCaches
 
     analyzer = Analyzer()
     words = [f"Word{i} £{i}m in London" for i in range(150)]
     text = ". ".join(" ".join(words[i:i + 15]) for i in range(0, 150, 15)) + "."
-    caches = passage_caches(analyzer)
+    caches = analyzer.caches[PassageCaches]
     caches.reading(text, 1)  # the analyzer's per-word memos, warmed
     gc.collect()
     before = len(gc.get_objects())

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from service.answer import ANSWER_DEPTH, highlight
 from service.answer.cues import PLACE_PREPOSITIONS, read_cues
-from service.answer.caches import passage_caches
+from service.answer import PassageCaches
 from service.answer.selection import plain_best, plain_share, select
 from service.text import analysis
 from service.text.analysis import Analyzer
@@ -161,7 +161,7 @@ def test_sentence_cues_read_each_words_context_as_written(seed_articles):
         "In Paris, iSoft and Accenture met; across Wales 5 trusts joined.  O'Neill wasn't there."]
     n = 0
     for text in texts:
-        for sentence in passage_caches(analyzer).reading(text, 0).sentences:
+        for sentence in analyzer.caches[PassageCaches].reading(text, 0).sentences:
             words = text[sentence.start:sentence.end]
             assert sentence.cues == plain_cues(words), words
             n += len(sentence.cues)
@@ -173,7 +173,7 @@ def test_sentence_cues_read_each_words_context_as_written(seed_articles):
                                  "2007", "weeks", "ten", "x"]), min_size=1, max_size=12))
 def test_sentence_cues_on_any_word_sequence(words):
     sentence = " ".join(words) + "."
-    [analysed] = passage_caches(Analyzer()).reading(sentence, 0).sentences
+    [analysed] = Analyzer().caches[PassageCaches].reading(sentence, 0).sentences
     assert analysed.cues == plain_cues(sentence)
 
 
@@ -186,13 +186,13 @@ def plain_sentence_words(text: str) -> list[list[tuple[int, int]]]:
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet="aB1 .!?'\"’”)(\n£,-", max_size=120))
 def test_sentence_words_are_the_words_of_each_sentence_read_alone(text):
-    sentences = passage_caches(Analyzer()).reading(text, 0).sentences
+    sentences = Analyzer().caches[PassageCaches].reading(text, 0).sentences
     assert [list(zip(a.starts, a.ends)) for a in sentences] == plain_sentence_words(text)
 
 
 def test_sentence_words_on_the_seeds(seed_articles):
     analyzer = Analyzer()
     for article in seed_articles:
-        sentences = passage_caches(analyzer).reading(article.text, 0).sentences
+        sentences = analyzer.caches[PassageCaches].reading(article.text, 0).sentences
         assert [list(zip(a.starts, a.ends)) for a in sentences] == plain_sentence_words(article.text)
         assert all(a.surfaces == tuple(article.text[s:e] for s, e in zip(a.starts, a.ends)) for a in sentences)

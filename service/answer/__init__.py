@@ -10,11 +10,11 @@ words marked).  ``caches`` keeps the readings and escapings of an index's
 passages for as long as the index is loaded.
 """
 
-from .caches import passage_caches
+from .caches import PassageCaches
 from .highlight import highlight
 from .outcome import MAX_ANSWER_WORDS, Answer, AnswerOutcome, Citation, answer
 from .question import answer_type
 from .selection import ANSWER_DEPTH
 
-__all__ = ["ANSWER_DEPTH", "MAX_ANSWER_WORDS", "Answer", "AnswerOutcome", "Citation", "answer", "answer_type",
-           "highlight", "passage_caches"]
+__all__ = ["ANSWER_DEPTH", "MAX_ANSWER_WORDS", "Answer", "AnswerOutcome", "Citation", "PassageCaches", "answer",
+           "answer_type", "highlight"]

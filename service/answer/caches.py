@@ -4,9 +4,10 @@ for the index it belongs to.
 The same top passages come back question after question, and reading them
 (their words and terms, their sentences, their escaped text) was most of
 a request's work, so each is read once and kept, in bounded LRUs.  An
-index's caches hang on its analyzer (``Analyzer.caches``): each loaded
-index makes its own, so a worker that reloads its index drops them with
-the old one, and no cache outlives the analyzer it read with.
+index's caches hang on its analyzer, as ``analyzer.caches[PassageCaches]``:
+each loaded index makes its own analyzer, so a worker that reloads its
+index drops them with the old one, and no cache outlives the analyzer it
+read with.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ PASSAGES_KEPT = 4096
 
 
 class PassageCaches:
-    """The passages read with one analyzer."""
+    """The passages read with one analyzer (get them with
+    ``analyzer.caches[PassageCaches]``)."""
 
     def __init__(self, analyzer: Analyzer, size: int = PASSAGES_KEPT) -> None:
         words = lru_cache(maxsize=size)(partial(passage_words, analyzer=analyzer))
@@ -38,11 +40,3 @@ class PassageCaches:
         """Forget every passage (the analyzer still knows its words' terms)."""
         for cache in (self.words, self.reading, self.escaped):
             cache.cache_clear()
-
-
-def passage_caches(analyzer: Analyzer) -> PassageCaches:
-    """The caches of the passages read with ``analyzer``, made on first use."""
-    caches = analyzer.caches.get(PassageCaches)
-    if caches is None:
-        caches = analyzer.caches.setdefault(PassageCaches, PassageCaches(analyzer))
-    return caches

@@ -13,7 +13,7 @@ from itertools import chain
 from typing import Collection
 
 from ..text.analysis import Analyzer
-from .caches import passage_caches
+from .caches import PassageCaches
 from .escaping import EscapedPassage
 
 
@@ -26,7 +26,7 @@ def _matched_words(escaped: EscapedPassage, terms: Collection[str]) -> list[int]
 def highlight(text: str, terms: Collection[str], analyzer: Analyzer) -> str:
     """``text`` as escaped HTML with the words carrying any of ``terms`` in
     ``<mark>``; with no terms, the escaped text alone."""
-    escaped = passage_caches(analyzer).escaped(text)
+    escaped = analyzer.caches[PassageCaches].escaped(text)
     html = escaped.text
     out = []
     pos = 0

@@ -31,7 +31,7 @@ from typing import Callable, Iterator, Sequence
 
 from ..retrieval.retriever import Hit, Retriever, SearchResult
 from ..text.words import passage_words
-from .caches import PassageCaches, passage_caches
+from .caches import PassageCaches
 from .question import Question, read_question
 from .reading import PassageReading, SentenceReading, Word, read_passage
 
@@ -352,7 +352,7 @@ def select(result: SearchResult, retriever: Retriever) -> Selection:
     q = read_question(result.query, result.terms, retriever)
     hits, top = _answering_hits(result, q)
     shares = _Shares(q)
-    caches = passage_caches(retriever.analyzer)
+    caches = retriever.analyzer.caches[PassageCaches]
     near_bound = 0.0 if q.kind is None else 1.0  # the most _nearness can give
     best_score, best_run = 0.0, None
     for hit in hits:
