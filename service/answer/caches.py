@@ -2,8 +2,9 @@
 for the index it belongs to.
 
 The same top passages come back question after question, and reading them
-(their words and terms, their sentences, their escaped text) was most of
-a request's work, so each is read once and kept, in bounded LRUs.  An
+(their words and terms, their sentences, their escaped text) is most of
+the work of answering and highlighting, so each is read once and kept, in
+bounded LRUs.  An
 index's caches hang on its analyzer, as ``analyzer.caches[PassageCaches]``:
 each loaded index makes its own analyzer, so a worker that reloads its
 index drops them with the old one, and no cache outlives the analyzer it
