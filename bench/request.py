@@ -6,8 +6,7 @@ adds to a bare Flask endpoint, without the HTTP server and load tool.
 
 ``service.qa.ask.search_json`` (search, answer, highlights; the very
 document the API returns) is timed per question, single thread, in three
-states of the per-passage caches (see service/answer/selection.py and
-service/answer/highlight.py):
+states of the per-passage caches (service/answer/caches.py):
 
 * *warm*: every passage already read: a server's steady state when the
   same passages keep coming back (what ``bench/http_bench.py`` loads);
@@ -56,10 +55,8 @@ def summary(us: list[float]) -> dict:
 
 
 def measure(corpus: str, n_questions: int, rounds: int) -> dict:
-    from service.answer import selection as answer_module
-    from service.answer import highlight as highlight_module
-    from service.answer.selection import ANSWER_DEPTH, answer
-    from service.answer.highlight import highlight
+    from service.answer import ANSWER_DEPTH, answer, highlight
+    from service.answer import PassageCaches
     from service.qa.ask import search_json
     from service.retrieval.retriever import Retriever
 
@@ -91,8 +88,7 @@ def measure(corpus: str, n_questions: int, rounds: int) -> dict:
     }
     cold_us: list[float] = []
     for q in questions:
-        for cache in (answer_module._passage, highlight_module._prepared, highlight_module.passage_words):
-            cache.cache_clear()
+        retriever.analyzer.caches[PassageCaches].clear()
         cold_us += timed(lambda q: search_json(retriever, q, 10), [q])
     row["cold"] = summary(cold_us)
     gc.unfreeze()

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service import open_corpus
-from service.answer.selection import MAX_ANSWER_WORDS, answer, answer_type
+from service.answer import MAX_ANSWER_WORDS, answer, answer_type
 from service.text.analysis import raw_tokens
 from service.cli import main
 from service.qa.ask import search_json
@@ -181,15 +181,16 @@ def test_a_cached_passage_costs_the_garbage_collector_a_few_objects_not_one_per_
     import gc
 
     from service.text.analysis import Analyzer
-    from service.answer.selection import _passage
+    from service.answer import PassageCaches
 
     analyzer = Analyzer()
     words = [f"Word{i} £{i}m in London" for i in range(150)]
     text = ". ".join(" ".join(words[i:i + 15]) for i in range(0, 150, 15)) + "."
-    _passage(text, 1, analyzer)  # the analyzer's per-word memos, warmed
+    caches = analyzer.caches[PassageCaches]
+    caches.reading(text, 1)  # the analyzer's per-word memos, warmed
     gc.collect()
     before = len(gc.get_objects())
-    cached = _passage(text, 0, analyzer)
+    cached = caches.reading(text, 0)
     gc.collect()
     added = len(gc.get_objects()) - before
     n_words = sum(len(s.words) for s in cached.sentences)

@@ -3,8 +3,9 @@ algorithms give.
 
 Highlighting and answer selection prepare each passage once (cached) so
 that a request only does the question-dependent part.  Each test here
-computes the plain way (small reference implementations, kept in this
-file only) for every question of eval/ and compares.
+computes the plain way (the answer's choice by its definition,
+``service.answer.selection.plain_best``; small reference implementations
+of the rest, kept in this file) for every question of eval/ and compares.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import service.answer.selection as A
+from service.answer import ANSWER_DEPTH, highlight
+from service.answer.cues import PLACE_PREPOSITIONS, read_cues
+from service.answer import PassageCaches
+from service.answer.selection import plain_best, plain_share, select
 from service.text import analysis
 from service.text.analysis import Analyzer
-from service.answer.highlight import highlight
 from service.text.words import word_spans
 from service.text.sentences import sentence_units
 from service.qa.ask import search_json
@@ -74,62 +77,15 @@ def test_raw_tokens_match_the_regex_groups(text):
 # -- answer selection -----------------------------------------------------------
 
 
-def plain_share(q: A.Question, terms: frozenset[str]) -> float:
-    """The share of the question's weight in ``terms``, summed in question order."""
-    return sum(w for t, w in q.weights.items() if t in terms) / q.total
-
-
-def plain_nearness(run: tuple[A.Sentence, ...], q: A.Question) -> float:
-    if q.kind is None or (q.focus is not None and not any(q.focus in s.terms for s in run)):
-        return 0.0
-    words = [w for s in run for w in s.words]
-    typed = [i for i, w in enumerate(words) if q.kind in w.cue]
-    asked = [i for i, w in enumerate(words) if w.terms & q.weights.keys()]
-    if not typed:
-        return 0.0
-    if not asked:
-        return 0.5
-    gap = min(abs(i - j) for i in typed for j in asked) - 1
-    return 0.5 + 0.5 * A.NEAR_WORDS / (A.NEAR_WORDS + gap)
-
-
-def plain_best(result, retriever) -> A.Candidate | None:
-    """Build and score every run of every passage; the first best wins."""
-    q = A._question(result.query, result.terms, retriever)
-    hits = result.hits[:A.ANSWER_DEPTH] if q.weights else []
-    top = max((h.score for h in hits), default=0.0) or 1.0
-    best = None
-    for hit in hits:
-        analysed = A._passage(hit.text, hit.start_char, retriever.analyzer).sentences
-        sentences = [A._sentence(hit, a, q) for a in analysed]
-        context = plain_share(q, frozenset().union(*(s.terms for s in sentences)))
-        for i in range(len(sentences)):
-            for n in range(1, A.MAX_RUN + 1):
-                run = tuple(sentences[i:i + n])
-                if len(run) < n or run[-1].paragraph != run[0].paragraph:
-                    break
-                terms = frozenset().union(*(s.terms for s in run))
-                coverage = plain_share(q, terms)
-                if n > 1 and coverage <= plain_share(q, run[0].terms):
-                    continue
-                near = plain_nearness(run, q)
-                novel = bool(terms - q.weights.keys())
-                score = (A.W_SENTENCE * coverage + A.W_CONTEXT * context + A.W_RANK * hit.score / top
-                         + A.W_TYPE * near - A.RUN_COST * (n - 1) - (0.0 if novel else A.REPEAT_PENALTY))
-                if best is None or score > best.score:
-                    best = A.Candidate(run, terms, score, coverage, near > 0.0, novel)
-    return best
-
-
 def test_answer_selection_matches_scoring_every_candidate_on_every_eval_question(seed_retriever):
     kinds = set()
     for question in eval_questions():
-        result = seed_retriever.search(question, A.ANSWER_DEPTH)
-        selection = A.select(result, seed_retriever)
+        result = seed_retriever.search(question, ANSWER_DEPTH)
+        selection = select(result, seed_retriever)
         assert selection.best == plain_best(result, seed_retriever), question
         kinds.add(selection.question.kind)
         for hit in selection.hits:
-            for sentence, share in selection.sentence_shares(hit, seed_retriever.analyzer):
+            for sentence, share in selection.sentence_shares(hit):
                 assert share == plain_share(selection.question, sentence.terms)
     assert {None, "name", "number", "date"} <= kinds  # typed questions were covered
 
@@ -193,8 +149,8 @@ def plain_cues(sentence: str) -> tuple[tuple[str, ...], ...]:
     for j, surface in enumerate(surfaces):
         prev = surfaces[j - 1] if j else ""
         capital = surface[0].isupper()
-        after_place = capital and (prev[:1].isupper() or analysis.normalize(prev) in A.PLACE_PREPOSITIONS)
-        out.append(A._read_cues((surface, capital and j == 0, after_place)))
+        after_place = capital and (prev[:1].isupper() or analysis.normalize(prev) in PLACE_PREPOSITIONS)
+        out.append(read_cues((surface, capital and j == 0, after_place)))
     return tuple(out)
 
 
@@ -205,7 +161,7 @@ def test_sentence_cues_read_each_words_context_as_written(seed_articles):
         "In Paris, iSoft and Accenture met; across Wales 5 trusts joined.  O'Neill wasn't there."]
     n = 0
     for text in texts:
-        for sentence in A._passage(text, 0, analyzer).sentences:
+        for sentence in analyzer.caches[PassageCaches].reading(text, 0).sentences:
             words = text[sentence.start:sentence.end]
             assert sentence.cues == plain_cues(words), words
             n += len(sentence.cues)
@@ -217,7 +173,7 @@ def test_sentence_cues_read_each_words_context_as_written(seed_articles):
                                  "2007", "weeks", "ten", "x"]), min_size=1, max_size=12))
 def test_sentence_cues_on_any_word_sequence(words):
     sentence = " ".join(words) + "."
-    [analysed] = A._passage(sentence, 0, Analyzer()).sentences
+    [analysed] = Analyzer().caches[PassageCaches].reading(sentence, 0).sentences
     assert analysed.cues == plain_cues(sentence)
 
 
@@ -230,13 +186,13 @@ def plain_sentence_words(text: str) -> list[list[tuple[int, int]]]:
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet="aB1 .!?'\"’”)(\n£,-", max_size=120))
 def test_sentence_words_are_the_words_of_each_sentence_read_alone(text):
-    sentences = A._passage(text, 0, Analyzer()).sentences
+    sentences = Analyzer().caches[PassageCaches].reading(text, 0).sentences
     assert [list(zip(a.starts, a.ends)) for a in sentences] == plain_sentence_words(text)
 
 
 def test_sentence_words_on_the_seeds(seed_articles):
     analyzer = Analyzer()
     for article in seed_articles:
-        sentences = A._passage(article.text, 0, analyzer).sentences
+        sentences = analyzer.caches[PassageCaches].reading(article.text, 0).sentences
         assert [list(zip(a.starts, a.ends)) for a in sentences] == plain_sentence_words(article.text)
         assert all(a.surfaces == tuple(article.text[s:e] for s, e in zip(a.starts, a.ends)) for a in sentences)

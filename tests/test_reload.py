@@ -102,3 +102,27 @@ def test_a_worker_behind_a_corrupt_publish_catches_up_with_the_last_good_version
     (bad / "weights.npy").write_bytes(b"garbage")
     clock.now = 2
     assert holder.get().source("b") is not None and holder.version == good.name
+
+
+def test_reloads_leave_no_older_analyzer_alive(setup):
+    """A worker reloading its index keeps nothing of the versions it
+    replaced: the passage caches of the answer and the highlighter belong
+    to the index they read, and go with it."""
+    import gc
+    import weakref
+
+    from service.qa.ask import search_json
+
+    folder, idx, clock, holder = setup
+    analyzers = []
+    for i in range(20):
+        (folder / f"n{i}.txt").write_text(f"Acme hired {i + 2} suppliers in Leeds. Its chief said so in March.")
+        build_index(folder, idx, IndexSettings(), progress=False)
+        assert holder.check()
+        retriever = holder.get()
+        doc = search_json(retriever, "How many suppliers did Acme hire in Leeds?", 10)
+        assert doc["answer"] is not None and "<mark>" in doc["hits"][0]["highlights"]
+        analyzers.append(weakref.ref(retriever.analyzer))
+    del retriever
+    gc.collect()
+    assert [ref() is not None for ref in analyzers] == [False] * 19 + [True]

@@ -13,8 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..answer.highlight import highlight
-from ..answer.selection import ANSWER_DEPTH, Answer, answer
+from ..answer import ANSWER_DEPTH, Answer, answer, highlight
 from ..retrieval.retriever import Hit, Retriever
 
 

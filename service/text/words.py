@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 from .analysis import Analyzer, Memo
 
@@ -39,11 +38,9 @@ class Words:
     terms: tuple[tuple[str, ...], ...]
 
 
-@lru_cache(maxsize=4096)
 def passage_words(text: str, analyzer: Analyzer) -> Words:
-    """Cached by passage: a passage not seen before is read on the request
-    path, once for its highlights and once for the answer, so its words are
-    read for both at once, column by column with map()."""
+    """The words of ``text`` with their terms, read column by column with
+    map(): a passage new to a server is read on the request path."""
     matches = list(_WORD_RE.finditer(text))
     surfaces = tuple(map(_SPELLING.__getitem__, map(re.Match.group, matches)))
     return Words(tuple(map(re.Match.start, matches)), tuple(map(re.Match.end, matches)), surfaces,

@@ -1,0 +1,165 @@
+"""Outcome: the selected sentence as a quoted answer with its citations, or
+an abstention with its reason.
+
+Every answer is a verbatim quote of a source with its character span.  The
+numbers that chose it (:mod:`.selection`) also decide abstention: if the
+best candidate still misses much of the question's weight (a key word is
+not in the articles, or never near the others), or the question wants a
+number/date/name and none is there, the articles do not answer it and we
+say so instead of quoting the nearest sentence as if it did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..retrieval.retriever import Retriever, SearchResult
+from ..text.analysis import Analyzer
+from ..text.words import word_spans
+from .question import Question
+from .reading import Word
+from .selection import Candidate, select
+
+#: The longest quote returned; a longer sentence is cut to its best window.
+MAX_ANSWER_WORDS = 120
+
+# Abstention.  A sentence sharing a single word with a question of several
+# is almost never its answer, however rare the word; below
+# MIN_COVERAGE of the question's weight the sentence is about something
+# else; and a question asking for a number/date/name is only answered by a
+# sentence holding one, unless the sentence has nearly all its words
+# (MIN_UNTYPED_COVERAGE: "when does the liability occur?" is answered by a
+# "when ..." clause).
+MIN_MATCHED_WORDS = 2
+MIN_COVERAGE = 0.15
+MIN_UNTYPED_COVERAGE = 0.9
+
+#: How an abstention names the type of answer that is missing.
+_KIND_NAMES = {"name": "name", "date": "date", "place": "place", "money": "sum of money",
+               "number": "number", "duration": "length of time"}
+
+
+@dataclass(frozen=True)
+class Citation:
+    source_id: str
+    passage_id: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A verbatim quote: ``source_text[start_char:end_char] == text``."""
+
+    text: str
+    source_id: str
+    passage_id: str
+    start_char: int
+    end_char: int
+    citations: tuple[Citation, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "source_id": self.source_id,
+            "passage_id": self.passage_id,
+            "start_char": self.start_char,
+            "end_char": self.end_char,
+            "citations": [{"source_id": c.source_id, "passage_id": c.passage_id} for c in self.citations],
+        }
+
+
+@dataclass(frozen=True)
+class AnswerOutcome:
+    answer: Answer | None
+    abstained: bool
+    reason: str | None
+
+
+def _trim(c: Candidate, q: Question) -> tuple[int, int]:
+    """The span of a candidate, cut to its best MAX_ANSWER_WORDS-word window."""
+    start, end = c.sentences[0].start, c.sentences[-1].end
+    if sum(len(s.analysed.starts) for s in c.sentences) <= MAX_ANSWER_WORDS:
+        return start, end
+    words = [w for s in c.sentences for w in s.words]
+
+    def value(w: Word) -> float:
+        hit = sum(q.weights.get(t, 0.0) for t in w.terms)
+        return hit + (1.0 if q.kind in w.cue else 0.0)
+
+    best, best_i = -1.0, 0
+    for i in range(len(words) - MAX_ANSWER_WORDS + 1):
+        v = sum(value(w) for w in words[i:i + MAX_ANSWER_WORDS])
+        if v > best:
+            best, best_i = v, i
+    return words[best_i].start, words[best_i + MAX_ANSWER_WORDS - 1].end
+
+
+def _statement(best: Candidate, q: Question) -> Callable[[frozenset[str], float], bool]:
+    """A test of whether a sentence (of another source), given its terms and
+    its share of the question's weight, states the answer ``best`` gives.
+
+    It must be about the question (half the answer's coverage at least) and
+    contain what the answer says that the question does not: its words of
+    the wanted type ("CSC", "£1m"), or, for untyped questions, at least half
+    of its new words.
+    """
+    typed = {t for r in best.sentences for j in r.analysed.cued
+             if j not in r.asked and q.kind in r.analysed.cues[j] for t in r.analysed.word_terms[j]}
+    new = best.terms - q.weights.keys()
+
+    def states(terms: frozenset[str], share: float) -> bool:
+        if share < best.coverage / 2:
+            return False
+        if typed:
+            return typed <= terms
+        return len(new & terms) * 2 >= len(new)
+
+    return states
+
+
+def _abstain(reason: str) -> AnswerOutcome:
+    return AnswerOutcome(None, True, reason)
+
+
+def _missing(q: Question, found: frozenset[str], analyzer: Analyzer) -> str:
+    """The question's heaviest words (as the asker wrote them) that are not in ``found``."""
+    words: dict[str, str] = {}
+    for s, e in word_spans(q.text):
+        for t in analyzer.word_terms(q.text[s:e]):
+            words.setdefault(t, q.text[s:e])
+    gone = [words.get(t, t) for t in sorted(q.weights, key=lambda t: -q.weights[t]) if t not in found]
+    return ", ".join(f"“{w}”" for w in gone[:3])
+
+
+def answer(result: SearchResult, retriever: Retriever) -> AnswerOutcome:
+    """The answer to ``result.query`` from ``result``'s top passages, or why there is none."""
+    sel = select(result, retriever)
+    q, best = sel.question, sel.best
+    if not q.weights:
+        return _abstain("the question has no words to look for")
+    if not sel.hits:
+        return _abstain("no passage shares a word with the question")
+    if best is None:
+        return _abstain("the closest passages have no sentences")
+    matched = best.terms & q.weights.keys()
+    if len(matched) < min(MIN_MATCHED_WORDS, len(q.weights)):
+        return _abstain("no sentence of the closest passages has more than one of the question's words")
+    if best.coverage < MIN_COVERAGE:
+        return _abstain(f"the closest passages barely mention {_missing(q, best.terms, retriever.analyzer)}")
+    if not best.novel:
+        return _abstain("the closest sentence only repeats the question")
+    if q.kind is not None and not best.typed and best.coverage < MIN_UNTYPED_COVERAGE:
+        return _abstain(f"no {_KIND_NAMES[q.kind]} is given near the question's words")
+    start, end = _trim(best, q)
+    hit = best.hit
+    text = hit.text[start - hit.start_char:end - hit.start_char]
+    citations = [Citation(hit.source_id, hit.passage_id)]
+    cited = {hit.source_id}
+    states = _statement(best, q)
+    for other in sel.hits:
+        if other.source_id not in cited and sel.may_state(other) and any(
+                states(s.terms, share) for s, share in sel.sentence_shares(other)):
+            citations.append(Citation(other.source_id, other.passage_id))
+            cited.add(other.source_id)
+    return AnswerOutcome(
+        Answer(text, hit.source_id, hit.passage_id, start, end, tuple(citations)), False, None)
