@@ -8,7 +8,7 @@ HASH := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 RUNTIME := $(VENV)/.runtime-$(HASH)
 STAMP := $(VENV)/.installed-$(HASH)
 
-.PHONY: test test-fast serve index install clean reliability bench bench-http bench-request model
+.PHONY: test test-fast serve index install clean reliability bench bench-http bench-request bench-semantic model
 
 $(RUNTIME): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,3 +64,7 @@ bench-http: $(STAMP)
 bench-request: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/request.py
+
+bench-semantic: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) bench/semantic.py

@@ -206,7 +206,7 @@ def main() -> None:
         path = retrieval.corpus_path(corpus)
         index_dir = OUT / f"index-{corpus}"
         subprocess.run([sys.executable, "-m", "service", "index", "--corpus", str(path), "--index",
-                        str(index_dir)], check=True, env=env, cwd=ROOT, timeout=1800,
+                        str(index_dir), *retrieval.index_flags(corpus)], check=True, env=env, cwd=ROOT, timeout=1800,
                        stdout=subprocess.DEVNULL)
         paths = ["/api/search?" + urllib.parse.urlencode({"q": q, "k": 10})
                  for q in retrieval.query_texts(corpus, args.queries)]

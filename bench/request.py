@@ -62,7 +62,7 @@ def measure(corpus: str, n_questions: int, rounds: int) -> dict:
 
     index_dir = OUT / f"index-{corpus}"
     subprocess.run([sys.executable, "-m", "service", "index", "--corpus", str(retrieval.corpus_path(corpus)),
-                    "--index", str(index_dir)], check=True, cwd=ROOT, timeout=1800, stdout=subprocess.DEVNULL)
+                    "--index", str(index_dir), *retrieval.index_flags(corpus)], check=True, cwd=ROOT, timeout=1800, stdout=subprocess.DEVNULL)
     retriever = Retriever.open(index_dir, verify=False)
     questions = retrieval.query_texts(corpus, n_questions)
     for q in questions:  # every passage and word read once

@@ -13,6 +13,7 @@ from service.qa.ask import search_json
 from service import open_corpus
 from service.web.app import SECURITY_HEADERS, create_app
 from service.config import Config, IndexSettings
+from service.index.build import ensure_index
 from service.retrieval.retriever import Retriever
 
 SEED_Q = "How many trusts attended the first Lorenzo user group meeting?"
@@ -53,6 +54,18 @@ def test_results_link_each_passage_to_its_place_in_the_source(client):
 def test_a_k_typed_into_the_url_stays_selected(client):
     body = page(client.get("/?q=trusts&k=7"))
     assert '<option value="7" selected>' in body and body.count('class="hit"') == 7
+
+
+def test_the_form_offers_the_ranking_and_keeps_the_chosen_one(client, make_corpus):
+    assert '<option value="hybrid" selected>words and meaning</option>' in page(client.get("/"))
+    body = page(client.get("/", query_string={"q": SEED_Q, "retrieval": "lexical"}))
+    assert '<option value="lexical" selected>words only</option>' in body
+    api = client.get("/api/search", query_string={"q": SEED_Q, "retrieval": "lexical"}).get_json()
+    assert body.index(api["hits"][0]["id"]) < body.index(api["hits"][1]["id"])
+    # An index without vectors offers no choice.
+    folder = make_corpus({"a.txt": "Apples are red."})
+    lexical = Retriever(ensure_index(Config(corpus=folder, semantic=False)))
+    assert 'name="retrieval"' not in page(create_app(Config(corpus=folder), lexical).test_client().get("/?q=apples"))
 
 
 def test_the_web_page_shows_what_the_api_returns(client):

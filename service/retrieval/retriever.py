@@ -165,7 +165,7 @@ class Retriever:
         if self._mode(retrieval) == "lexical":
             return self._result(question, k, terms, self.scorer.top_k(terms, k))
         vec = self.encoder.encode_queries([question])[0]
-        return self._hybrid(question, k, terms, vec, self.scorer.top_k(terms, self._depth(k)))
+        return self.rerank(question, k, terms, vec, self.scorer.top_k(terms, self.candidate_depth(k)))
 
     def _mode(self, retrieval: str | None) -> str:
         mode = retrieval or self.default_retrieval
@@ -175,12 +175,15 @@ class Retriever:
             raise ValueError(f"retrieval must be lexical or hybrid, not {mode!r}")
         return mode
 
-    def _depth(self, k: int) -> int:
+    def candidate_depth(self, k: int) -> int:
+        """How many BM25 candidates a hybrid search of k hits re-ranks."""
         return max(k, self.search_settings.hybrid_depth)
 
-    def _hybrid(self, question: str, k: int, terms: list[str], vec: np.ndarray,
+    def rerank(self, question: str, k: int, terms: list[str], vec: np.ndarray,
                 top: tuple[np.ndarray, np.ndarray, int]) -> SearchResult:
-        """BM25's candidates and the nearest passages, re-ranked by the blend."""
+        """The hybrid hits for ``question`` from BM25's candidates ``top``
+        (``scorer.top_k`` at :meth:`candidate_depth`) and the question's
+        vector ``vec``: they and the nearest passages, re-ranked by the blend."""
         docs, scores, total = top
         near = hybrid.nearest(vec, self._vectors, self._scales, self.search_settings.dense_depth)
         extra = np.setdiff1d(near, docs, assume_unique=True)
@@ -208,7 +211,7 @@ class Retriever:
         questions = list(questions)
         mode = self._mode(retrieval)
         terms = [self.query_terms(q) for q in questions]
-        depth = k if mode == "lexical" else self._depth(k)
+        depth = k if mode == "lexical" else self.candidate_depth(k)
         threads = threads or min(8, os.cpu_count() or 1)
         if threads > 1 and len(questions) > 1:
             with ThreadPoolExecutor(threads) as pool:
@@ -218,7 +221,7 @@ class Retriever:
         if mode == "lexical":
             return [self._result(q, k, t, top) for q, t, top in zip(questions, terms, tops)]
         vecs = self.encoder.encode_queries(questions)  # one at a time inside: as search() does
-        return [self._hybrid(q, k, t, v, top) for q, t, v, top in zip(questions, terms, vecs, tops)]
+        return [self.rerank(q, k, t, v, top) for q, t, v, top in zip(questions, terms, vecs, tops)]
 
     def _result(self, question: str, k: int, terms: list[str], top: tuple[np.ndarray, np.ndarray, int]) -> SearchResult:
         docs, scores, total = top

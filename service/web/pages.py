@@ -62,16 +62,18 @@ def safe_url(url: str | None) -> str | None:
 def index():
     state = app_state()
     args, earlier = flatten_query(request.args.to_dict(flat=False))
+    retriever = state.retriever
     context = {"q": args.get("q", ""), "k": args.get("k", str(state.config.default_k)),
-               "k_choices": K_CHOICES, "limits": state.config, "doc": None, "errors": []}
+               "k_choices": K_CHOICES, "limits": state.config, "doc": None, "errors": [],
+               "modes": retriever.modes, "retrieval": args.get("retrieval") or retriever.default_retrieval}
     if "q" not in args:
         return render_template("index.html", **context)
-    retriever = state.retriever
     try:
         checked = state.check_search(retriever, args, earlier, from_text=True, ignore_unknown=True)
     except InvalidParams as exc:
         return render_template("index.html", **{**context, "errors": exc.errors}), 400
     context["doc"] = state.search(retriever, checked.q, checked.k, checked.terms, checked.retrieval)
+    context["retrieval"] = context["doc"]["retrieval"]
     # A k typed into the URL stays selected when the form is sent again.
     context["k_choices"] = sorted({*K_CHOICES, checked.k})
     context["k"] = str(checked.k)

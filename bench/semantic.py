@@ -1,0 +1,141 @@
+"""The semantic stage's costs: passage vectors at index time, and per
+question the encoding and the hybrid re-rank, beside lexical search in
+the same run.
+
+    python bench/semantic.py [--corpus squad-dev-a|scifact|seeds] [--questions 300]
+
+* index time: the same corpus built with and without passage vectors
+  (``service index`` vs ``--no-semantic``): passages per second;
+* per question (one thread, CPU time): lexical search (BM25 top 10), the
+  question's encoding, and the hybrid search without and with the
+  encoding, all on the same questions, interleaved;
+* memory: the private memory (USS) of a fresh process that opened the
+  lexical-only index and answered the questions lexically, and of one that
+  opened the index with vectors and answered them hybrid: what the
+  semantic stage adds to a worker.
+
+Writes bench/out/semantic.json and the semantic section of bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+OUT = BENCH / "out"
+DATASETS = ROOT.parent / "shared" / "datasets"
+sys.path[:0] = [str(ROOT), str(BENCH)]
+
+import report  # noqa: E402
+import retrieval  # noqa: E402
+
+
+def corpus_and_questions(name: str, n: int) -> tuple[Path, list[str]]:
+    if name == "seeds":
+        return retrieval.corpus_path("seeds"), retrieval.query_texts("seeds", n)
+    folder = DATASETS / name
+    queries = [json.loads(line)["text"] for line in (folder / "queries.jsonl").read_text().splitlines()[:n]]
+    return folder / "corpus.jsonl", queries
+
+
+def build(corpus: Path, index: Path, semantic: bool) -> dict:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "service", "index", "--corpus", str(corpus), "--index", str(index),
+                    *([] if semantic else ["--no-semantic"])], check=True, cwd=ROOT, timeout=7200,
+                   stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - t0
+    from service.index.store import current_version, read_manifest
+
+    manifest = read_manifest(current_version(index))
+    return {"seconds": round(seconds, 1), "passages": manifest["n_passages"],
+            "passages_per_s": round(manifest["n_passages"] / seconds, 1),
+            "vectors_s": manifest["build_stats"].get("vectors_s")}
+
+
+def cpu_ms(fn, items) -> list[float]:
+    out = []
+    for item in items:
+        t0 = time.process_time()
+        fn(item)
+        out.append((time.process_time() - t0) * 1000)
+    return out
+
+
+def summary(ms: list[float]) -> dict:
+    ms = sorted(ms)
+    return {"p50_ms": round(ms[len(ms) // 2], 3), "p90_ms": round(ms[int(len(ms) * 0.9)], 3),
+            "mean_ms": round(statistics.fmean(ms), 3)}
+
+
+def uss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_full_info().uss / 2**20
+
+
+def memory_probe(index: Path, questions: list[str], retrieval: str) -> float:
+    """USS (MB) of a fresh process after answering ``questions`` from ``index``."""
+    code = ("import json, sys; sys.path[:0] = sys.argv[1:3]; import semantic; "
+            "from service.retrieval.retriever import Retriever; "
+            "r = Retriever.open(sys.argv[3], verify=False); qs = json.loads(sys.stdin.read()); "
+            "[r.search(q, 10, sys.argv[4]) for q in qs]; print(semantic.uss_mb())")
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT), str(BENCH), str(index), retrieval],
+                         input=json.dumps(questions), capture_output=True, text=True, check=True, cwd=ROOT)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def measure(index: Path, questions: list[str], rounds: int) -> dict:
+    from service.retrieval.retriever import Retriever
+
+    retriever = Retriever.open(index, verify=False)
+    for q in questions[:20]:  # compiled kernels, the pages the questions touch
+        retriever.search(q, 10, "hybrid")
+    encoder = retriever.encoder
+    vecs = {q: encoder.encode_queries([q])[0] for q in questions}
+    terms = {q: retriever.query_terms(q) for q in questions}
+    depth = retriever.candidate_depth(10)
+    tops = {q: retriever.scorer.top_k(terms[q], depth) for q in questions}
+    parts = {"lexical search": lambda q: retriever.search(q, 10, "lexical"),
+             "encode question": lambda q: encoder.encode_queries([q]),
+             "hybrid re-rank (no encoding, no BM25)": lambda q: retriever.rerank(q, 10, terms[q], vecs[q], tops[q]),
+             "hybrid search (all)": lambda q: retriever.search(q, 10, "hybrid")}
+    runs: dict[str, list[list[float]]] = {name: [] for name in parts}
+    for _ in range(rounds):  # interleaved, so the machine's moods hit every part alike
+        for name, fn in parts.items():
+            runs[name].append(cpu_ms(fn, questions))
+    timings = {name: summary([min(col) for col in zip(*r)]) for name, r in runs.items()}
+    return {"passages": retriever.n_passages, "questions": len(questions), "rounds": rounds, "timings": timings}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", default="squad-dev-a", help="seeds, squad-dev-a or scifact")
+    ap.add_argument("--questions", type=int, default=300)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    started, load_before = time.time(), os.getloadavg()
+    corpus, questions = corpus_and_questions(args.corpus, args.questions)
+    lexical = build(corpus, OUT / f"sem-{args.corpus}-lexical", semantic=False)
+    hybrid = build(corpus, OUT / f"sem-{args.corpus}-vectors", semantic=True)
+    row = {"corpus": args.corpus, "build_lexical": lexical, "build_vectors": hybrid,
+           **measure(OUT / f"sem-{args.corpus}-vectors", questions, args.rounds),
+           "uss_lexical_mb": round(memory_probe(OUT / f"sem-{args.corpus}-lexical", questions, "lexical"), 1),
+           "uss_hybrid_mb": round(memory_probe(OUT / f"sem-{args.corpus}-vectors", questions, "hybrid"), 1)}
+    print(json.dumps(row, indent=2), flush=True)
+    info = retrieval.run_info(started, load_before)
+    (OUT / "semantic.json").write_text(json.dumps({"info": info, "results": [row]}, indent=2))
+    report.write()
+    print(f"wrote {BENCH / 'RESULTS.md'}")
+
+
+if __name__ == "__main__":
+    main()
