@@ -8,7 +8,14 @@ the one-call way to get one for a corpus (building its index if needed).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# One BLAS thread per process, set before numpy loads: the server scales by
+# worker processes, and each worker's own BLAS pool would fight the others
+# for the same cores (a product with the passage vectors ran many times
+# slower with two threads than with one on this kind of machine).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
