@@ -202,6 +202,6 @@ def test_document_at_a_time_path_is_exact_with_ties_and_repeats():
                ["common", "rare", "unknown-term"], ["gem", "common", "mid"]]
     for q in queries:
         ids, mul = scorer.query_ids(q)
-        order = kernels.term_order(scorer._postings[0], ids)
-        assert kernels.seed_threshold(*scorer._postings[:3], ids, mul, order, 10) > -np.inf, q
+        order = kernels.term_order(scorer.postings[0], ids)
+        assert kernels.seed_threshold(*scorer.postings[:3], ids, mul, order, 10) > -np.inf, q
     check(docs, queries, ks=(1, 2, 10, 11, 30, 100))

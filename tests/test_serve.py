@@ -13,7 +13,7 @@ import pytest
 import service.web.serve
 from service.cli import main
 from service.config import Config
-from service.web.serve import _Gunicorn, gunicorn_options
+from service.web.serve import GunicornApp, gunicorn_options
 
 
 def fetch(url: str, data: bytes | None = None, headers: dict | None = None, method: str | None = None):
@@ -49,7 +49,7 @@ def test_flags_override_the_environment_and_the_index_is_loaded_before_gunicorn_
     def fake_run(self):
         started.append((self.app, self.cfg))
 
-    monkeypatch.setattr(_Gunicorn, "run", fake_run)
+    monkeypatch.setattr(GunicornApp, "run", fake_run)
     monkeypatch.setenv("GROUNDEDQA_PORT", "9001")
     monkeypatch.setenv("GROUNDEDQA_WORKERS", "5")
     assert main(["serve", "--corpus", str(folder), "--port", "9002"]) == 0
@@ -61,7 +61,7 @@ def test_flags_override_the_environment_and_the_index_is_loaded_before_gunicorn_
 def test_every_serve_flag_also_comes_from_the_environment(monkeypatch, make_corpus, tmp_path):
     folder = make_corpus({"a.txt": "Apples are red.", "b.txt": "Bananas are yellow."})
     started = []
-    monkeypatch.setattr(_Gunicorn, "run", lambda self: started.append((self.app, self.cfg)))
+    monkeypatch.setattr(GunicornApp, "run", lambda self: started.append((self.app, self.cfg)))
     for name, value in {"HOST": "::1", "PORT": "9003", "WORKERS": "4", "CORPUS": str(folder),
                         "INDEX_DIR": str(tmp_path / "env-index")}.items():
         monkeypatch.setenv(f"GROUNDEDQA_{name}", value)
@@ -83,7 +83,7 @@ def test_bad_flags_are_usage_errors(argv, fragment):
 
 
 def test_a_bad_corpus_stops_serve_before_it_starts(tmp_path, monkeypatch):
-    monkeypatch.setattr(service.web.serve, "_Gunicorn", None)  # must never be reached
+    monkeypatch.setattr(service.web.serve, "GunicornApp", None)  # must never be reached
     assert main(["serve", "--corpus", str(tmp_path / "missing")]) == 1
 
 

@@ -26,8 +26,9 @@ class Bm25Scorer:
         self.vocab = {t: i for i, t in enumerate(arrays.terms)}
         # Plain ndarray views of the memory maps: numba dispatches on them
         # several microseconds faster than on np.memmap, sharing the pages.
+        # ``postings`` is (ptr, docs, weights, max_weight), what the kernels take.
         a = arrays
-        self._postings = tuple(np.asarray(x) for x in (a.ptr, a.docs, a.weights, a.max_weight))
+        self.postings = tuple(np.asarray(x) for x in (a.ptr, a.docs, a.weights, a.max_weight))
         self._idf = np.asarray(a.idf)
         self._bitmaps = (np.asarray(a.bitmap_row), np.asarray(a.bitmaps))
         self._local = threading.local()  # per-thread accumulator (see _scratch)
@@ -38,9 +39,9 @@ class Bm25Scorer:
             self._union_count(np.zeros(2, dtype=np.int64))
             # The document-at-a-time path, with nothing to walk (a one-word
             # query has no threshold; an infinite one rules every list out).
-            kernels.seed_threshold(*self._postings[:3], one, np.ones(1), one, 1)
-            kernels.maxscore_top_k(*self._postings, one, np.ones(1), 1, one, np.inf)
-            kernels.scores_of(*self._postings[:3], one, np.ones(1), one)
+            kernels.seed_threshold(*self.postings[:3], one, np.ones(1), one, 1)
+            kernels.maxscore_top_k(*self.postings, one, np.ones(1), 1, one, np.inf)
+            kernels.scores_of(*self.postings[:3], one, np.ones(1), one)
 
     def _scratch(self) -> tuple[np.ndarray, np.ndarray]:
         """This thread's zeroed score and mark arrays, one slot a document;
@@ -68,15 +69,15 @@ class Bm25Scorer:
         return ids, mul
 
     def _accumulate(self, ids: np.ndarray, mul: np.ndarray) -> np.ndarray:
-        ptr, docs, weights, _ = self._postings
+        ptr, docs, weights, _ = self.postings
         return kernels.accumulate(ptr, docs, weights, ids, mul, self.arrays.n_docs)
 
     def _top_k_ids(self, ids: np.ndarray, mul: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         acc, mark = self._scratch()
-        return kernels.pruned_top_k(*self._postings, self._idf, ids, mul, k, acc, mark)
+        return kernels.pruned_top_k(*self.postings, self._idf, ids, mul, k, acc, mark)
 
     def _union_count(self, ids: np.ndarray) -> int:
-        ptr, docs = self._postings[:2]
+        ptr, docs = self.postings[:2]
         return int(kernels.union_count(ptr, docs, *self._bitmaps, ids, self.arrays.n_docs))
 
     def scores(self, query_terms: Sequence[str]) -> np.ndarray:
@@ -92,7 +93,7 @@ class Bm25Scorer:
         ids, mul = self.query_ids(query_terms)
         if not len(ids) or not len(docs):
             return np.zeros(len(docs))
-        ptr, all_docs, weights, _ = self._postings
+        ptr, all_docs, weights, _ = self.postings
         return kernels.scores_of(ptr, all_docs, weights, ids, mul, np.ascontiguousarray(docs, dtype=np.int64))
 
     def doc_freq(self, term: str) -> int:
@@ -101,7 +102,7 @@ class Bm25Scorer:
         i = self.vocab.get(term)
         if i is None:
             return 0
-        ptr = self._postings[0]
+        ptr = self.postings[0]
         return int(ptr[i + 1] - ptr[i])
 
     def top_k(self, query_terms: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray, int]:

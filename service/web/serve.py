@@ -59,7 +59,7 @@ class Worker(SyncWorker):
         super().handle_error(req, _HeaderedErrorSocket(client), addr, exc)
 
 
-class _Gunicorn(BaseApplication):
+class GunicornApp(BaseApplication):
     """Gunicorn with options from a dict instead of its command line."""
 
     def __init__(self, app: Flask, options: dict[str, Any]) -> None:
@@ -114,4 +114,4 @@ def serve(config: Config, search: Search = search_json) -> None:
     # worker's full collections no longer walk it (tens of ms each on a
     # large index) and do not write to pages shared with the other workers.
     gc.freeze()
-    _Gunicorn(app, gunicorn_options(config)).run()
+    GunicornApp(app, gunicorn_options(config)).run()
