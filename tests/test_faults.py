@@ -144,17 +144,21 @@ def _synthetic_corpus(folder: Path, n: int) -> None:
         (folder / f"doc{i:05d}.txt").write_text(body + ".")
 
 
-def test_kill_9_during_build_never_leaves_a_broken_index(tmp_path):
-    """SIGKILL the builder at 12 random moments: the index stays loadable."""
+@pytest.mark.parametrize("docs, kills, flags", [(600, 12, ["--no-semantic"]), (120, 3, [])],
+                         ids=["lexical", "with-vectors"])
+def test_kill_9_during_build_never_leaves_a_broken_index(tmp_path, docs, kills, flags):
+    """SIGKILL the builder at random moments: the index stays loadable.  The
+    lexical build is killed often; the slower one with passage vectors
+    (encoded by worker processes before anything is written) a few times."""
     corpus, idx = tmp_path / "corpus", tmp_path / "idx"
-    _synthetic_corpus(corpus, 600)
-    cmd = [sys.executable, "-m", "service", "index", "--corpus", str(corpus), "--index", str(idx)]
+    _synthetic_corpus(corpus, docs)
+    cmd = [sys.executable, "-m", "service", "index", "--corpus", str(corpus), "--index", str(idx), *flags]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True, env=env)
     full = time.perf_counter() - t0
     rng = random.Random(11)
-    for _ in range(12):
+    for _ in range(kills):
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         try:
             proc.wait(timeout=rng.uniform(0.1, 1.0) * full)
@@ -164,7 +168,7 @@ def test_kill_9_during_build_never_leaves_a_broken_index(tmp_path):
         r = Retriever.open(idx)  # verifies every checksum
         # CURRENT always names a complete version: no fallback was needed.
         assert r.stored.path == current_version(idx)
-        assert r.n_sources == 600 and r.search("word7 word42", 3).hits
+        assert r.n_sources == docs and r.search("word7 word42", 3).hits
     # A later successful build cleans up what the killed ones left behind.
     subprocess.run(cmd, check=True, capture_output=True, env=env)
     assert not list(idx.glob(".tmp-*")) and len(list_versions(idx)) == 2
