@@ -163,12 +163,15 @@ def cmd_ask(args: argparse.Namespace, config: Config) -> int:
 
 
 def print_answer(doc: dict) -> None:
-    """The answer and its citations first, or the plain statement that the
-    articles don't answer the question."""
+    """The answer and its citations first (a possible answer marked as
+    such, with its confidence), or the plain statement that the articles
+    don't answer the question."""
     ans = doc.get("answer")
     if ans is None:
         print(f"The articles don't answer this question ({doc.get('reason')}).\n")
         return
+    if not ans["confident"]:
+        print(f"Possible answer (not sure, confidence {ans['confidence']:.2f}):")
     print(textwrap.fill(ans["text"], 88))
     cited = ", ".join(f"[{c['source_id']}] {c['passage_id']}" for c in ans["citations"])
     print(f"    — {cited} (characters {ans['start_char']}-{ans['end_char']})\n")

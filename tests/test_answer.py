@@ -156,7 +156,8 @@ def test_response_json_carries_the_answer_whatever_k(seed_retriever):
     one, ten = search_json(seed_retriever, q, 1), search_json(seed_retriever, q, 10)
     assert len(one["hits"]) == 1 and one["k"] == 1
     assert one["answer"] == ten["answer"] and one["abstained"] is False and one["reason"] is None
-    assert set(one["answer"]) == {"text", "source_id", "passage_id", "start_char", "end_char", "citations"}
+    assert set(one["answer"]) == {"text", "source_id", "passage_id", "start_char", "end_char", "citations",
+                                 "confidence", "confident"}
     off = search_json(seed_retriever, "What is the capital of Australia?", 3)
     assert off["answer"] is None and off["abstained"] is True and off["reason"]
 
@@ -196,3 +197,45 @@ def test_a_cached_passage_costs_the_garbage_collector_a_few_objects_not_one_per_
     n_words = sum(len(s.words) for s in cached.sentences)
     assert n_words >= 600
     assert added < 0.1 * n_words
+
+
+def test_every_answer_carries_its_calibrated_confidence(seed_retriever):
+    from service.answer.model import shipped_model
+
+    model = shipped_model()
+    seen = set()
+    for line in open("eval/questions.jsonl", encoding="utf-8"):
+        out = answer(seed_retriever.search(json.loads(line)["question"], 10), seed_retriever)
+        if out.answer is not None:
+            a = out.answer
+            assert 0.0 <= a.confidence <= 1.0 and a.confidence >= model.abstain_below
+            assert a.confident == (a.confidence >= model.confident_at)
+            assert a.to_json()["confidence"] == a.confidence and a.to_json()["confident"] is a.confident
+            seen.add(a.confident)
+        elif out.confidence is not None and out.reason.startswith("the closest sentence is unlikely"):
+            assert out.confidence < model.abstain_below  # else it abstained for what the sentence lacks
+    assert seen == {True, False}  # both kinds of answer occur
+
+
+def test_the_selector_is_refused_when_its_file_does_not_match_its_checksum(tmp_path):
+    import shutil
+
+    from service.answer import model
+
+    shutil.copytree(model.MODEL_DIR, tmp_path / "m")
+    model.verify(tmp_path / "m")
+    data = (tmp_path / "m" / model.MODEL_FILE).read_bytes()
+    (tmp_path / "m" / model.MODEL_FILE).write_bytes(data.replace(b'"bias": ', b'"bias": 1', 1))
+    with pytest.raises(model.SelectorIntegrityError, match="does not match"):
+        model.verify(tmp_path / "m")
+
+
+def test_ask_marks_a_possible_answer_as_not_sure(capsys):
+    from service.cli import print_answer
+
+    ans = {"text": "Seven trusts.", "source_id": "x", "passage_id": "x#0", "start_char": 0, "end_char": 13,
+           "citations": [{"source_id": "x", "passage_id": "x#0"}], "confidence": 0.42, "confident": False}
+    print_answer({"answer": ans})
+    assert capsys.readouterr().out.startswith("Possible answer (not sure, confidence 0.42):\nSeven trusts.")
+    print_answer({"answer": dict(ans, confident=True, confidence=0.95)})
+    assert capsys.readouterr().out.startswith("Seven trusts.")

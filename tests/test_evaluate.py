@@ -313,3 +313,22 @@ def test_run_eval_returns_what_the_command_prints_and_writes(beir_dir):
     assert outcome.doc["lexical"] == outcome.baseline.doc and outcome.doc["lexical"]["retrieval"] == "lexical"
     assert "\nSide by side (lexical → hybrid):\n" in outcome.text()
     assert outcome.text().endswith("\n1 of 3 queries have no relevant document first (--json or --report lists them).")
+
+
+def test_coverage_and_confident_precision_read_answer_confident():
+    answerable = Question("a", "?", ("s1",), "ten trusts", "lexical")
+    off = Question("u", "?", (), None, "unanswerable")
+    sure = {"hits": [_hit("s1", 0, "ten trusts")], "abstained": False,
+            "answer": {"text": "the next ten trusts", "source_id": "s1", "passage_id": "s1#0", "confident": True}}
+    wrong = dict(sure, answer=dict(sure["answer"], text="eleven"))
+    unsure = dict(sure, answer=dict(sure["answer"], confident=False))
+    abstained = {"hits": [], "abstained": True, "answer": None}
+    ev = score_questions([answerable, answerable, answerable, answerable, off, off],
+                         [sure, wrong, unsure, abstained, dict(sure), abstained])
+    s = ev.summary
+    assert s["Coverage"]["answerable"] == 0.5  # two of four answered confidently, right or not
+    assert s["ConfidentPrecision"]["answerable"] == 0.5
+    assert s["ConfidentPrecision"]["all"] == pytest.approx(1 / 3)  # a confident answer to "u" is wrong
+    assert s["Coverage"]["unanswerable"] is None
+    old = dict(sure, answer={k: v for k, v in sure["answer"].items() if k != "confident"})
+    assert score_questions([answerable], [old]).summary["Coverage"]["all"] is None  # n/a: not reported

@@ -180,7 +180,8 @@ def test_an_abstention_says_so_and_marks_the_passages_as_closest(client):
 
 def test_answer_text_is_escaped(seed_retriever):
     fake = {"text": "Seven <b>trusts</b>.", "source_id": "x", "passage_id": "x#0", "start_char": 0,
-            "end_char": 1, "citations": [{"source_id": "x", "passage_id": "x#0"}]}
+            "end_char": 1, "citations": [{"source_id": "x", "passage_id": "x#0"}], "confidence": 0.9,
+            "confident": True}
     app = create_app(Config(), seed_retriever, lambda *a: {**search_json(*a), "answer": fake})
     body = page(app.test_client().get("/?q=trusts"))
     assert "Seven &lt;b&gt;trusts&lt;/b&gt;." in body and "<b>trusts" not in body
@@ -238,3 +239,12 @@ def test_an_unexpected_error_is_a_500_with_the_security_headers(seed_retriever):
     assert resp.status_code == 500 and resp.get_json()["status"] == 500 and "a bug" not in resp.get_data(as_text=True)
     for name, value in SECURITY_HEADERS.items():
         assert resp.headers[name] == value
+
+
+def test_a_possible_answer_is_shown_as_not_sure_with_its_confidence(seed_retriever):
+    fake = {"text": "Seven trusts.", "source_id": "x", "passage_id": "x#0", "start_char": 0, "end_char": 1,
+            "citations": [{"source_id": "x", "passage_id": "x#0"}], "confidence": 0.42, "confident": False}
+    app = create_app(Config(), seed_retriever, lambda *a: {**search_json(*a), "answer": fake})
+    body = page(app.test_client().get("/?q=trusts"))
+    assert "Possible answer (not sure)</h2>" in body and "Confidence 0.42" in body
+    assert 'class="answer possible"' in body and "Answer</h2>" not in body

@@ -14,7 +14,7 @@ from .caches import PassageCaches
 from .highlight import highlight
 from .outcome import MAX_ANSWER_WORDS, Answer, AnswerOutcome, Citation, answer
 from .question import answer_type
-from .selection import ANSWER_DEPTH
+from .candidates import ANSWER_DEPTH
 
 __all__ = ["ANSWER_DEPTH", "MAX_ANSWER_WORDS", "Answer", "AnswerOutcome", "Citation", "PassageCaches", "answer",
            "answer_type", "highlight"]

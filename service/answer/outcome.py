@@ -1,12 +1,14 @@
-"""Outcome: the selected sentence as a quoted answer with its citations, or
-an abstention with its reason.
+"""Outcome: the selected sentence as a quoted answer with its citations and
+confidence, or an abstention with its reason.
 
-Every answer is a verbatim quote of a source with its character span.  The
-numbers that chose it (:mod:`.selection`) also decide abstention: if the
-best candidate still misses much of the question's weight (a key word is
-not in the articles, or never near the others), or the question wants a
-number/date/name and none is there, the articles do not answer it and we
-say so instead of quoting the nearest sentence as if it did.
+Every answer is a verbatim quote of a source with its character span, and
+carries the calibrated probability that it answers the question
+(:mod:`.confidence`): from the model's ``confident_at`` it is shown as the
+answer, below it as a possible answer.  The articles do not answer it,
+and we say so instead of quoting the nearest sentence as if it did, when
+the sentence lacks what an answer needs (a key word of the question, the
+number/date/name asked for: the rules below) or its confidence is below
+``abstain_below``.
 """
 
 from __future__ import annotations
@@ -17,21 +19,24 @@ from typing import Any, Callable
 from ..retrieval.retriever import Retriever, SearchResult
 from ..text.analysis import Analyzer
 from ..text.words import word_spans
+from .candidates import Candidate
+from .confidence import MIN_MATCHED_WORDS, evidence
+from .model import SelectorModel, shipped_model
 from .question import Question
 from .reading import Word
-from .selection import Candidate, select
+from .selection import select
 
 #: The longest quote returned; a longer sentence is cut to its best window.
 MAX_ANSWER_WORDS = 120
 
-# Abstention.  A sentence sharing a single word with a question of several
-# is almost never its answer, however rare the word; below
-# MIN_COVERAGE of the question's weight the sentence is about something
-# else; and a question asking for a number/date/name is only answered by a
+# Abstention whatever the confidence, on answer-type and word evidence,
+# which separates near misses better than any score: a sentence sharing a
+# single word with a question of several is almost never its answer;
+# below MIN_COVERAGE of the question's weight it is about something else;
+# and a question asking for a number/date/name is only answered by a
 # sentence holding one, unless the sentence has nearly all its words
 # (MIN_UNTYPED_COVERAGE: "when does the liability occur?" is answered by a
 # "when ..." clause).
-MIN_MATCHED_WORDS = 2
 MIN_COVERAGE = 0.15
 MIN_UNTYPED_COVERAGE = 0.9
 
@@ -56,6 +61,8 @@ class Answer:
     start_char: int
     end_char: int
     citations: tuple[Citation, ...]
+    confidence: float  # the probability, as calibrated, that it answers the question
+    confident: bool  # shown as the answer (else as a possible answer)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +72,8 @@ class Answer:
             "start_char": self.start_char,
             "end_char": self.end_char,
             "citations": [{"source_id": c.source_id, "passage_id": c.passage_id} for c in self.citations],
+            "confidence": self.confidence,
+            "confident": self.confident,
         }
 
 
@@ -73,6 +82,7 @@ class AnswerOutcome:
     answer: Answer | None
     abstained: bool
     reason: str | None
+    confidence: float | None = None  # of the best sentence, answered or not; None: there was none
 
 
 def _trim(c: Candidate, q: Question) -> tuple[int, int]:
@@ -117,8 +127,21 @@ def _statement(best: Candidate, q: Question) -> Callable[[frozenset[str], float]
     return states
 
 
-def _abstain(reason: str) -> AnswerOutcome:
-    return AnswerOutcome(None, True, reason)
+def _abstain(reason: str, confidence: float | None = None) -> AnswerOutcome:
+    return AnswerOutcome(None, True, reason, confidence)
+
+
+def _lacks(best: Candidate, q: Question, analyzer: Analyzer) -> str | None:
+    """What the best sentence lacks to answer the question (see the rules above), if anything."""
+    if not best.novel:
+        return "the closest sentence only repeats the question"
+    if len(best.terms & q.weights.keys()) < min(MIN_MATCHED_WORDS, len(q.weights)):
+        return "no sentence of the closest passages has more than one of the question's words"
+    if best.coverage < MIN_COVERAGE:
+        return f"the closest passages barely mention {_missing(q, best.terms, analyzer)}"
+    if q.kind is not None and not best.typed and best.coverage < MIN_UNTYPED_COVERAGE:
+        return f"no {_KIND_NAMES[q.kind]} is given near the question's words"
+    return None
 
 
 def _missing(q: Question, found: frozenset[str], analyzer: Analyzer) -> str:
@@ -131,9 +154,10 @@ def _missing(q: Question, found: frozenset[str], analyzer: Analyzer) -> str:
     return ", ".join(f"“{w}”" for w in gone[:3])
 
 
-def answer(result: SearchResult, retriever: Retriever) -> AnswerOutcome:
+def answer(result: SearchResult, retriever: Retriever, model: SelectorModel | None = None) -> AnswerOutcome:
     """The answer to ``result.query`` from ``result``'s top passages, or why there is none."""
-    sel = select(result, retriever)
+    model = model or shipped_model()
+    sel = select(result, retriever, model)
     q, best = sel.question, sel.best
     if not q.weights:
         return _abstain("the question has no words to look for")
@@ -141,15 +165,11 @@ def answer(result: SearchResult, retriever: Retriever) -> AnswerOutcome:
         return _abstain("no passage shares a word with the question")
     if best is None:
         return _abstain("the closest passages have no sentences")
-    matched = best.terms & q.weights.keys()
-    if len(matched) < min(MIN_MATCHED_WORDS, len(q.weights)):
-        return _abstain("no sentence of the closest passages has more than one of the question's words")
-    if best.coverage < MIN_COVERAGE:
-        return _abstain(f"the closest passages barely mention {_missing(q, best.terms, retriever.analyzer)}")
-    if not best.novel:
-        return _abstain("the closest sentence only repeats the question")
-    if q.kind is not None and not best.typed and best.coverage < MIN_UNTYPED_COVERAGE:
-        return _abstain(f"no {_KIND_NAMES[q.kind]} is given near the question's words")
+    confidence = model.probability(evidence(best, q))
+    lacks = _lacks(best, q, retriever.analyzer)
+    if lacks or confidence < model.abstain_below:
+        return _abstain(lacks or f"the closest sentence is unlikely to answer it (confidence {confidence:.2f})",
+                        confidence)
     start, end = _trim(best, q)
     hit = best.hit
     text = hit.text[start - hit.start_char:end - hit.start_char]
@@ -161,5 +181,5 @@ def answer(result: SearchResult, retriever: Retriever) -> AnswerOutcome:
                 states(s.terms, share) for s, share in sel.sentence_shares(other)):
             citations.append(Citation(other.source_id, other.passage_id))
             cited.add(other.source_id)
-    return AnswerOutcome(
-        Answer(text, hit.source_id, hit.passage_id, start, end, tuple(citations)), False, None)
+    return AnswerOutcome(Answer(text, hit.source_id, hit.passage_id, start, end, tuple(citations),
+                                confidence, confidence >= model.confident_at), False, None, confidence)

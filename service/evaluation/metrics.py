@@ -10,7 +10,10 @@ Passage-level measures check that the expected answer text is inside the
 passages shown, after the analyzer's Unicode and quote folding; answer
 measures check the response's ``answer`` (it must quote the expected text
 from an expected source) and ``abstained`` (it must abstain exactly on the
-unanswerable questions).
+unanswerable questions); confidence measures read ``answer.confident``:
+**Coverage** is the share of answerable questions answered confidently,
+**ConfidentPrecision** the share of confident answers that are right (one
+to an unanswerable question is wrong).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ ANSWERABLE = "answerable"  # the group the targets are stated for
 SOURCE_MEASURES = (Success @ 1, Success @ 3, Success @ 5, RR @ 10, nDCG @ 10, R @ 10)
 BEIR_MEASURES = (nDCG @ 10, R @ 100, RR @ 10, Success @ 1)
 PASSAGE_METRICS = ("AnswerInTop1", "AnswerInTop5")
-ANSWER_METRICS = ("Abstention", "FalseAbstention", "AnswerAccuracy")
+ANSWER_METRICS = ("Abstention", "FalseAbstention", "AnswerAccuracy", "Coverage", "ConfidentPrecision")
 QUESTION_METRICS = tuple(str(m) for m in SOURCE_MEASURES) + PASSAGE_METRICS + ANSWER_METRICS
 
 
@@ -75,8 +78,11 @@ def _answer_metrics(q: Question, doc: Mapping[str, Any]) -> dict[str, float | No
         return {m: None for m in ANSWER_METRICS}
     abstained = bool(doc["abstained"])
     answer = doc.get("answer") if isinstance(doc.get("answer"), dict) else None
+    confident = None if answer is not None and "confident" not in answer else (
+        not abstained and answer is not None and bool(answer["confident"]))
     if not q.answerable:
-        return {"Abstention": float(abstained), "FalseAbstention": None, "AnswerAccuracy": float(abstained)}
+        return {"Abstention": float(abstained), "FalseAbstention": None, "AnswerAccuracy": float(abstained),
+                "Coverage": None, "ConfidentPrecision": 0.0 if confident else None}
     correct = (
         not abstained
         and answer is not None
@@ -84,7 +90,9 @@ def _answer_metrics(q: Question, doc: Mapping[str, Any]) -> dict[str, float | No
         and answer.get("source_id", q.sources[0]) in q.sources
         and fold(q.answer or "") in fold(answer["text"])
     )
-    return {"Abstention": None, "FalseAbstention": float(abstained), "AnswerAccuracy": float(correct)}
+    return {"Abstention": None, "FalseAbstention": float(abstained), "AnswerAccuracy": float(correct),
+            "Coverage": None if confident is None else float(confident),
+            "ConfidentPrecision": float(correct) if confident else None}
 
 
 @dataclass(frozen=True)

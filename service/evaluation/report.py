@@ -69,7 +69,10 @@ def _cell(metric: str, group: str, value: float | None) -> str:
 
 
 def _applies(metric: str, group: str) -> bool:
-    """Whether a blank cell means "n/a" (not reported) rather than "not defined"."""
+    """Whether a blank cell means "n/a" (not reported) rather than "not defined"
+    (ConfidentPrecision: no answer was confident)."""
+    if metric == "ConfidentPrecision":
+        return False
     if group == ALL or metric == "AnswerAccuracy":
         return True
     if group == ANSWERABLE:

@@ -51,6 +51,9 @@ class SearchResult:
     total: int  # passages sharing at least one term with the query
     hits: list[Hit]
     retrieval: str = "lexical"  # how the hits were ranked: "lexical" or "hybrid"
+    #: The question's vector when the ranking computed one (hybrid), so the
+    #: answer stage can compare sentences with it without encoding it again.
+    query_vector: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,8 @@ class Retriever:
                                                               ranked.blended[:k].tolist()), start=1):
             pid, sid, text, start, end, source = self._passage_fields(doc)
             hits.append(Hit(rank, score, pid, sid, text, start, end, dict(source), cos, blended))
-        return SearchResult(query=question, k=k, terms=terms, total=total, hits=hits, retrieval="hybrid")
+        return SearchResult(query=question, k=k, terms=terms, total=total, hits=hits, retrieval="hybrid",
+                            query_vector=vec)
 
     def search_many(self, questions: Iterable[str], k: int = 10, threads: int | None = None,
                     retrieval: str | None = None) -> list[SearchResult]:

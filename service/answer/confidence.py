@@ -1,0 +1,34 @@
+"""Confidence: how likely the chosen sentence is to answer the question.
+
+The chosen candidate's evidence (:data:`~.model.EVIDENCE`: its score and
+lead over the runner-up, the share of the question it holds, its meaning's
+nearness, the wanted type of answer near the question's words or not, how
+few of the question's words it has, whether it only repeats the question)
+goes through the model's confidence weights and their calibration
+(:meth:`~.model.SelectorModel.probability`).  The same function gives the
+training script its rows, so training and serving read the same numbers.
+"""
+
+from __future__ import annotations
+
+from .candidates import Candidate
+from .question import Question
+
+#: A sentence with fewer of the question's words than this (or than the
+#: question has) shares a single word with it.
+MIN_MATCHED_WORDS = 2
+
+
+def evidence_of(features: tuple[float, ...], score: float, margin: float, matched: int,
+                words: int) -> tuple[float, ...]:
+    """The evidence of a chosen candidate with these features (cheap and
+    semantic), score and margin, holding ``matched`` of the question's
+    ``words`` content words."""
+    coverage, _, _, _, near, untyped, _, repeat, cosine = features
+    few = 1.0 if matched < min(MIN_MATCHED_WORDS, words) else 0.0
+    return (score, margin, coverage, cosine, near, untyped, few, repeat)
+
+
+def evidence(best: Candidate, q: Question) -> tuple[float, ...]:
+    """:func:`evidence_of` the chosen candidate."""
+    return evidence_of(best.features, best.score, best.margin, len(best.terms & q.weights.keys()), len(q.weights))
