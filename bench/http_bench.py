@@ -68,7 +68,7 @@ BARE_APP = """
 import sys
 from flask import Flask, jsonify
 from service.config import Config
-from service.web.serve import _Gunicorn, gunicorn_options
+from service.web.serve import GunicornApp, gunicorn_options
 
 app = Flask("bare")
 
@@ -77,7 +77,7 @@ def search():
     return jsonify({"ok": True, "hits": []})
 
 config = Config.from_env().with_overrides(port=int(sys.argv[1]))
-_Gunicorn(app, gunicorn_options(config)).run()
+GunicornApp(app, gunicorn_options(config)).run()
 """
 
 

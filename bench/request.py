@@ -1,7 +1,7 @@
 """The work of one ``/api/search`` request, in-process: what the service
 adds to a bare Flask endpoint, without the HTTP server and load tool.
 
-    python bench/request.py                     # seeds and 100,000 synthetic passages
+    python bench/request.py                     # seeds, squad-dev-a and 100,000 synthetic passages
     python bench/request.py --corpora seeds --questions 50
 
 ``service.qa.ask.search_json`` (search, answer, highlights; the very
@@ -13,7 +13,9 @@ states of the per-passage caches (service/answer/caches.py):
 * *cold*: every passage new to the worker but its words known (their
   caches emptied before each question): a large archive under varied
   questions, where each request reads about ten passages for the first time;
-* the warm parts: search alone, the answer alone, the ten highlights.
+* the warm parts: search alone, the answer alone, the ten highlights;
+* the answer stage cold, in CPU time: what one question's answer costs
+  when none of its passages or sentences were read before.
 
 Writes bench/out/request.json and the request section of bench/RESULTS.md.
 """
@@ -57,6 +59,7 @@ def summary(us: list[float]) -> dict:
 def measure(corpus: str, n_questions: int, rounds: int) -> dict:
     from service.answer import ANSWER_DEPTH, answer, highlight
     from service.answer import PassageCaches
+    from service.answer.semantic import forget_sentence_vectors
     from service.qa.ask import search_json
     from service.retrieval.retriever import Retriever
 
@@ -86,11 +89,21 @@ def measure(corpus: str, n_questions: int, rounds: int) -> dict:
             lambda q: [highlight(h.text, results[q].terms, retriever.analyzer) for h in results[q].hits[:10]],
             questions)),
     }
-    cold_us: list[float] = []
-    for q in questions:
+    def forget() -> None:
         retriever.analyzer.caches[PassageCaches].clear()
+        forget_sentence_vectors()
+
+    cold_us: list[float] = []
+    answer_cpu_us: list[float] = []
+    for q in questions:
+        forget()
         cold_us += timed(lambda q: search_json(retriever, q, 10), [q])
+        forget()
+        t0 = time.process_time()
+        answer(results[q], retriever)
+        answer_cpu_us.append((time.process_time() - t0) * 1e6)
     row["cold"] = summary(cold_us)
+    row["answer_cold_cpu"] = summary(answer_cpu_us)
     gc.unfreeze()
     print(json.dumps(row), flush=True)
     return row
@@ -98,7 +111,7 @@ def measure(corpus: str, n_questions: int, rounds: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--corpora", default="seeds,100000", help="corpora (names as in retrieval.py)")
+    ap.add_argument("--corpora", default="seeds,squad,100000", help="corpora (names as in retrieval.py)")
     ap.add_argument("--questions", type=int, default=300, help="distinct questions per corpus")
     ap.add_argument("--rounds", type=int, default=3, help="warm timings: the best of this many passes")
     args = ap.parse_args()

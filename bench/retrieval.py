@@ -50,6 +50,8 @@ import numpy as np  # noqa: E402
 ENGINES = ["ours", "rank_bm25", "bm25s_numpy", "bm25s_numba"]
 RANK_BM25_MAX = 100_000  # rank-bm25 takes seconds per query beyond this
 SCIFACT = Path("/work/shared/datasets/scifact")
+#: Real questions over real paragraphs, for the request benchmarks (not the retrieval tables).
+SQUAD = SCIFACT.parent / "squad-dev-a"
 WARMUP = 10
 
 
@@ -59,8 +61,8 @@ WARMUP = 10
 def index_flags(name: str) -> list[str]:
     """Extra ``service index`` flags for a corpus: synthetic corpora are
     random words, with no meaning to encode (and a million passages would
-    take hours to), so they are indexed lexically; the seeds get vectors."""
-    return [] if name == "seeds" else ["--no-semantic"]
+    take hours to), so they are indexed lexically; the real ones get vectors."""
+    return [] if name in ("seeds", "squad") else ["--no-semantic"]
 
 
 def corpus_path(name: str) -> Path:
@@ -70,6 +72,8 @@ def corpus_path(name: str) -> Path:
         return BUNDLED_CORPUS
     if name == "scifact":
         return SCIFACT / "corpus.jsonl"
+    if name == "squad":
+        return SQUAD / "corpus.jsonl"
     import synthetic
 
     OUT.mkdir(parents=True, exist_ok=True)
@@ -86,6 +90,9 @@ def query_texts(name: str, n: int) -> list[str]:
             if rec["_id"] in wanted:
                 out.append(rec["text"])
         return out[:n]
+    if name == "squad":
+        lines = (SQUAD / "queries.jsonl").read_text().splitlines()
+        return [json.loads(line)["text"] for line in lines[:n]]
     if name == "seeds":
         # No question set ships with the seeds: each passage's first
         # sentence stands in for a question about it.

@@ -42,6 +42,11 @@ def _cached_vector(encoder: object, text: str) -> np.ndarray:
     return encoder.encode_passages([text])[0]  # type: ignore[attr-defined]
 
 
+def forget_sentence_vectors() -> None:
+    """Empty the sentence-vector cache (a benchmark's cold start)."""
+    _cached_vector.cache_clear()
+
+
 def sentence_cosine(qvec: np.ndarray, retriever: Retriever, text: str, cached: bool = True) -> float:
     """Cosine of the question's vector and ``text``'s (both unit length);
     ``cached`` false encodes afresh (the same vector: the plain definition)."""
