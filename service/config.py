@@ -131,6 +131,10 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
+    # Threads per worker answering whole requests (service/web/worker.py).
+    threads: int = 4
+    # Seconds a request may take to arrive, head and body; then a 408.
+    request_timeout: float = 10.0
     # Seconds between a worker's checks for a newly published index.
     reload_interval: float = 1.0
     # Corpus reading: one article file larger than this is rejected.
