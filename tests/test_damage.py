@@ -56,3 +56,24 @@ def test_values_a_kernel_would_trip_on_are_refused_at_load(make_corpus, tmp_path
     rewrite(version, name, change)
     with pytest.raises(IndexFault, match=reason):
         load_version(version)
+
+
+def test_a_response_never_carries_a_non_finite_score(seed_retriever, monkeypatch):
+    """Whatever goes wrong below it, the search document has only finite scores."""
+    from dataclasses import replace
+
+    from service.qa.ask import search_json
+
+    real = seed_retriever.search_terms
+
+    def poisoned(*args, **kwargs):
+        result = real(*args, **kwargs)
+        hits = list(result.hits)
+        hits[0] = replace(hits[0], score=float("nan"))
+        hits[1] = replace(hits[1], rank_score=float("inf"))
+        return replace(result, hits=hits)
+
+    monkeypatch.setattr(seed_retriever, "search_terms", poisoned)
+    doc = search_json(seed_retriever, "BT London write-down", 5)
+    json.dumps(doc, allow_nan=False)  # raises on NaN or infinity
+    assert [h["rank"] for h in doc["hits"]] == list(range(1, len(doc["hits"]) + 1)) and doc["hits"]
