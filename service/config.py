@@ -137,6 +137,8 @@ class Config:
     request_timeout: float = 10.0
     # Seconds between a worker's checks for a newly published index.
     reload_interval: float = 1.0
+    # Seconds between re-reads of the live version's checksums (0: never).
+    scrub_interval: float = 300.0
     # Corpus reading: one article file larger than this is rejected.
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     # Request limits (HTTP API and web form).

@@ -102,5 +102,10 @@ def healthz():
 
 @health.get("/readyz")
 def readyz():
-    """Ready: the index is loaded (the app is only created once it is)."""
-    return jsonify({"ok": True, "status": "ready", "index": app_state().retriever.info()})
+    """Ready: the index is loaded (the app is only created once it is) and
+    no scrub has found it damaged since (503, with the reason)."""
+    state = app_state()
+    retriever = state.retriever
+    if state.holder.problem:
+        return error_response(503, "Service Unavailable", [ParamError(None, state.holder.problem)])
+    return jsonify({"ok": True, "status": "ready", "index": retriever.info()})

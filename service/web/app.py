@@ -24,10 +24,10 @@ from werkzeug.exceptions import HTTPException, RequestURITooLarge
 
 from ..config import Config
 from ..qa.ask import Search, search_json
-from ..retrieval.reload import IndexHolder
+from ..retrieval.reload import IndexHolder, IndexUnavailable
 from ..retrieval.retriever import Retriever
 from . import api, pages
-from .errors import handle_http_error, handle_unexpected_error
+from .errors import handle_http_error, handle_unavailable, handle_unexpected_error
 from .state import AppState
 
 #: Sent with every response.  The CSP allows no script at all (the pages
@@ -82,7 +82,8 @@ def create_app(config: Config, retriever: Retriever, search: Search = search_jso
     # and the API answers every path with JSON, not an HTML redirect page.
     app.url_map.merge_slashes = False
     app.json = FastJSONProvider(app)
-    state = AppState(config, IndexHolder(retriever, config.index_dir, interval=config.reload_interval), search)
+    state = AppState(config, IndexHolder(retriever, config.index_dir, interval=config.reload_interval,
+                                         scrub_interval=config.scrub_interval), search)
     app.extensions["groundedqa"] = state
     app.register_blueprint(api.bp)
     app.register_blueprint(api.health)
@@ -92,6 +93,7 @@ def create_app(config: Config, retriever: Retriever, search: Search = search_jso
     app.before_request(partial(_check_url_length, config.max_url_bytes))
     app.wsgi_app = _ResponseHeaders(app.wsgi_app, state.holder)  # type: ignore[method-assign]
     app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(IndexUnavailable, handle_unavailable)
     app.register_error_handler(Exception, handle_unexpected_error)
     return app
 
