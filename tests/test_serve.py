@@ -185,3 +185,22 @@ def test_requests_still_arriving_hold_no_worker_and_end_in_a_408(live_server):
 def test_a_tls_hello_on_the_http_port_is_a_400_at_once(live_server):
     status, headers = _raw_response_head(live_server, bytes.fromhex("16030100a5010000a10303") + bytes(40))
     assert status == 400 and headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("size", [b"zz", b"-1", b"2"])
+def test_invalid_chunked_encoding_is_the_apis_400(live_server, size):
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(live_server)
+    request = (b"POST /api/search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Transfer-Encoding: chunked\r\n\r\n" + size + b"\r\n{\"q\": \"BT\"}\r\n0\r\n\r\n")
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ") and b"HTTP/1.1" not in body  # one answer, then closed
+    doc = json.loads(body)
+    assert doc["status"] == 400 and "chunked" in doc["errors"][0]["message"]

@@ -27,6 +27,7 @@ import time
 from functools import partial
 from typing import Any
 
+from gunicorn.http.errors import ParseException
 from gunicorn.workers.gthread import ThreadWorker
 
 from .app import SECURITY_HEADERS
@@ -212,6 +213,15 @@ class Worker(ThreadWorker):
                     408, "Request Timeout", f"the request did not arrive within {self.request_timeout:g} s",
                     parts[1] if len(parts) > 2 else b""))
             self._close(conn)
+
+    def _keepalive_after(self, conn: Any, keepalive: bool) -> bool:
+        """Close, rather than answer twice, a connection whose body was
+        malformed: the app has answered it (a 400), and what follows the
+        bad chunk cannot be told from a next request."""
+        try:
+            return super()._keepalive_after(conn, keepalive)
+        except ParseException:
+            return False
 
     def handle_error(self, req: Any, client: socket.socket, addr: Any, exc: BaseException) -> None:
         super().handle_error(req, _HeaderedErrorSocket(client), addr, exc)
