@@ -72,3 +72,4 @@ def test_the_scrub_runs_in_the_background(two_versions):
         time.sleep(0.05)
     assert holder.problem and "checksum mismatch" in holder.problem
     assert holder.version != new.name  # the previous version, sound, answers instead
+

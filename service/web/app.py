@@ -14,6 +14,7 @@ Also usable as ``gunicorn 'service.web.serve:app_from_env()'``.
 from __future__ import annotations
 
 import os
+import secrets
 from functools import partial
 from typing import Any
 
@@ -108,11 +109,24 @@ def _check_url_length(limit: int) -> None:
         raise RequestURITooLarge(f"the URL is {size} bytes long; the limit is {limit} bytes (use POST for long questions)")
 
 
+_TAGS: dict[int, str] = {}
+
+
+def _worker_tag() -> str:
+    """This process's random tag (made anew in each forked worker)."""
+    pid = os.getpid()
+    tag = _TAGS.get(pid)
+    if tag is None:
+        tag = _TAGS[pid] = secrets.token_hex(4)
+    return tag
+
+
 class _ResponseHeaders:
     """WSGI middleware around the Flask app: every response it sends gets
     the security headers it has not set itself, and which index version
     and which worker answered (that lets a load test prove that every
-    worker's version only moves forward across reloads).
+    worker's version only moves forward across reloads): an opaque tag, not
+    the process id, which would tell every client about the host.
 
     Added at ``start_response``, the last step every response passes
     through, as plain ``(name, value)`` pairs: constants need none of the
@@ -126,12 +140,17 @@ class _ResponseHeaders:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         holder = self.holder
+        try:
+            holder.get()  # every request runs the reload check, health checks too
+        except IndexUnavailable:
+            pass  # the view answers that (a search's 503, /readyz's reason)
+        tag = _worker_tag()
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             present = {name.lower() for name, _ in headers}
             missing = (_SECURITY_ITEMS if _SECURITY_NAMES.isdisjoint(present)
                        else [item for item in _SECURITY_ITEMS if item[0].lower() not in present])
             return start_response(status, [*headers, *missing, ("X-Index-Version", holder.version),
-                                           ("X-Served-By", str(os.getpid()))], exc_info)
+                                           ("X-Served-By", tag)], exc_info)
 
         return self.wsgi_app(environ, start)
