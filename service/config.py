@@ -131,8 +131,14 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
+    # Threads per worker answering whole requests (service/web/worker.py).
+    threads: int = 4
+    # Seconds a request may take to arrive, head and body; then a 408.
+    request_timeout: float = 10.0
     # Seconds between a worker's checks for a newly published index.
     reload_interval: float = 1.0
+    # Seconds between re-reads of the live version's checksums (0: never).
+    scrub_interval: float = 300.0
     # Corpus reading: one article file larger than this is rejected.
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     # Request limits (HTTP API and web form).

@@ -81,7 +81,7 @@ def live_server(tmp_path_factory):
     log_path = work / "server.log"
     cmd = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port),
            "--workers", "2", "--corpus", str(BUNDLED_CORPUS), "--index", str(work / "index")]
-    env = {**os.environ, "GROUNDEDQA_INDEX_ROOT": str(work)}
+    env = {**os.environ, "GROUNDEDQA_INDEX_ROOT": str(work), "GROUNDEDQA_REQUEST_TIMEOUT": "2"}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                 cwd=Path(__file__).resolve().parent.parent)

@@ -126,3 +126,21 @@ def test_reloads_leave_no_older_analyzer_alive(setup):
     del retriever
     gc.collect()
     assert [ref() is not None for ref in analyzers] == [False] * 19 + [True]
+
+
+def test_health_checks_run_the_reload_check_and_name_the_worker_opaquely(make_corpus, tmp_path):
+    import os
+
+    from service.config import Config
+    from service.web.app import create_app
+
+    folder = make_corpus({"a.txt": "Apples are red."})
+    idx = tmp_path / "idx"
+    build_index(folder, idx, IndexSettings())
+    client = create_app(Config(index_dir=idx, reload_interval=0, scrub_interval=0), Retriever.open(idx)).test_client()
+    (folder / "b.txt").write_text("Bananas are yellow.")
+    new = build_index(folder, idx, IndexSettings())[0]
+    first, second = client.get("/healthz"), client.get("/healthz")
+    assert first.headers["X-Index-Version"] == new.name  # no search needed to notice it
+    tag = first.headers["X-Served-By"]
+    assert tag == second.headers["X-Served-By"] and str(os.getpid()) not in tag

@@ -151,3 +151,56 @@ def test_errors_gunicorn_answers_itself_carry_the_security_headers(live_server, 
     assert got == status
     for name, value in SECURITY_HEADERS.items():
         assert headers[name] == value
+
+
+def test_requests_still_arriving_hold_no_worker_and_end_in_a_408(live_server):
+    """More unfinished requests than workers (a body shorter than its
+    Content-Length, an unfinished chunked body): /healthz still answers at
+    once, and each gets the JSON 408 after the request timeout (2 s here)."""
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    url = urlsplit(live_server)
+    heads = [b"POST /api/search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             b"Content-Length: 100\r\n\r\n{\"q\": ",
+             b"POST /api/search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"q\":\r\n"] * 3
+    socks = [socket.create_connection((url.hostname, url.port), timeout=10) for _ in heads]
+    t0 = time.monotonic()
+    for s, head in zip(socks, heads):
+        s.sendall(head)
+    status, _, _ = fetch(live_server + "/healthz")
+    assert status == 200 and time.monotonic() - t0 < 1.0
+    for s in socks:
+        with s:
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408 ") and json.loads(body)["status"] == 408
+    assert time.monotonic() - t0 < 6
+
+
+def test_a_tls_hello_on_the_http_port_is_a_400_at_once(live_server):
+    status, headers = _raw_response_head(live_server, bytes.fromhex("16030100a5010000a10303") + bytes(40))
+    assert status == 400 and headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("size", [b"zz", b"-1", b"2"])
+def test_invalid_chunked_encoding_is_the_apis_400(live_server, size):
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(live_server)
+    request = (b"POST /api/search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Transfer-Encoding: chunked\r\n\r\n" + size + b"\r\n{\"q\": \"BT\"}\r\n0\r\n\r\n")
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ") and b"HTTP/1.1" not in body  # one answer, then closed
+    doc = json.loads(body)
+    assert doc["status"] == 400 and "chunked" in doc["errors"][0]["message"]

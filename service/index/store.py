@@ -31,7 +31,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -82,11 +82,13 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _sha256(path: Path) -> str:
+def _sha256(path: Path, pace: Callable[[int], None] | None = None) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
+            if pace:
+                pace(len(block))
     return h.hexdigest()
 
 
@@ -276,21 +278,28 @@ def read_manifest(version: Path) -> dict[str, Any]:
     return manifest
 
 
+def verify_files(version: Path, manifest: dict[str, Any], checksums: bool = True,
+                 pace: Callable[[int], None] | None = None) -> None:
+    """Check that every file the manifest lists is there with its size and,
+    with ``checksums``, its sha256; ``pace(n)`` is called after each ``n``
+    bytes read (a background scrub sleeps in it, to bound its I/O)."""
+    for name, info in (manifest.get("files") or {}).items():
+        f = version / name
+        if not f.is_file():
+            raise IndexFault(f"{f}: missing index file")
+        if f.stat().st_size != info.get("bytes"):
+            raise IndexFault(f"{f}: size {f.stat().st_size}, manifest says {info.get('bytes')} (truncated?)")
+        if checksums and _sha256(f, pace) != info.get("sha256"):
+            raise IndexFault(f"{f}: checksum mismatch (corrupted)")
+
+
 def load_version(version: Path, verify: bool = True) -> StoredIndex:
     """Load one version; with ``verify`` every file's checksum is checked."""
     version = Path(version)
     if not version.is_dir():
         raise IndexFault(f"{version}: index version directory is missing")
     manifest = read_manifest(version)
-    files = manifest.get("files") or {}
-    for name, info in files.items():
-        f = version / name
-        if not f.is_file():
-            raise IndexFault(f"{f}: missing index file")
-        if f.stat().st_size != info.get("bytes"):
-            raise IndexFault(f"{f}: size {f.stat().st_size}, manifest says {info.get('bytes')} (truncated?)")
-        if verify and _sha256(f) != info.get("sha256"):
-            raise IndexFault(f"{f}: checksum mismatch (corrupted)")
+    verify_files(version, manifest, checksums=verify)
     try:
         arr = {k: np.load(version / f"{k}.npy", mmap_mode="r", allow_pickle=False) for k in _ARRAYS}
         passages = {
@@ -307,6 +316,7 @@ def load_version(version: Path, verify: bool = True) -> StoredIndex:
         raise IndexFault(f"{version}: unreadable index file ({exc})") from None
     arrays = Bm25Arrays(terms=terms, avgdl=float(manifest["avgdl"]), **arr)
     _check_shapes(version, arrays, passages, sources, offsets)
+    _check_values(version, arrays, passages, offsets, texts.shape[0])
     _check_vectors(version, manifest, arrays.n_docs, *vectors)
     return StoredIndex(version, manifest, arrays, passages, sources, offsets, texts, *vectors)
 
@@ -327,6 +337,36 @@ def _check_shapes(version, arrays, passages, sources, offsets) -> None:
         raise IndexFault(f"{version}: index arrays do not fit together (damaged index)")
 
 
+def _check_values(version: Path, arrays: Bm25Arrays, passages: dict[str, np.ndarray],
+                  offsets: np.ndarray, text_bytes: int) -> None:
+    """The values the compiled kernels index by and add up: a damaged file
+    whose checksum was rewritten (or a bug in a build) must be refused here,
+    not crash a kernel (out-of-range ids) or put NaN in a response."""
+    n_docs, n_sources = arrays.n_docs, offsets.shape[0] - 1
+    ptr, p_source = np.asarray(arrays.ptr), np.asarray(passages["p_source"])
+    problems = {
+        "posting offsets (ptr) go back": ptr.size and (ptr[0] != 0 or bool((np.diff(ptr) < 0).any())),
+        "a posting names a passage out of range": arrays.docs.size and (
+            int(arrays.docs.min()) < 0 or int(arrays.docs.max()) >= n_docs),
+        "a weight, idf or max weight is not finite": not all(
+            bool(np.isfinite(a).all()) for a in (arrays.weights, arrays.idf, arrays.max_weight)),
+        "a passage length is negative": bool((np.asarray(arrays.doc_len) < 0).any()),
+        "a bitmap row is out of range": bool((np.asarray(arrays.bitmap_row) < -1).any()),
+        "text offsets go back or pass the end": offsets.size and (
+            offsets[0] != 0 or offsets[-1] != text_bytes or bool((np.diff(offsets) < 0).any())),
+        "a passage names a source out of range": p_source.size and (
+            int(p_source.min()) < 0 or int(p_source.max()) >= n_sources),
+    }
+    if not any(problems.values()) and p_source.size:
+        start, end = np.asarray(passages["p_start"]), np.asarray(passages["p_end"])
+        lengths = np.diff(offsets)[p_source]
+        problems["a passage's span is outside its source"] = bool(
+            ((start < 0) | (end < start) | (end > lengths)).any())
+    found = [what for what, bad in problems.items() if bad]
+    if found:
+        raise IndexFault(f"{version}: {found[0]} (damaged index)")
+
+
 def _check_vectors(version: Path, manifest: dict[str, Any], n_docs: int,
                    vectors: np.ndarray | None, scales: np.ndarray | None) -> None:
     if vectors is None or scales is None:
@@ -335,6 +375,8 @@ def _check_vectors(version: Path, manifest: dict[str, Any], n_docs: int,
     if not (vectors.dtype == np.int8 and vectors.shape == (n_docs, dim)
             and scales.dtype == np.float32 and scales.shape == (n_docs,)):
         raise IndexFault(f"{version}: passage vectors do not fit the index (damaged index)")
+    if not np.isfinite(scales).all():
+        raise IndexFault(f"{version}: a passage vector's scale is not finite (damaged index)")
 
 
 def _write_json(path: Path, obj: Any, fsync: bool = False) -> None:

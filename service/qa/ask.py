@@ -9,12 +9,16 @@ three cannot disagree.
 
 from __future__ import annotations
 
+import logging
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from ..answer import ANSWER_DEPTH, Answer, answer, highlight
-from ..retrieval.retriever import Hit, Retriever
+from ..retrieval.retriever import Hit, Retriever, SearchResult
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ def ask(retriever: Retriever, question: str, k: int, terms: list[str] | None = N
     t0 = time.perf_counter()
     if terms is None:
         terms = retriever.query_terms(question)
-    result = retriever.search_terms(question, terms, max(k, ANSWER_DEPTH), retrieval)
+    result = _finite_hits(retriever.search_terms(question, terms, max(k, ANSWER_DEPTH), retrieval))
     chosen, abstained, reason = (None, True, _LEFT_OUT)
     if with_answer:
         outcome = answer(result, retriever)
@@ -68,6 +72,21 @@ def ask(retriever: Retriever, question: str, k: int, terms: list[str] | None = N
     hits = tuple(ShownHit(h, highlight(h.text, marked, retriever.analyzer)) for h in result.hits[:k])
     took_ms = round((time.perf_counter() - t0) * 1000, 3)
     return Response(result.query, k, took_ms, result.total, chosen, abstained, reason, hits, result.retrieval)
+
+
+def _finite(value: float | None) -> bool:
+    return value is None or math.isfinite(value)
+
+
+def _finite_hits(result: SearchResult) -> SearchResult:
+    """``result`` without hits whose scores are not finite numbers: the
+    index is checked when loaded, but a response must never carry NaN or
+    infinity (JSON has neither), whatever went wrong; it is logged."""
+    kept = [h for h in result.hits if _finite(h.score) and _finite(h.semantic_score) and _finite(h.rank_score)]
+    if len(kept) == len(result.hits):
+        return result
+    log.error("left out %d hits with non-finite scores for %r", len(result.hits) - len(kept), result.query[:80])
+    return replace(result, hits=[replace(h, rank=i) for i, h in enumerate(kept, 1)])
 
 
 def hit_json(shown: ShownHit) -> dict[str, Any]:

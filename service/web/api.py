@@ -19,6 +19,7 @@ from importlib import resources
 from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request
+from gunicorn.http.errors import ParseException
 
 from .errors import error_response
 from .state import app_state
@@ -42,8 +43,13 @@ def _body(limit: int) -> bytes:
     """The request body.  Werkzeug answers 413 for a declared length over
     ``MAX_CONTENT_LENGTH`` but silently stops reading a chunked body (no
     Content-Length) at the limit, so a body that fills it is refused here
-    rather than parsed truncated."""
-    data = request.get_data(cache=False)
+    rather than parsed truncated.  Gunicorn raises its parse errors (a
+    chunk size of ``zz``, ``-1``, or smaller than its data) from this read:
+    they are the client's, a 400."""
+    try:
+        data = request.get_data(cache=False)
+    except ParseException as exc:
+        raise InvalidParams([ParamError(None, f"the request body's chunked encoding is invalid: {exc}")]) from None
     if request.content_length is None and len(data) >= limit:
         abort(413)
     return data
@@ -102,5 +108,10 @@ def healthz():
 
 @health.get("/readyz")
 def readyz():
-    """Ready: the index is loaded (the app is only created once it is)."""
-    return jsonify({"ok": True, "status": "ready", "index": app_state().retriever.info()})
+    """Ready: the index is loaded (the app is only created once it is) and
+    no scrub has found it damaged since (503, with the reason)."""
+    state = app_state()
+    retriever = state.retriever
+    if state.holder.problem:
+        return error_response(503, "Service Unavailable", [ParamError(None, state.holder.problem)])
+    return jsonify({"ok": True, "status": "ready", "index": retriever.info()})

@@ -14,6 +14,7 @@ Also usable as ``gunicorn 'service.web.serve:app_from_env()'``.
 from __future__ import annotations
 
 import os
+import secrets
 from functools import partial
 from typing import Any
 
@@ -24,10 +25,10 @@ from werkzeug.exceptions import HTTPException, RequestURITooLarge
 
 from ..config import Config
 from ..qa.ask import Search, search_json
-from ..retrieval.reload import IndexHolder
+from ..retrieval.reload import IndexHolder, IndexUnavailable
 from ..retrieval.retriever import Retriever
 from . import api, pages
-from .errors import handle_http_error, handle_unexpected_error
+from .errors import handle_http_error, handle_unavailable, handle_unexpected_error
 from .state import AppState
 
 #: Sent with every response.  The CSP allows no script at all (the pages
@@ -82,7 +83,8 @@ def create_app(config: Config, retriever: Retriever, search: Search = search_jso
     # and the API answers every path with JSON, not an HTML redirect page.
     app.url_map.merge_slashes = False
     app.json = FastJSONProvider(app)
-    state = AppState(config, IndexHolder(retriever, config.index_dir, interval=config.reload_interval), search)
+    state = AppState(config, IndexHolder(retriever, config.index_dir, interval=config.reload_interval,
+                                         scrub_interval=config.scrub_interval), search)
     app.extensions["groundedqa"] = state
     app.register_blueprint(api.bp)
     app.register_blueprint(api.health)
@@ -92,6 +94,7 @@ def create_app(config: Config, retriever: Retriever, search: Search = search_jso
     app.before_request(partial(_check_url_length, config.max_url_bytes))
     app.wsgi_app = _ResponseHeaders(app.wsgi_app, state.holder)  # type: ignore[method-assign]
     app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(IndexUnavailable, handle_unavailable)
     app.register_error_handler(Exception, handle_unexpected_error)
     return app
 
@@ -106,11 +109,24 @@ def _check_url_length(limit: int) -> None:
         raise RequestURITooLarge(f"the URL is {size} bytes long; the limit is {limit} bytes (use POST for long questions)")
 
 
+_TAGS: dict[int, str] = {}
+
+
+def _worker_tag() -> str:
+    """This process's random tag (made anew in each forked worker)."""
+    pid = os.getpid()
+    tag = _TAGS.get(pid)
+    if tag is None:
+        tag = _TAGS[pid] = secrets.token_hex(4)
+    return tag
+
+
 class _ResponseHeaders:
     """WSGI middleware around the Flask app: every response it sends gets
     the security headers it has not set itself, and which index version
     and which worker answered (that lets a load test prove that every
-    worker's version only moves forward across reloads).
+    worker's version only moves forward across reloads): an opaque tag, not
+    the process id, which would tell every client about the host.
 
     Added at ``start_response``, the last step every response passes
     through, as plain ``(name, value)`` pairs: constants need none of the
@@ -124,12 +140,17 @@ class _ResponseHeaders:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         holder = self.holder
+        try:
+            holder.get()  # every request runs the reload check, health checks too
+        except IndexUnavailable:
+            pass  # the view answers that (a search's 503, /readyz's reason)
+        tag = _worker_tag()
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             present = {name.lower() for name, _ in headers}
             missing = (_SECURITY_ITEMS if _SECURITY_NAMES.isdisjoint(present)
                        else [item for item in _SECURITY_ITEMS if item[0].lower() not in present])
             return start_response(status, [*headers, *missing, ("X-Index-Version", holder.version),
-                                           ("X-Served-By", str(os.getpid()))], exc_info)
+                                           ("X-Served-By", tag)], exc_info)
 
         return self.wsgi_app(environ, start)

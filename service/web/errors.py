@@ -12,7 +12,10 @@ from __future__ import annotations
 import logging
 
 from flask import Response, jsonify, make_response, render_template, request
-from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, RequestEntityTooLarge
+from werkzeug.exceptions import (HTTPException, InternalServerError, MethodNotAllowed, RequestEntityTooLarge,
+                                 ServiceUnavailable)
+
+from ..retrieval.reload import IndexUnavailable
 
 from .state import app_state
 from .validation import ParamError
@@ -60,6 +63,12 @@ def handle_http_error(exc: HTTPException) -> Response:
         if name.lower() != "content-type":
             response.headers[name] = value
     return response
+
+
+def handle_unavailable(exc: IndexUnavailable) -> Response:
+    """No sound index (a scrub found the live one damaged, and no other is
+    sound): a 503 that says so, never an answer from damaged arrays."""
+    return handle_http_error(ServiceUnavailable(f"no sound index to search: {exc}"))
 
 
 def handle_unexpected_error(exc: Exception):

@@ -11,52 +11,23 @@ as one error message before the server starts, not as crashing workers.
 from __future__ import annotations
 
 import gc
-import socket
 from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
-from gunicorn.workers.sync import SyncWorker
 
 from ..config import Config
 from ..index.build import ensure_index
 from ..qa.ask import Search, search_json
 from ..retrieval.retriever import Retriever
-from .app import SECURITY_HEADERS, create_app
+from .app import create_app
+from .worker import Worker
 
 #: Gunicorn's request-line cap: 0 lifts its 8,190-byte default (to its own
 #: hard bound of 1 MiB) so that the app's ``max_url_bytes`` decides, with a
 #: JSON 414: a 1,000-character question in a non-Latin script takes up to
 #: 9,000 bytes percent-encoded and must fit.
 REQUEST_LINE_LIMIT = 0
-
-
-_SECURITY_HEADER_LINES = "".join(f"{k}: {v}\r\n" for k, v in SECURITY_HEADERS.items()).encode("latin-1")
-
-
-class _HeaderedErrorSocket:
-    """A client socket whose one write, gunicorn's own error page, gets the
-    security headers added after its status line."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
-
-    def sendall(self, data: bytes) -> None:
-        status_line, crlf, rest = data.partition(b"\r\n")
-        self._sock.sendall(status_line + crlf + _SECURITY_HEADER_LINES + rest)
-
-
-class Worker(SyncWorker):
-    """Gunicorn's sync worker, except that the error pages gunicorn writes
-    itself (a malformed request line, headers over its limits: refused
-    before the app sees the request) carry the security headers too, like
-    every response the app sends."""
-
-    def handle_error(self, req: Any, client: socket.socket, addr: Any, exc: BaseException) -> None:
-        super().handle_error(req, _HeaderedErrorSocket(client), addr, exc)
 
 
 class GunicornApp(BaseApplication):
@@ -87,6 +58,7 @@ def gunicorn_options(config: Config) -> dict[str, Any]:
         "bind": bind_address(config.host, config.port),
         "workers": config.workers,
         "worker_class": Worker,
+        "threads": config.threads,
         "preload_app": True,
         "accesslog": "-",
         "errorlog": "-",

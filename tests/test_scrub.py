@@ -1,0 +1,75 @@
+"""The scrub: damage to the live version after it was loaded is noticed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from service.config import Config, IndexSettings
+from service.index.build import build_index
+from service.retrieval.reload import IndexHolder
+from service.retrieval.retriever import Retriever
+from service.web.app import create_app
+
+
+def flip_byte(version: Path) -> None:
+    with open(version / "weights.npy", "r+b") as fh:
+        fh.seek(-3, 2)
+        byte = fh.read(1)
+        fh.seek(-3, 2)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+
+
+@pytest.fixture
+def two_versions(make_corpus, tmp_path):
+    folder = make_corpus({"a.txt": "Apples are red."})
+    idx = tmp_path / "idx"
+    old = build_index(folder, idx, IndexSettings())[0]
+    (folder / "b.txt").write_text("Bananas are yellow.")
+    new = build_index(folder, idx, IndexSettings())[0]
+    return folder, idx, old, new
+
+
+def test_damage_to_the_live_version_moves_the_worker_to_a_sound_one_and_fails_readiness(two_versions):
+    folder, idx, old, new = two_versions
+    app = create_app(Config(index_dir=idx, scrub_interval=0), Retriever.open(idx))
+    holder, client = app.extensions["groundedqa"].holder, app.test_client()
+    assert holder.scrub() and client.get("/readyz").status_code == 200
+    flip_byte(new)
+    assert not holder.scrub()
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and str(new / "weights.npy") in ready.json["errors"][0]["message"]
+    assert holder.version == old.name
+    assert client.get("/api/search?q=apples").status_code == 200
+    # A newly published sound version makes the worker ready again.
+    (folder / "c.txt").write_text("Cherries are dark.")
+    fresh = build_index(folder, idx, IndexSettings())[0]
+    assert holder.check() and holder.version == fresh.name and holder.problem is None
+    assert client.get("/readyz").status_code == 200
+
+
+def test_with_no_sound_version_left_searches_get_a_clear_503(two_versions):
+    _, idx, old, new = two_versions
+    app = create_app(Config(index_dir=idx, scrub_interval=0), Retriever.open(idx))
+    flip_byte(new)
+    flip_byte(old)
+    app.extensions["groundedqa"].holder.scrub()
+    resp = app.test_client().get("/api/search?q=apples")
+    assert resp.status_code == 503 and "no sound index" in resp.json["errors"][0]["message"]
+    assert app.test_client().get("/readyz").status_code == 503
+    assert app.test_client().get("/healthz").status_code == 200  # alive, not ready
+
+
+def test_the_scrub_runs_in_the_background(two_versions):
+    _, idx, _, new = two_versions
+    holder = IndexHolder(Retriever.open(idx), idx, scrub_interval=0.1)
+    holder.get()
+    flip_byte(new)
+    deadline = time.monotonic() + 10
+    while holder.problem is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert holder.problem and "checksum mismatch" in holder.problem
+    assert holder.version != new.name  # the previous version, sound, answers instead
+
