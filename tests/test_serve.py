@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import urllib.error
@@ -55,7 +56,14 @@ def test_flags_override_the_environment_and_the_index_is_loaded_before_gunicorn_
     assert main(["serve", "--corpus", str(folder), "--port", "9002"]) == 0
     [(app, cfg)] = started
     assert cfg.bind == ["127.0.0.1:9002"] and cfg.workers == 5 and cfg.preload_app
-    assert app.extensions["groundedqa"].retriever.n_sources == 1
+    retriever = app.extensions["groundedqa"].retriever
+    assert retriever.n_sources == 1
+    # Each forked worker opens its encoder session before its first request.
+    child = os.fork()
+    if child == 0:  # a stand-in for a gunicorn worker
+        cfg.post_fork(None, None)
+        os._exit(0 if retriever.encoder._session_pid == os.getpid() else 1)
+    assert os.waitpid(child, 0)[1] == 0
 
 
 def test_every_serve_flag_also_comes_from_the_environment(monkeypatch, make_corpus, tmp_path):

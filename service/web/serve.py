@@ -77,6 +77,19 @@ def app_from_env() -> Flask:
     return create_app(config, Retriever(ensure_index(config), config.search))
 
 
+def warm_up(app: Flask) -> Any:
+    """A gunicorn ``post_fork`` hook: each new worker opens its own encoder
+    session (one made before the fork must not be used after it) before
+    its first request, so no reader waits a few hundred ms for it."""
+
+    def hook(server: Any, worker: Any) -> None:
+        encoder = app.extensions["groundedqa"].holder.get().encoder
+        if encoder is not None:
+            encoder.encode_queries(["warm up"])
+
+    return hook
+
+
 def serve(config: Config, search: Search = search_json) -> None:
     """Load the index once, then serve it with ``config.workers`` workers
     (``search``: see :func:`service.web.app.create_app`)."""
@@ -86,4 +99,4 @@ def serve(config: Config, search: Search = search_json) -> None:
     # worker's full collections no longer walk it (tens of ms each on a
     # large index) and do not write to pages shared with the other workers.
     gc.freeze()
-    GunicornApp(app, gunicorn_options(config)).run()
+    GunicornApp(app, {**gunicorn_options(config), "post_fork": warm_up(app)}).run()
