@@ -5,6 +5,7 @@ Sits below the index and retrieval layers and imports nothing else from
 ``scripts/export_model.py``); see :mod:`service.embedding.encoder`.
 """
 
+from . import encoder
 from .encoder import (
     Encoder,
     EncoderConfig,
@@ -16,13 +17,4 @@ from .encoder import (
     verify,
 )
 
-__all__ = [
-    "Encoder",
-    "EncoderConfig",
-    "ModelIntegrityError",
-    "default_model_dir",
-    "dequantize",
-    "quantize",
-    "quantized_dot",
-    "verify",
-]
+__all__ = encoder.__all__
