@@ -157,7 +157,8 @@ def cmd_ask(args: argparse.Namespace, config: Config) -> int:
     if doc["abstained"]:
         print("Closest passages (they do not answer it):")
     for hit in doc["hits"]:
-        print(f"{hit['rank']:>2}. [{hit['source_id']}] {hit['id']}  score {hit['score']:.3f}")
+        meaning = "" if hit["semantic_score"] is None else f"  meaning {hit['semantic_score']:.2f}"
+        print(f"{hit['rank']:>2}. [{hit['source_id']}] {hit['id']}  score {hit['score']:.3f}{meaning}")
         print(textwrap.indent(textwrap.fill(hit["text"], 88), "    "))
     return EXIT_OK
 
