@@ -11,6 +11,8 @@ as one error message before the server starts, not as crashing workers.
 from __future__ import annotations
 
 import gc
+import os
+import sys
 from typing import Any
 
 from flask import Flask
@@ -90,6 +92,15 @@ def warm_up(app: Flask) -> Any:
     return hook
 
 
+def exit_at_once(server: Any, worker: Any) -> None:
+    """A gunicorn ``worker_exit`` hook: a worker that has finished leaves
+    without running native destructors, because onnxruntime's state,
+    inherited across the fork, aborts the process in them (SIGABRT)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def serve(config: Config, search: Search = search_json) -> None:
     """Load the index once, then serve it with ``config.workers`` workers
     (``search``: see :func:`service.web.app.create_app`)."""
@@ -99,4 +110,4 @@ def serve(config: Config, search: Search = search_json) -> None:
     # worker's full collections no longer walk it (tens of ms each on a
     # large index) and do not write to pages shared with the other workers.
     gc.freeze()
-    GunicornApp(app, {**gunicorn_options(config), "post_fork": warm_up(app)}).run()
+    GunicornApp(app, {**gunicorn_options(config), "post_fork": warm_up(app), "worker_exit": exit_at_once}).run()
