@@ -16,7 +16,7 @@ import textwrap
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .config import PROJECT_ROOT, Config
+from .config import PROJECT_ROOT, RETRIEVAL_MODES, Config
 from .corpus.reader import CorpusError
 from .index.build import build_index, ensure_index
 from .index.store import IndexFault
@@ -79,7 +79,7 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="print the passages that best answer a question")
     _common(p)
     p.add_argument("-k", type=_positive_int, default=None, help="how many passages (default 10)")
-    p.add_argument("--retrieval", choices=("lexical", "hybrid"), default=None,
+    p.add_argument("--retrieval", choices=RETRIEVAL_MODES, default=None,
                    help="rank by words alone, or by words and meaning (default: hybrid where the index has vectors)")
     p.add_argument("--json", action="store_true", help="print the JSON the HTTP API returns")
     p.add_argument("question", nargs="+", help="the question, in plain English")
@@ -107,7 +107,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", type=Path, metavar="PATH", help="write a Markdown report and a PNG chart beside it")
     p.add_argument("--trec-run", type=Path, metavar="PATH",
                    help="write the TREC run here and the qrels beside it (<PATH stem>.qrels)")
-    p.add_argument("--retrieval", choices=("lexical", "hybrid"), default=None,
+    p.add_argument("--retrieval", choices=RETRIEVAL_MODES, default=None,
                    help="how to rank (default: the index's, hybrid where it has vectors)")
     p.add_argument("--no-compare", action="store_true",
                    help="skip the lexical run that a hybrid run is shown beside")

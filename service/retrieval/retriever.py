@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from ..config import IndexSettings, RetrievalSettings
+from ..config import RETRIEVAL_MODES, IndexSettings, RetrievalSettings
 from ..corpus.passages import passage_id
 from ..index.store import StoredIndex, load_best
 from ..text.analysis import Analyzer, Memo
@@ -127,7 +127,7 @@ class Retriever:
     @property
     def modes(self) -> tuple[str, ...]:
         """The retrieval modes this index can serve."""
-        return ("lexical", "hybrid") if self.semantic else ("lexical",)
+        return RETRIEVAL_MODES if self.semantic else ("lexical",)
 
     @property
     def default_retrieval(self) -> str:
@@ -174,7 +174,7 @@ class Retriever:
         mode = retrieval or self.default_retrieval
         if mode == "hybrid" and not self.semantic:
             raise ValueError("this index has no passage vectors, so only lexical retrieval is available")
-        if mode not in ("lexical", "hybrid"):
+        if mode not in RETRIEVAL_MODES:
             raise ValueError(f"retrieval must be lexical or hybrid, not {mode!r}")
         return mode
 

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Collection, Mapping
 
-from ..config import Config
+from ..config import RETRIEVAL_MODES, Config
 
 #: The parameters ``/api/search`` and the web form understand.
 SEARCH_PARAMS = ("q", "k", "retrieval")
@@ -127,7 +127,7 @@ def _check_k(raw: Any, config: Config, from_text: bool) -> tuple[int | None, Par
 def _check_retrieval(raw: Any, modes: Collection[str]) -> tuple[str | None, ParamError | None]:
     if raw is None or raw == "":
         return None, None
-    if raw not in ("lexical", "hybrid"):
+    if raw not in RETRIEVAL_MODES:
         return None, ParamError("retrieval", "retrieval must be lexical or hybrid")
     if raw not in modes:
         return None, ParamError("retrieval", f"retrieval={raw} is not available: this index has no "
@@ -142,7 +142,7 @@ def check_search(
     ignore_unknown: bool = False,
     errors: list[ParamError] | None = None,
     from_text: bool = False,
-    modes: Collection[str] = ("lexical", "hybrid"),
+    modes: Collection[str] = RETRIEVAL_MODES,
 ) -> SearchParams:
     """Checked ``q`` and ``k`` from ``params`` (a query string's values or a
     JSON object), or :class:`InvalidParams` listing every problem, including
