@@ -66,6 +66,21 @@ def test_flags_override_the_environment_and_the_index_is_loaded_before_gunicorn_
     assert os.waitpid(child, 0)[1] == 0
 
 
+def test_a_new_worker_catches_up_with_the_published_index_before_its_first_request(make_corpus, tmp_path):
+    from service.index.build import build_index
+    from service.retrieval.retriever import Retriever
+    from service.web.app import create_app
+    from service.web.serve import warm_up
+
+    folder, idx = make_corpus({"a.txt": "Apples are red."}), tmp_path / "idx"
+    build_index(folder, idx, Config().settings)
+    app = create_app(Config(index_dir=idx, reload_interval=0, scrub_interval=0), Retriever.open(idx))
+    (folder / "b.txt").write_text("Bananas are yellow.")
+    newer = build_index(folder, idx, Config().settings)[0]
+    warm_up(app)(None, None)  # what gunicorn runs in a worker it forks from the master
+    assert app.extensions["groundedqa"].holder.version == newer.name
+
+
 def test_every_serve_flag_also_comes_from_the_environment(monkeypatch, make_corpus, tmp_path):
     folder = make_corpus({"a.txt": "Apples are red.", "b.txt": "Bananas are yellow."})
     started = []

@@ -80,12 +80,17 @@ def app_from_env() -> Flask:
 
 
 def warm_up(app: Flask) -> Any:
-    """A gunicorn ``post_fork`` hook: each new worker opens its own encoder
-    session (one made before the fork must not be used after it) before
-    its first request, so no reader waits a few hundred ms for it."""
+    """A gunicorn ``post_fork`` hook: each new worker, before its first
+    request, catches up with the index published since the master loaded
+    its own (a worker respawned after a kill would otherwise answer from an
+    older index than the others until its reload thread ran), and opens its
+    own encoder session (one made before the fork must not be used after
+    it), so no reader waits a few hundred ms for either."""
 
     def hook(server: Any, worker: Any) -> None:
-        encoder = app.extensions["groundedqa"].holder.get().encoder
+        holder = app.extensions["groundedqa"].holder
+        holder.check()
+        encoder = holder.get().encoder
         if encoder is not None:
             encoder.encode_queries(["warm up"])
 
