@@ -13,6 +13,7 @@ The target must be a loopback address.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import http.client
 import ipaddress
 import json
@@ -21,6 +22,7 @@ import socket
 import sys
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -37,6 +39,8 @@ class Sample:
     status: int  # 0 = connection error
     version: str | None
     worker: str | None
+    question: int = -1  # index into the run's questions
+    digest: str | None = None  # answer_digest of the document, for the checked questions
 
 
 @dataclass
@@ -69,6 +73,37 @@ def check_loopback(url: str) -> tuple[str, int]:
     return host, parts.port or 80
 
 
+def answer_digest(doc: dict) -> str:
+    """What a search document answers (the hits, their scores and order,
+    the quoted answer), without what may differ between two right answers
+    (``took_ms``): two documents with one digest give the same answer."""
+    answer = doc.get("answer") or {}
+    key = [[h["id"], h["score"], h["rank_score"], h["start_char"], h["end_char"]] for h in doc["hits"]]
+    key.append([answer.get("passage_id"), answer.get("start_char"), answer.get("end_char"), doc["abstained"]])
+    return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
+
+
+def wait_until(predicate, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out after {seconds} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def wait_ready(base: str, seconds: float) -> None:
+    """Wait until the server at ``base`` answers ``/readyz`` with a 200."""
+
+    def ready() -> bool:
+        try:
+            with urllib.request.urlopen(base + "/readyz", timeout=2) as resp:
+                return resp.status == 200
+        except OSError:
+            return False
+
+    wait_until(ready, seconds, "the server to be ready")
+
+
 def make_questions(n: int, seed: int = 1) -> list[str]:
     """``n`` varied questions: the evaluation questions plus random mixes of
     corpus words, so the load touches many different postings."""
@@ -87,8 +122,10 @@ def make_questions(n: int, seed: int = 1) -> list[str]:
     return questions[:n]
 
 
-def run(url: str, questions: list[str], requests: int, concurrency: int, deadline_s: float) -> RunResult:
-    """Send ``requests`` GETs over ``concurrency`` keep-alive connections."""
+def run(url: str, questions: list[str], requests: int, concurrency: int, deadline_s: float,
+        checked: int = 0) -> RunResult:
+    """Send ``requests`` GETs over ``concurrency`` keep-alive connections;
+    the answers to the first ``checked`` questions are digested."""
     host, port = check_loopback(url)
     result = RunResult()
     lock = threading.Lock()
@@ -103,14 +140,17 @@ def run(url: str, questions: list[str], requests: int, concurrency: int, deadlin
                 i = next(counter, None)
             if i is None:
                 break
-            path = f"/api/search?k=10&q={quote(questions[i % len(questions)])}"
+            question = i % len(questions)
+            path = f"/api/search?k=10&q={quote(questions[question])}"
             t0 = time.perf_counter()
             try:
                 conn.request("GET", path)
                 resp = conn.getresponse()
-                resp.read()
-                sample = Sample(t0 - start, (time.perf_counter() - t0) * 1000, resp.status,
-                                resp.getheader("X-Index-Version"), resp.getheader("X-Served-By"))
+                body = resp.read()
+                ms = (time.perf_counter() - t0) * 1000
+                digest = answer_digest(json.loads(body)) if question < checked and resp.status == 200 else None
+                sample = Sample(t0 - start, ms, resp.status, resp.getheader("X-Index-Version"),
+                                resp.getheader("X-Served-By"), question, digest)
             except (OSError, http.client.HTTPException):
                 sample = Sample(t0 - start, (time.perf_counter() - t0) * 1000, 0, None, None)
                 conn.close()

@@ -3,12 +3,18 @@
 Run 1: 20,000 requests at concurrency 8 over 1,000 varied questions;
 expects 0 errors and 0 non-2xx.
 
-Run 2: the same load while, in this order, a new index is published twice,
-a corrupt one is published once, and one worker is killed with SIGKILL.
-Expects at most one request per client connection the killed worker held
-(its threads' and its kept-alive ones) to fail, the worker
-count restored, and every worker's index version to only move forward and
-never to the corrupt one.
+Run 2: the same load while the faults of bench/faults.py happen in turn:
+two publishes, a corrupt publish, a worker killed with SIGKILL, a build
+made with the clock 2 h ahead and one after it, a publish of another
+corpus's index, ``CURRENT`` deleted with a worker killed and the master
+HUPed, a publish of a copy missing a file (then completed), malformed
+chunked requests, damage to the live version (found by the scrub), and a
+last publish.  Expects no request to fail but those the killed and
+restarted workers held (one per client connection each), every answer to
+the checked questions right for the version that gave it, every worker's
+version to only move forward (before the damage, after which the scrub
+moves workers to an older sound version on purpose) and never to a refused
+one, the worker count restored and all workers on the last version.
 
 Run 3 (bench/slow_clients.py): 200 connections send request heads a few
 bytes a second for 30 s while ``/healthz`` and ``/api/search`` are polled;
@@ -17,34 +23,40 @@ requests that never complete (a body shorter than its Content-Length, an
 unfinished chunked body, a TLS hello), more than there are workers: each
 gets a 4xx within 15 s and ``/healthz`` answers within 1 s meanwhile.
 
+``--long SECONDS`` (not run by CI) adds ``wrk`` runs of that length at 16
+and 64 connections (bench/wrk_runs.py).
+
 Writes bench/RELIABILITY.md; exits non-zero when an expectation fails.
 
-    python bench/reliability.py [--requests 20000] [--concurrency 8] [--slow 200] [--slow-seconds 30]
+    python bench/reliability.py [--requests 20000] [--concurrency 8] [--slow 200] [--slow-seconds 30] [--long 60]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Collection
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import load  # noqa: E402  (bench/load.py, beside this file)
+import faults  # noqa: E402  (bench/faults.py, beside this file)
+import load  # noqa: E402
+import publish_latency  # noqa: E402
 import slow_clients  # noqa: E402
+import wrk_runs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from service.index.store import build_lock, current_version, new_staging, publish  # noqa: E402
+from service.index.store import current_version  # noqa: E402
 
 WORKERS = 2
 
@@ -68,45 +80,7 @@ def children(pid: int) -> list[int]:
     return sorted(out)
 
 
-def wait_until(predicate, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out after {seconds} s waiting for {what}")
-        time.sleep(0.1)
-
-
-def ready(base: str) -> bool:
-    try:
-        with urllib.request.urlopen(base + "/readyz", timeout=2) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
-
-
-def index(corpus: Path, idx: Path) -> str:
-    subprocess.run([sys.executable, "-m", "service", "index", "--corpus", str(corpus), "--index", str(idx)],
-                   check=True, capture_output=True, cwd=ROOT)
-    return current_version(idx).name
-
-
-def publish_corrupt(corpus: Path, idx: Path, staging: Path) -> str:
-    """Build a version elsewhere, flip a byte in it, move it in under the
-    next sequence number, point CURRENT at it."""
-    built = index(corpus, staging)
-    weights = staging / built / "weights.npy"
-    data = bytearray(weights.read_bytes())
-    data[-3] ^= 0xFF
-    weights.write_bytes(bytes(data))
-    with build_lock(idx):
-        name = new_staging(idx).name.removeprefix(".tmp-")
-        shutil.rmtree(idx / f".tmp-{name}")
-        shutil.move(str(staging / built), str(idx / name))
-        publish(idx, name)
-    return name
-
-
-def check_versions(samples: list[load.Sample], corrupt: str) -> list[str]:
+def check_versions(samples: list[load.Sample], refused: Collection[str]) -> list[str]:
     """Problems with any worker's sequence of index versions.
 
     The client's threads record responses in whatever order the OS schedules
@@ -121,8 +95,8 @@ def check_versions(samples: list[load.Sample], corrupt: str) -> list[str]:
         if s.worker and s.version:
             by_worker.setdefault(s.worker, []).append(s)
     for worker, served in by_worker.items():
-        if any(s.version == corrupt for s in served):
-            problems.append(f"worker {worker} served the corrupt version")
+        if any(s.version in refused for s in served):
+            problems.append(f"worker {worker} served a refused version")
         arrived = sorted(served, key=lambda s: s.t + s.ms / 1000)
         newest, i = "", 0
         for s in sorted(served, key=lambda s: s.t):
@@ -135,6 +109,123 @@ def check_versions(samples: list[load.Sample], corrupt: str) -> list[str]:
     return problems
 
 
+#: Questions whose every answer in run 2 is checked against the version that gave it.
+CHECKED = 50
+
+
+def fault_run(args, base: str, server: subprocess.Popen, work: Path, questions: list[str]) -> dict:
+    """Run 2: load while the faults happen; what happened and what went wrong."""
+    corpus, idx, staging, other = work / "corpus", work / "index", work / "staging", work / "other"
+    expect = faults.Expectations(questions[:CHECKED])
+    start = expect.add(current_version(idx))
+    events: list[str] = []
+    box: dict[str, load.RunResult] = {}
+    loader = threading.Thread(target=lambda: box.setdefault(
+        "r", load.run(base, questions, args.requests, args.concurrency, args.deadline, checked=CHECKED)))
+    t0 = time.monotonic()
+    loader.start()
+
+    def at(seconds: float, what: str, action):
+        time.sleep(max(0.0, seconds - (time.monotonic() - t0)))
+        result = action()
+        events.append(f"{time.monotonic() - t0:5.1f} s  {what}: {result}")
+        return result
+
+    def article(n: int, text: str) -> None:
+        (corpus / f"extra-{n}.txt").write_text(text)
+
+    good, refused, restarted = [start], [], 0
+    article(1, "The first extra article mentions quinoa exports from Peru.")
+    good.append(expect.add(idx / at(2, "published a new index", lambda: faults.index(corpus, idx))))
+    article(2, "The second extra article mentions saffron harvests in Iran.")
+    good.append(expect.add(idx / at(5, "published a new index", lambda: faults.index(corpus, idx))))
+    refused.append(at(8, "published a CORRUPT index (item 7)", lambda: faults.publish_corrupt(corpus, idx, staging)))
+    victim = children(server.pid)[0]
+    at(11, "kill -9 worker", lambda: (os.kill(victim, 9), victim)[1])
+    restarted += 1
+    article(3, "The third extra article mentions cobalt mines in the Congo.")
+    good.append(expect.add(idx / at(14, "published an index built with the clock 2 h ahead (item 3)",
+                                    lambda: faults.index(corpus, idx, clock="+2h"))))
+    article(4, "The fourth extra article mentions vanilla farms in Madagascar.")
+    good.append(expect.add(idx / at(17, "published an index built with the clock back",
+                                    lambda: faults.index(corpus, idx))))
+    refused.append(at(20, "published the index of ANOTHER corpus (item 6)",
+                      lambda: faults.index(other, idx, "--rebuild")))
+    good.append(expect.add(idx / at(23, "published the corpus's index again (--rebuild)",
+                                    lambda: faults.index(corpus, idx, "--rebuild"))))
+    live_at_drop, dropped_at = good[-1], time.monotonic() - t0
+    at(26, "deleted CURRENT, kill -9 worker, HUP the master (item 4)",
+       lambda: faults.drop_pointer_kill_and_hup(idx, server.pid, children(server.pid)))
+    restarted += 1 + WORKERS
+    article(5, "The fifth extra article mentions tea estates in Assam.")
+    partial, missing = at(30, "published a copy missing docs.npy (item 7)",
+                          lambda: faults.publish_incomplete(corpus, idx, staging))
+    at(33, "completed the copy", lambda: faults.complete(idx, partial, missing))
+    good.append(expect.add(idx / partial))
+    host, port = load.check_loopback(base)
+    chunked = at(36, "sent malformed chunked requests (item 5)", lambda: faults.malformed_chunked(host, port))
+    damaged_at = time.monotonic() - t0
+    damaged = at(38, "flipped a byte in the live version's sources.json (item 2)", lambda: faults.damage_live(idx))
+    not_ready = at(38.5, "/readyz answered 503 (scrub found the damage) after, s",
+                   lambda: wait_for_status(base, 503, 30))
+    article(6, "The sixth extra article mentions cork forests in Portugal.")
+    good.append(expect.add(idx / at(48, "published a new index", lambda: faults.index(corpus, idx))))
+    loader.join()
+    run = box["r"]
+    load.wait_until(lambda: len(children(server.pid)) == WORKERS, 60, "gunicorn to restore its workers")
+    finals = set()
+    for _ in range(20):
+        with urllib.request.urlopen(base + "/readyz", timeout=5) as resp:
+            finals.add(resp.headers["X-Index-Version"])
+    checked, wrong = expect.wrong(run.samples)
+    before_damage = [s for s in run.samples if s.t < damaged_at]
+    # With CURRENT gone, no worker (the new ones forked from the master's
+    # preloaded index included) answers from an older version than was live.
+    stale = sorted({s.version for s in before_damage if s.t > dropped_at and s.version and s.version < live_at_drop})
+    return {"summary": run.summary(), "events": events, "good": good, "refused": refused, "damaged": damaged,
+            "chunked": chunked, "not_ready_after_s": not_ready, "finals": sorted(finals), "checked": checked,
+            "wrong": wrong, "restarted": restarted,
+            "backwards": check_versions(before_damage, refused) + [
+                f"served {v}, older than {live_at_drop}, after CURRENT was deleted" for v in stale],
+            "served_refused": sorted({s.version for s in run.samples if s.version in refused}),
+            "versions_seen": sorted({s.version for s in run.samples if s.version})}
+
+
+def wait_for_status(base: str, status: int, seconds: float) -> float:
+    """Seconds until ``/readyz`` answers ``status``."""
+    t0 = time.monotonic()
+
+    def answered() -> bool:
+        try:
+            with urllib.request.urlopen(base + "/readyz", timeout=2) as resp:
+                return resp.status == status
+        except urllib.error.HTTPError as exc:
+            return exc.code == status
+        except OSError:
+            return False
+
+    load.wait_until(answered, seconds, f"/readyz to answer {status}")
+    return round(time.monotonic() - t0, 2)
+
+
+def fault_problems(r: dict, concurrency: int) -> list[str]:
+    s, out = r["summary"], []
+    # A killed or restarted worker's threads and kept-alive connections die
+    # with it: at most one request per client connection it held fails.
+    if s["non_2xx"] or s["errors"] > concurrency * r["restarted"]:
+        out.append(f"run 2: more requests failed than the killed and restarted workers held: {s}")
+    if r["wrong"]:
+        out.append(f"run 2: {len(r['wrong'])} wrong answers, e.g. {r['wrong'][:3]}")
+    if r["served_refused"]:
+        out.append(f"run 2: served refused versions {r['served_refused']}")
+    out += r["backwards"]
+    if r["finals"] != [r["good"][-1]]:
+        out.append(f"run 2: workers ended on {r['finals']}, expected {r['good'][-1]}")
+    if any(status != 400 for status in r["chunked"]):
+        out.append(f"run 2: malformed chunked requests answered {r['chunked']}, expected 400s")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--requests", type=int, default=20000)
@@ -142,71 +233,43 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--deadline", type=float, default=600.0, help="seconds per load run, at most")
     p.add_argument("--slow", type=int, default=200, help="slow connections in run 3")
     p.add_argument("--slow-seconds", type=float, default=30.0)
+    p.add_argument("--long", type=float, default=0.0, metavar="SECONDS",
+                   help="also run wrk this long at 16 and 64 connections (0: not)")
+    p.add_argument("--big", type=int, default=0, metavar="PASSAGES",
+                   help="also measure latency while an index of this many passages is published (0: not)")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "RELIABILITY.md")
     args = p.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="reliability-"))
-    corpus, idx, staging = work / "corpus", work / "index", work / "staging"
+    corpus, idx = work / "corpus", work / "index"
     shutil.copytree(ROOT / "corpus", corpus)
-    start_version = index(corpus, idx)
+    (work / "other").mkdir()
+    (work / "other" / "yaks.txt").write_text("Yaks live in the mountains of Tibet and give milk.")
+    faults.index(corpus, idx)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "GROUNDEDQA_RELOAD_INTERVAL": "0.5"}
+    env = {**os.environ, "GROUNDEDQA_RELOAD_INTERVAL": "0.5", "GROUNDEDQA_SCRUB_INTERVAL": "2"}
     log_file = open(work / "server.log", "wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port),
          "--workers", str(WORKERS), "--corpus", str(corpus), "--index", str(idx)],
         stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     failures: list[str] = []
+    load_avg = os.getloadavg()[0]
     try:
-        wait_until(lambda: ready(base), 120, "the server to be ready")
+        load.wait_ready(base, 120)
         questions = load.make_questions(1000)
+        long_runs = wrk_runs.runs(base, questions, args.long) if args.long else []
+        failures += [f"wrk at {r['connections']} connections: {r['errors']} errors" for r in long_runs
+                     if r["errors"]]
 
         run1 = load.run(base, questions, args.requests, args.concurrency, args.deadline)
         s1 = run1.summary()
         if s1["errors"] or s1["non_2xx"] or s1["requests"] < args.requests:
             failures.append(f"run 1: {s1}")
 
-        events: list[str] = []
-        box: dict[str, load.RunResult] = {}
-        loader = threading.Thread(target=lambda: box.setdefault(
-            "r", load.run(base, questions, args.requests, args.concurrency, args.deadline)))
-        t0 = time.monotonic()
-        loader.start()
-
-        def at(seconds: float, what: str, action) -> str:
-            time.sleep(max(0.0, seconds - (time.monotonic() - t0)))
-            result = action()
-            events.append(f"{time.monotonic() - t0:5.1f} s  {what}: {result}")
-            return result
-
-        (corpus / "extra-1.txt").write_text("The first extra article mentions quinoa exports from Peru.")
-        v1 = at(2, "published a new index", lambda: index(corpus, idx))
-        (corpus / "extra-2.txt").write_text("The second extra article mentions saffron harvests in Iran.")
-        v2 = at(5, "published a new index", lambda: index(corpus, idx))
-        corrupt = at(8, "published a CORRUPT index", lambda: publish_corrupt(corpus, idx, staging))
-        before = children(server.pid)
-        victim = before[0]
-        at(11, "kill -9 worker", lambda: (os.kill(victim, signal.SIGKILL), victim)[1])
-        loader.join()
-        run2 = box["r"]
-        s2 = run2.summary()
-        wait_until(lambda: len(children(server.pid)) == WORKERS and victim not in children(server.pid),
-                   30, "gunicorn to replace the killed worker")
-        after = children(server.pid)
-        # The killed worker's threads and kept-alive connections die with it:
-        # at most one request per client connection it held fails.
-        if s2["non_2xx"] or s2["errors"] > args.concurrency:
-            failures.append(f"run 2: more requests failed than the killed worker had connections: {s2}")
-        failures += check_versions(run2.samples, corrupt)
-        # Every worker, the new one included, ends on the last good version.
-        finals = set()
-        for _ in range(20):
-            with urllib.request.urlopen(base + "/readyz", timeout=5) as resp:
-                finals.add(resp.headers["X-Index-Version"])
-        if finals != {v2}:
-            failures.append(f"workers ended on {sorted(finals)}, expected {v2}")
-        versions_seen = sorted({s.version for s in run2.samples if s.version})
+        run2 = fault_run(args, base, server, work, questions)
+        failures += fault_problems(run2, args.concurrency)
 
         slow = slow_clients.slow_heads(base, args.slow, args.slow_seconds)
         incomplete = slow_clients.incomplete_requests(base, WORKERS + 1)
@@ -218,42 +281,72 @@ def main(argv: list[str] | None = None) -> int:
         except subprocess.TimeoutExpired:
             server.kill()
         log_file.close()
+    big = publish_latency.measure(args.big, 4, 30, free_port()) if args.big else None
 
-    report = render(args, s1, s2, events, start_version, v1, v2, corrupt, before, after, versions_seen,
-                    slow, incomplete, failures)
+    report = render(args, load_avg, long_runs, s1, run2, slow, incomplete, big, failures)
     args.out.write_text(report)
     print(report)
     shutil.rmtree(work, ignore_errors=True)
     return 1 if failures else 0
 
 
-def render(args, s1, s2, events, v0, v1, v2, corrupt, before, after, versions_seen, slow, incomplete,
-           failures) -> str:
+def _table(rows: list[tuple[str, dict]], cols: list[str]) -> str:
+    return "\n".join([f"| run | {' | '.join(cols)} |", "|---|" + "---|" * len(cols)]
+                     + [f"| {name} | " + " | ".join(str(s[c]) for c in cols) + " |" for name, s in rows])
+
+
+def _big_section(big: dict | None) -> str:
+    if big is None:
+        return ""
+    windows = [(name, big[key]) for name, key in (("before the publish", "before"),
+                                                  ("until both workers answered from it", "while_verifying"),
+                                                  ("after", "after"))]
+    return f"""
+Publishing a big index (bench/publish_latency.py, `--big {big['passages']}`): a synthetic lexical
+index of {big['passages']:,} passages ({big['index_mb']} MB) served by {WORKERS} workers under
+{big['concurrency']} client connections; the live version was copied in under the next sequence
+number ({big['copy_s']} s) and published; the workers answered from it
+{big['workers_switched_after_s']} s after (each read and verified all {big['index_mb']} MB in its reload thread):
+
+{_table(windows, ["requests", "p50_ms", "p99_ms", "max_ms", "failed"])}
+"""
+
+
+def render(args, load_avg, long_runs, s1, r2, slow, incomplete, big, failures) -> str:
     cols = ["requests", "ok_2xx", "non_2xx", "errors", "seconds", "req_per_s", "p50_ms", "p95_ms", "p99_ms"]
-    rows = "\n".join(f"| {name} | " + " | ".join(str(s[c]) for c in cols) + " |"
-                     for name, s in (("1: steady load", s1), ("2: publishes + corrupt publish + kill -9", s2)))
+    long_part = ""
+    if long_runs:
+        long_part = f"""
+wrk runs (bench/wrk_runs.py: `wrk -t2 -c N -d {args.long:g}s --latency` over the same 1,000
+questions), before run 1:
+
+{_table([(f"wrk, {r['connections']} connections", r) for r in long_runs],
+         ["connections", "seconds", "requests", "req_per_s", "p50_ms", "p99_ms", "errors", "non_2xx"])}
+"""
+    flags = (f" --long {args.long:g}" if args.long else "") + (f" --big {args.big}" if args.big else "")
     return f"""# Reliability under load
 
-Produced by `python bench/reliability.py --requests {args.requests} --concurrency {args.concurrency} --slow {args.slow} --slow-seconds {args.slow_seconds:g}`
-(also run by `.ci/run`) on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: the real
+Produced by `python bench/reliability.py --requests {args.requests} --concurrency {args.concurrency} --slow {args.slow} --slow-seconds {args.slow_seconds:g}{flags}`
+(`make reliability` runs it without `--long`) on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: the real
 `python -m service serve` with {WORKERS} gunicorn workers on 127.0.0.1, the bundled corpus,
 {args.concurrency} keep-alive client threads (bench/load.py) over 1,000 varied questions.
-Machine: {os.cpu_count()} cores, load average before the run {os.getloadavg()[0]:.2f}
-(the client and the server share these cores).
-
-| run | {' | '.join(cols)} |
-|---|{'---|' * len(cols)}
-{rows}
+Machine: {os.cpu_count()} cores, shared with other jobs (load average {load_avg:.2f} before the run);
+the client and the server share these cores too, so the figures are lower bounds.
+{long_part}
+{_table([("1: steady load", s1), ("2: faults of items 2-7 (below)", r2["summary"])], cols)}
 
 Run 2 events (seconds from its start):
 
 ```
-{chr(10).join(events)}
+{chr(10).join(r2["events"])}
 ```
 
-- Index versions: start `{v0}`, then `{v1}`, `{v2}`; corrupt: `{corrupt}`.
-- Versions seen in run 2's responses: {', '.join(f'`{v}`' for v in versions_seen)}.
-- Workers before the kill: {before}; after: {after}.
+- Versions published and sound: {', '.join(f'`{v}`' for v in r2['good'])}; refused: {', '.join(f'`{v}`' for v in r2['refused'])}; damaged while live: `{r2['damaged']}`.
+- Versions seen in run 2's responses: {', '.join(f'`{v}`' for v in r2['versions_seen'])}; refused versions served: {r2['served_refused'] or 'none'}.
+- Requests lost: {r2['summary']['errors']} (connection errors; allowed: one per client connection each of the {r2['restarted']} killed or restarted workers held); non-2xx: {r2['summary']['non_2xx']}.
+- Wrong answers: {len(r2['wrong'])} of {r2['checked']} responses to the {CHECKED} checked questions, each compared with the answer computed from the version named in its `X-Index-Version`.
+- Malformed chunked requests answered: {r2['chunked']}.
+- All workers ended on: {', '.join(f'`{v}`' for v in r2['finals'])}.
 
 Run 3: {slow['connections']} slow connections (a header line a second, never finished; reopened
 when the server closes them) for {slow['seconds']:g} s while `/healthz` and `/api/search` were polled:
@@ -267,15 +360,20 @@ Requests that never complete, {incomplete['copies']} of each at once (answers as
 {chr(10).join(f"- {name}: {answers}" for name, answers in incomplete['answers'].items())}
 - `/healthz` meanwhile: slowest {incomplete['healthz_meanwhile_max_s']} s, {incomplete['healthz_meanwhile_failed']} failed.
 
+{_big_section(big)}
 - Checks: {'all passed' if not failures else 'FAILED: ' + '; '.join(failures)}.
 
-Expectations: run 1 has 0 errors and 0 non-2xx; in run 2 at most one request
-per client connection the killed worker held fails (its threads' requests and
-its kept-alive connections die with it: at most {args.concurrency}), gunicorn restores the worker count,
-each worker's `X-Index-Version` only moves forward and is never the corrupt
-version, and all workers end on the last good version; in run 3 at least
-99% of polls are answered within 1 s and none fails, and every incomplete
-request gets a 4xx within 15 s (the server's request timeout is 10 s).
+Expectations: run 1 has 0 errors and 0 non-2xx; in run 2 no response is a
+non-2xx, at most one request per client connection fails for each worker
+killed or restarted (its threads' requests and kept-alive connections die
+with it), no answer to a checked question differs from the one its version
+gives, no refused version (corrupt, another corpus's) is ever served, each
+worker's `X-Index-Version` only moves forward until the damage (the scrub
+then moves it to an older sound version on purpose), gunicorn restores the
+worker count and all workers end on the last version; malformed chunked
+requests get 400s; in run 3 at least 99% of polls are answered within 1 s
+and none fails, and every incomplete request gets a 4xx within 15 s (the
+server's request timeout is 10 s).
 """
 
 

@@ -21,14 +21,14 @@ def sample(t: float, ms: float, version: str, worker: str = "1") -> Sample:
 def test_overlapping_responses_recorded_out_of_order_are_not_a_regression():
     # Sent at 1.0 and 1.001; the client recorded the newer one first.
     samples = [sample(1.001, 5, "v2"), sample(1.0, 20, "v1")]
-    assert reliability.check_versions(samples, corrupt="v9") == []
+    assert reliability.check_versions(samples, refused={"v9"}) == []
 
 
 def test_older_version_sent_after_newer_arrived_is_a_regression():
     samples = [sample(1.0, 5, "v2"), sample(2.0, 5, "v1")]
-    assert reliability.check_versions(samples, corrupt="v9") == ["worker 1 went back from v2 to v1"]
+    assert reliability.check_versions(samples, refused={"v9"}) == ["worker 1 went back from v2 to v1"]
 
 
 def test_workers_are_checked_separately_and_corrupt_is_flagged():
     samples = [sample(1.0, 5, "v2", "1"), sample(2.0, 5, "v1", "2"), sample(3.0, 5, "v9", "2")]
-    assert reliability.check_versions(samples, corrupt="v9") == ["worker 2 served the corrupt version"]
+    assert reliability.check_versions(samples, refused={"v9"}) == ["worker 2 served a refused version"]
