@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .config import PROJECT_ROOT, RETRIEVAL_MODES, Config
-from .corpus.reader import CorpusError
+from .corpus.reader import CorpusError, read_files
 from .index.build import build_index, ensure_index
-from .index.store import IndexFault
+from .index.changes import ChangeSummary, apply_changes, compact
+from .index.store import IndexFault, load_version
 from .qa.ask import search_json
 from .retrieval.retriever import Retriever
 from .web.validation import InvalidParams, check_search
@@ -76,6 +77,25 @@ def make_parser() -> argparse.ArgumentParser:
                    help="lexical only: store no passage vectors (faster to build; no hybrid retrieval)")
     p.set_defaults(func=cmd_index)
 
+    p = sub.add_parser("add", help="add articles to the index, replacing those with the same source ID")
+    _common(p)
+    p.add_argument("--skip-bad", action="store_true", help="add the good files and report the bad ones")
+    p.add_argument("--no-semantic", action="store_true",
+                   help="a new index only: lexical, no passage vectors (an existing index keeps its own)")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                   help=".txt/.md articles (source ID = file stem) or .jsonl[.gz] records")
+    p.set_defaults(func=cmd_add)
+
+    p = sub.add_parser("remove", help="remove articles from the index by source ID")
+    _common(p)
+    p.add_argument("--missing-ok", action="store_true", help="ignore IDs the index does not hold")
+    p.add_argument("source_ids", nargs="+", metavar="SOURCE_ID")
+    p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("compact", help="merge the index's segments into one")
+    _common(p)
+    p.set_defaults(func=cmd_compact)
+
     p = sub.add_parser("ask", help="print the passages that best answer a question")
     _common(p)
     p.add_argument("-k", type=_positive_int, default=None, help="how many passages (default 10)")
@@ -129,6 +149,46 @@ def cmd_index(args: argparse.Namespace, config: Config) -> int:
     retriever = Retriever.open(target)
     print(f"indexed {retriever.n_sources} articles as {retriever.n_passages} passages "
           f"({len(report.problems)} rejected of {report.items_seen} seen) into {version}")
+    return EXIT_OK
+
+
+def _published(summary: ChangeSummary) -> str:
+    if summary.version is None:
+        return "nothing changed; nothing published"
+    stored = load_version(summary.version, verify=False)
+    merged = f", {summary.merged} segments merged" if summary.merged else ""
+    return (f"published {summary.version.name}: {stored.manifest['n_sources']} articles, "
+            f"{stored.manifest['n_passages']} passages in {len(stored.segments)} segments{merged}")
+
+
+def cmd_add(args: argparse.Namespace, config: Config) -> int:
+    report = read_files(args.files, config.max_file_bytes)
+    if report.problems and not args.skip_bad:
+        raise CorpusError(report.problems)
+    for problem in report.problems:
+        print(f"skipped {problem}", file=sys.stderr)
+    if not report.articles:
+        raise CorpusError(report.problems, "no article to add")
+    summary = apply_changes(config.resolved_index_dir, config.settings, add=report.articles,
+                            semantic=config.semantic and not args.no_semantic,
+                            rejected=[str(p) for p in report.problems])
+    print(f"added {summary.added}, replaced {summary.replaced} ({len(report.problems)} skipped); "
+          + _published(summary))
+    return EXIT_OK
+
+
+def cmd_remove(args: argparse.Namespace, config: Config) -> int:
+    summary = apply_changes(config.resolved_index_dir, config.settings, remove=args.source_ids,
+                            missing_ok=args.missing_ok)
+    unknown = len(set(args.source_ids)) - summary.removed
+    print(f"removed {summary.removed}" + (f" ({unknown} not in the index)" if unknown else "") + "; "
+          + _published(summary))
+    return EXIT_OK
+
+
+def cmd_compact(args: argparse.Namespace, config: Config) -> int:
+    summary = compact(config.resolved_index_dir)
+    print(_published(summary) if summary.version else "already one segment without deletions; nothing published")
     return EXIT_OK
 
 

@@ -112,3 +112,16 @@ def live_server(tmp_path_factory):
     # state, inherited across the fork, does so unless the worker skips it).
     log = log_path.read_text(errors="replace")
     assert "SIGABRT" not in log and "terminate called" not in log, log[-2000:]
+
+
+def segment_file(version: Path, name: str) -> Path:
+    """File ``name`` of the first segment of index version ``version``."""
+    import json
+
+    manifest = json.loads((Path(version) / "manifest.json").read_text())
+    return Path(version) / manifest["segments"][0]["name"] / name
+
+
+@pytest.fixture(name="segment_file")
+def _segment_file():
+    return segment_file

@@ -109,6 +109,21 @@ def read_corpus(path: Path | str, max_file_bytes: int = MAX_FILE_BYTES) -> Corpu
     return report
 
 
+def read_files(paths: list[Path], max_file_bytes: int = MAX_FILE_BYTES) -> CorpusReport:
+    """Read articles from ``.txt``/``.md`` files and ``.jsonl[.gz]`` files
+    (what ``add`` takes), with the checks of a corpus, duplicates across the
+    files included; problems are collected, not raised."""
+    report = CorpusReport()
+    for path in paths:
+        one = read_corpus(path, max_file_bytes)
+        report.articles += one.articles
+        report.origins += one.origins
+        report.problems += one.problems
+        report.items_seen += one.items_seen
+    _reject_duplicates(report)
+    return report
+
+
 def load_corpus(path: Path | str, skip_bad: bool = False, max_file_bytes: int = MAX_FILE_BYTES) -> CorpusReport:
     """Read a corpus; raise :class:`CorpusError` on any problem unless ``skip_bad``.
 

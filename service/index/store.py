@@ -3,12 +3,12 @@
 Layout of an index directory::
 
     CURRENT                 name of the live version (swapped atomically)
-    v-20261122T031500-ab12/ one built index, never modified once published
-        manifest.json       format version, fingerprints, counts, checksums
-        *.npy               the BM25 arrays and passage spans
-        terms.json          the vocabulary
-        sources.json        source IDs and metadata
-        texts.bin           the articles' text, UTF-8, back to back
+    v-20261122T031500-ab12/ one version, never modified once published
+        manifest.json       format version, fingerprints, counts, its segments
+                            and the articles deleted from each, checksums
+        seg-…/              a segment (see :mod:`service.index.segments`):
+                            postings, passages, texts, vectors; a segment a
+                            later version keeps is hard-linked into it
 
 No pickle: every file is an ``.npy`` array, JSON or raw UTF-8, readable by
 any tool.  A version is written into a temporary directory, fsynced,
@@ -33,22 +33,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import numpy as np
-
-from ..corpus.reader import Article
-from .arrays import Bm25Arrays
+from .segments import Segment, SegmentFault, check_vectors, load_segment
 
 log = logging.getLogger(__name__)
 
-#: 2: per-term max weights and frequent-term bitmaps for the pruned scorer.
-FORMAT_VERSION = 2
+#: 3: segments of term frequencies, weighted when loaded; deletions.
+FORMAT_VERSION = 3
 POINTER = "CURRENT"
 KEEP_VERSIONS = 2
-_ARRAYS = ("ptr", "docs", "weights", "doc_len", "idf", "max_weight", "bitmap_row", "bitmaps")
-_PASSAGE_ARRAYS = ("p_source", "p_n", "p_start", "p_end")
-#: Passage vectors (int8 codes, one row per passage) and their per-row
-#: scales: present when the manifest's ``semantic`` names the encoder.
-_VECTOR_ARRAYS = ("vectors", "vector_scales")
 
 
 class IndexFault(Exception):
@@ -57,21 +49,20 @@ class IndexFault(Exception):
 
 @dataclass(frozen=True)
 class StoredIndex:
-    """Everything a loaded index version holds."""
+    """Everything a loaded index version holds: its segments, in order."""
 
     path: Path
     manifest: dict[str, Any]
-    arrays: Bm25Arrays
-    passages: dict[str, np.ndarray]  # p_source, p_n, p_start, p_end
-    sources: list[dict[str, Any]]  # id, title, url, date
-    text_offsets: np.ndarray  # byte offsets into texts.bin, len(sources) + 1
-    texts: np.ndarray  # uint8 memory map of texts.bin
-    vectors: np.ndarray | None = None  # int8 (passages, dim), or None: a lexical-only index
-    vector_scales: np.ndarray | None = None  # float32 (passages,)
+    segments: list[Segment]
 
-    def source_text(self, i: int) -> str:
-        s, e = int(self.text_offsets[i]), int(self.text_offsets[i + 1])
-        return bytes(self.texts[s:e]).decode("utf-8")
+    @property
+    def semantic(self) -> bool:
+        """Whether the passages have vectors (a lexical-only index has none)."""
+        return bool(self.manifest.get("semantic"))
+
+    def live_source_ids(self) -> list[str]:
+        """The IDs of the articles this version holds."""
+        return [sid for seg in self.segments for sid in seg.live_source_ids()]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -131,55 +122,32 @@ def new_staging(index_dir: Path) -> Path:
     return tmp
 
 
-def save_index(
-    index_dir: Path,
-    arrays: Bm25Arrays,
-    articles: list[Article],
-    passages: dict[str, np.ndarray],
-    manifest: dict[str, Any],
-    staging: Path,
-    vectors: tuple[np.ndarray, np.ndarray] | None = None,
-) -> Path:
-    """Write a new version and publish it; returns the version's path.
+def save_index(index_dir: Path, staging: Path, manifest: dict[str, Any],
+               known_files: dict[str, Any] | None = None) -> Path:
+    """Publish the version written into ``staging``; returns its path.
 
-    ``staging`` comes from :func:`new_staging`; arrays already written
-    there are kept as they are; the rest is written beside them.
-    ``vectors``: the passages' int8 codes and scales, if the index has them.
+    ``staging`` comes from :func:`new_staging` and holds the version's
+    segment directories (``manifest["segments"]`` names them).  Files in
+    ``known_files`` (path → size and checksum, from the version they are
+    hard-linked from) are taken as they are: a change writes and hashes
+    only what it adds.
     """
     index_dir = Path(index_dir)
     name = staging.name.removeprefix(".tmp-")
+    known = known_files or {}
     try:
-        for key in _ARRAYS:
-            if not (staging / f"{key}.npy").exists():
-                np.save(staging / f"{key}.npy", getattr(arrays, key))
-        for key in _PASSAGE_ARRAYS:
-            np.save(staging / f"{key}.npy", passages[key])
-        for key, values in zip(_VECTOR_ARRAYS, vectors or ()):
-            np.save(staging / f"{key}.npy", values)
-        offsets = [0]
-        with open(staging / "texts.bin", "wb") as fh:
-            for a in articles:
-                data = a.text.encode("utf-8")
-                fh.write(data)
-                offsets.append(offsets[-1] + len(data))
-        np.save(staging / "text_offsets.npy", np.asarray(offsets, dtype=np.int64))
-        _write_json(staging / "terms.json", arrays.terms)
-        _write_json(
-            staging / "sources.json",
-            [{"id": a.source_id, **a.metadata()} for a in articles],
-        )
         files = {}
-        for f in sorted(staging.iterdir()):
+        for f in sorted(p for p in staging.rglob("*") if p.is_file()):
+            rel = f.relative_to(staging).as_posix()
+            if rel in known:
+                files[rel] = known[rel]
+                continue
             with open(f, "rb+") as fh:
                 os.fsync(fh.fileno())
-            files[f.name] = {"bytes": f.stat().st_size, "sha256": _sha256(f)}
-        full = {
-            "format_version": FORMAT_VERSION,
-            **manifest,
-            "version": name,
-            "avgdl": arrays.avgdl,
-            "files": files,
-        }
+            files[rel] = {"bytes": f.stat().st_size, "sha256": _sha256(f)}
+        for d in [p for p in staging.iterdir() if p.is_dir()]:
+            _fsync_dir(d)
+        full = {"format_version": FORMAT_VERSION, **manifest, "version": name, "files": files}
         _write_json(staging / "manifest.json", full, fsync=True)
         _fsync_dir(staging)
         final = index_dir / name
@@ -300,83 +268,23 @@ def load_version(version: Path, verify: bool = True) -> StoredIndex:
         raise IndexFault(f"{version}: index version directory is missing")
     manifest = read_manifest(version)
     verify_files(version, manifest, checksums=verify)
-    try:
-        arr = {k: np.load(version / f"{k}.npy", mmap_mode="r", allow_pickle=False) for k in _ARRAYS}
-        passages = {
-            k: np.load(version / f"{k}.npy", mmap_mode="r", allow_pickle=False) for k in _PASSAGE_ARRAYS
-        }
-        offsets = np.load(version / "text_offsets.npy", allow_pickle=False)
-        terms = json.loads((version / "terms.json").read_text())
-        sources = json.loads((version / "sources.json").read_text())
-        size = (version / "texts.bin").stat().st_size
-        texts = np.memmap(version / "texts.bin", dtype=np.uint8, mode="r") if size else np.zeros(0, np.uint8)
-        vectors = [np.load(version / f"{k}.npy", mmap_mode="r", allow_pickle=False)
-                   for k in _VECTOR_ARRAYS] if manifest.get("semantic") else [None, None]
-    except (OSError, ValueError) as exc:
-        raise IndexFault(f"{version}: unreadable index file ({exc})") from None
-    arrays = Bm25Arrays(terms=terms, avgdl=float(manifest["avgdl"]), **arr)
-    _check_shapes(version, arrays, passages, sources, offsets)
-    _check_values(version, arrays, passages, offsets, texts.shape[0])
-    _check_vectors(version, manifest, arrays.n_docs, *vectors)
-    return StoredIndex(version, manifest, arrays, passages, sources, offsets, texts, *vectors)
-
-
-def _check_shapes(version, arrays, passages, sources, offsets) -> None:
-    n_terms, n_docs = len(arrays.terms), arrays.n_docs
-    ok = (
-        arrays.ptr.shape == (n_terms + 1,)
-        and arrays.docs.shape == arrays.weights.shape == (int(arrays.ptr[-1]) if n_terms else 0,)
-        and arrays.idf.shape == arrays.max_weight.shape == arrays.bitmap_row.shape == (n_terms,)
-        and arrays.bitmaps.ndim == 2
-        and arrays.bitmaps.shape[1] == (n_docs + 63) // 64
-        and int(arrays.bitmap_row.max(initial=-1)) < arrays.bitmaps.shape[0]
-        and all(p.shape == (n_docs,) for p in passages.values())
-        and offsets.shape == (len(sources) + 1,)
-    )
-    if not ok:
-        raise IndexFault(f"{version}: index arrays do not fit together (damaged index)")
-
-
-def _check_values(version: Path, arrays: Bm25Arrays, passages: dict[str, np.ndarray],
-                  offsets: np.ndarray, text_bytes: int) -> None:
-    """The values the compiled kernels index by and add up: a damaged file
-    whose checksum was rewritten (or a bug in a build) must be refused here,
-    not crash a kernel (out-of-range ids) or put NaN in a response."""
-    n_docs, n_sources = arrays.n_docs, offsets.shape[0] - 1
-    ptr, p_source = np.asarray(arrays.ptr), np.asarray(passages["p_source"])
-    problems = {
-        "posting offsets (ptr) go back": ptr.size and (ptr[0] != 0 or bool((np.diff(ptr) < 0).any())),
-        "a posting names a passage out of range": arrays.docs.size and (
-            int(arrays.docs.min()) < 0 or int(arrays.docs.max()) >= n_docs),
-        "a weight, idf or max weight is not finite": not all(
-            bool(np.isfinite(a).all()) for a in (arrays.weights, arrays.idf, arrays.max_weight)),
-        "a passage length is negative": bool((np.asarray(arrays.doc_len) < 0).any()),
-        "a bitmap row is out of range": bool((np.asarray(arrays.bitmap_row) < -1).any()),
-        "text offsets go back or pass the end": offsets.size and (
-            offsets[0] != 0 or offsets[-1] != text_bytes or bool((np.diff(offsets) < 0).any())),
-        "a passage names a source out of range": p_source.size and (
-            int(p_source.min()) < 0 or int(p_source.max()) >= n_sources),
-    }
-    if not any(problems.values()) and p_source.size:
-        start, end = np.asarray(passages["p_start"]), np.asarray(passages["p_end"])
-        lengths = np.diff(offsets)[p_source]
-        problems["a passage's span is outside its source"] = bool(
-            ((start < 0) | (end < start) | (end > lengths)).any())
-    found = [what for what, bad in problems.items() if bad]
-    if found:
-        raise IndexFault(f"{version}: {found[0]} (damaged index)")
-
-
-def _check_vectors(version: Path, manifest: dict[str, Any], n_docs: int,
-                   vectors: np.ndarray | None, scales: np.ndarray | None) -> None:
-    if vectors is None or scales is None:
-        return
-    dim = manifest["semantic"].get("dim") if isinstance(manifest["semantic"], dict) else None
-    if not (vectors.dtype == np.int8 and vectors.shape == (n_docs, dim)
-            and scales.dtype == np.float32 and scales.shape == (n_docs,)):
-        raise IndexFault(f"{version}: passage vectors do not fit the index (damaged index)")
-    if not np.isfinite(scales).all():
-        raise IndexFault(f"{version}: a passage vector's scale is not finite (damaged index)")
+    semantic = manifest.get("semantic")
+    entries = manifest.get("segments")
+    if not isinstance(entries, list) or not entries:
+        raise IndexFault(f"{version / 'manifest.json'}: lists no segments (damaged index)")
+    segments = []
+    for entry in entries:
+        try:
+            name, deleted = str(entry["name"]), frozenset(entry.get("deleted", ()))
+            if "/" in name or name.startswith("."):
+                raise SegmentFault("a segment name is not a plain name")
+            seg = load_segment(version / name, name, deleted, bool(semantic))
+            if semantic:
+                check_vectors(seg, semantic.get("dim") if isinstance(semantic, dict) else None)
+        except (SegmentFault, KeyError, TypeError) as exc:
+            raise IndexFault(f"{version}: {exc}") from None
+        segments.append(seg)
+    return StoredIndex(version, manifest, segments)
 
 
 def _write_json(path: Path, obj: Any, fsync: bool = False) -> None:

@@ -54,17 +54,17 @@ def _popcount64(x):
 
 
 @njit(cache=True, nogil=True)
-def union_count(ptr, docs, bitmap_row, bitmaps, qterms, n_docs):
-    """How many documents contain at least one of ``qterms``.
+def union_count(ptr, docs, bitmap_row, bitmaps, live_df, live_words, qterms, n_docs):
+    """How many live documents contain at least one of ``qterms``.
 
     Frequent terms have a precomputed bitmap (``bitmap_row[t] >= 0``), OR-ed
-    in 64 documents per step; the others set their postings' bits.  This is
-    what keeps ``total`` exact without walking the long lists that pruning
-    skips.
+    in 64 documents per step; the others set their postings' bits; the
+    union is AND-ed with ``live_words`` (deleted documents cleared).  This
+    is what keeps ``total`` exact without walking the long lists that
+    pruning skips.
     """
     if qterms.shape[0] == 1:
-        t = qterms[0]
-        return ptr[t + 1] - ptr[t]
+        return live_df[qterms[0]]
     n_words = (n_docs + 63) // 64
     acc = np.zeros(n_words, dtype=np.uint64)
     for t in qterms:
@@ -79,8 +79,9 @@ def union_count(ptr, docs, bitmap_row, bitmaps, qterms, n_docs):
                 acc[d >> 6] |= np.uint64(1) << np.uint64(d & 63)
     total = 0
     for w in range(n_words):
-        if acc[w]:
-            total += _popcount64(acc[w])
+        a = acc[w] & live_words[w]
+        if a:
+            total += _popcount64(a)
     return total
 
 
@@ -122,35 +123,37 @@ def _add_looked_up(docs, weights, lo, hi, m, targets, out):
 
 
 @njit(cache=True, nogil=True)
-def term_order(ptr, qterms):
-    """Positions of the query's terms, shortest posting list first (stable).
+def term_order(df, qterms):
+    """Positions of the query's terms, lowest collection df first (stable).
 
-    Both scorers add a document's contributions in this order, so their
-    sums are the same floating-point operations and ties stay ties.
+    Every scorer adds a document's contributions in this order, so their
+    sums are the same floating-point operations and ties stay ties; ``df``
+    is the whole collection's (live) document frequency, not a segment's,
+    so a passage scores the same in whichever segment it lives.
     """
-    df = np.empty(qterms.shape[0], dtype=np.int64)
+    qdf = np.empty(qterms.shape[0], dtype=np.int64)
     for i in range(qterms.shape[0]):
-        df[i] = ptr[qterms[i] + 1] - ptr[qterms[i]]
-    return np.argsort(df, kind="mergesort")
+        qdf[i] = df[qterms[i]]
+    return np.argsort(qdf, kind="mergesort")
 
 
 @njit(cache=True, nogil=True)
-def scores_of(ptr, docs, weights, qterms, qmul, targets):
+def scores_of(ptr, docs, weights, df, qterms, qmul, targets):
     """The scores of the ascending documents ``targets`` only, looked up
     by galloping, term by term in the order :func:`accumulate` adds them
     (so each equals its dense score bit for bit)."""
     out = np.zeros(targets.shape[0])
-    for i in term_order(ptr, qterms):
+    for i in term_order(df, qterms):
         t = qterms[i]
         _add_looked_up(docs, weights, ptr[t], ptr[t + 1], qmul[i], targets, out)
     return out
 
 
 @njit(cache=True, nogil=True)
-def accumulate(ptr, docs, weights, qterms, qmul, n_docs):
+def accumulate(ptr, docs, weights, df, qterms, qmul, n_docs):
     """Dense scores of every document, term by term (``get_scores``)."""
     out = np.zeros(n_docs)
-    for i in term_order(ptr, qterms):
+    for i in term_order(df, qterms):
         t = qterms[i]
         m = qmul[i]
         for p in range(ptr[t], ptr[t + 1]):
@@ -275,7 +278,7 @@ def maxscore_top_k(ptr, docs, weights, max_weight, qterms, qmul, k, order, theta
 
 
 @njit(cache=True, nogil=True)
-def pruned_top_k(ptr, docs, weights, max_weight, idf, qterms, qmul, k, acc, mark):
+def pruned_top_k(ptr, docs, weights, max_weight, idf, df, qterms, qmul, k, acc, mark):
     """Exact top-``k`` ``(docs, scores)`` of a query, best first.
 
     ``qterms`` are distinct term ids, ``qmul`` how many times each occurs
@@ -283,7 +286,7 @@ def pruned_top_k(ptr, docs, weights, max_weight, idf, qterms, qmul, k, acc, mark
     document, must be zero and are left zero.
     """
     nq = qterms.shape[0]
-    order = term_order(ptr, qterms)
+    order = term_order(df, qterms)
     rest = np.zeros(nq + 1)  # rest[j]: the most that terms order[j:] can add
     for j in range(nq - 1, -1, -1):
         i = order[j]

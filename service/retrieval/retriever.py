@@ -22,10 +22,11 @@ import numpy as np
 
 from ..config import RETRIEVAL_MODES, IndexSettings, RetrievalSettings
 from ..corpus.passages import passage_id
+from ..index.collection import Collection, open_collection
 from ..index.store import StoredIndex, load_best
 from ..text.analysis import Analyzer, Memo
 from . import hybrid
-from .scorer import Bm25Scorer
+from .scorer import Bm25Scorer, SegmentedScorer
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +72,23 @@ def _metadata(source: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in source.items() if k != "id"}
 
 
-def _hit_fields(stored: StoredIndex, passages: dict[str, np.ndarray], source_text: Callable[[int], str],
+def _hit_fields(sources: list[dict[str, Any]], passages: dict[str, np.ndarray], source_text: Callable[[int], str],
                 doc: int) -> tuple[str, str, str, int, int, dict[str, str]]:
     """What a hit on passage ``doc`` says whatever the question: its ID,
     source ID, text, span and source metadata."""
     si, start, end = int(passages["p_source"][doc]), int(passages["p_start"][doc]), int(passages["p_end"][doc])
-    sid = stored.sources[si]["id"]
+    sid = sources[si]["id"]
     return (passage_id(sid, int(passages["p_n"][doc])), sid, source_text(si)[start:end], start, end,
-            _metadata(stored.sources[si]))
+            _metadata(sources[si]))
+
+
+def _scorer(collection: Collection) -> SegmentedScorer:
+    """The scorer of every segment; ties between segments go by passage ID
+    (source ID, then passage number), a full rebuild's order."""
+    one = len(collection.weighted) == 1
+    parts = [Bm25Scorer(w, collection.stats.vocab if one else None) for w in collection.weighted]
+    sources, p_source, p_n = collection.sources, collection.passages["p_source"], collection.passages["p_n"]
+    return SegmentedScorer(parts, lambda doc: (sources[int(p_source[doc])]["id"], int(p_n[doc])))
 
 
 class Retriever:
@@ -91,30 +101,31 @@ class Retriever:
         self.manifest = stored.manifest
         self.settings = IndexSettings(**stored.manifest["settings"])
         self.analyzer = Analyzer(self.settings)
-        self.scorer = Bm25Scorer(stored.arrays)
+        self.collection = c = open_collection(stored, self.settings)
+        self.scorer = _scorer(c)
         #: Term → how many passages hold it, remembered: the answer weighs
         #: every question word by it, and questions share their words.
         self.doc_freq = Memo(self.scorer.doc_freq)
-        self._source_index = {s["id"]: i for i, s in enumerate(stored.sources)}
-        self._source_text = lru_cache(maxsize=256)(stored.source_text)
+        self._source_text = lru_cache(maxsize=256)(
+            lambda si: stored.segments[int(c.source_segment[si])].source_text(int(c.source_local[si])))
         # Plain-array views of the passage columns: a memory map's indexing
         # costs microseconds a call, several per hit.
-        self._passages = {key: np.asarray(column) for key, column in stored.passages.items()}
+        self._passages = c.passages
         # Passages come back for question after question: their hit fields
         # are kept, and the text kept is one string, hashed once for the
         # highlighter's and the answer's per-passage caches.
         self._passage_fields = lru_cache(maxsize=4096)(
-            partial(_hit_fields, stored, self._passages, self._source_text))
+            partial(_hit_fields, c.sources, self._passages, self._source_text))
         # Passages of source i are the contiguous range first[i]:first[i+1].
         p_source = self._passages["p_source"]
-        self._first = np.searchsorted(p_source, np.arange(len(stored.sources) + 1))
+        self._first = np.searchsorted(p_source, np.arange(len(c.sources) + 1))
         self._vectors = self._scales = self.encoder = None
-        if stored.vectors is not None:
+        if c.vectors is not None:
             from ..embedding.shared import encoder_fingerprint, shared_encoder  # onnxruntime only if needed
 
             if stored.manifest["semantic"].get("fingerprint") == encoder_fingerprint():
                 self.encoder = shared_encoder()
-                self._vectors, self._scales = np.asarray(stored.vectors), np.asarray(stored.vector_scales)
+                self._vectors, self._scales = c.vectors, c.vector_scales
             else:
                 log.warning("%s: its passage vectors come from another encoder; serving it lexically",
                             stored.path)
@@ -144,11 +155,11 @@ class Retriever:
 
     @property
     def n_passages(self) -> int:
-        return self.stored.arrays.n_docs
+        return self.collection.stats.n_docs
 
     @property
     def n_sources(self) -> int:
-        return len(self.stored.sources)
+        return len(self.collection.live_sources)
 
     def query_terms(self, question: str) -> list[str]:
         """The index terms of ``question``, in order, repeats kept: what
@@ -188,7 +199,8 @@ class Retriever:
         (``scorer.top_k`` at :meth:`candidate_depth`) and the question's
         vector ``vec``: they and the nearest passages, re-ranked by the blend."""
         docs, scores, total = top
-        near = hybrid.nearest(vec, self._vectors, self._scales, self.search_settings.dense_depth)
+        near = hybrid.nearest(vec, self._vectors, self._scales, self.search_settings.dense_depth,
+                              self.collection.live)
         extra = np.setdiff1d(near, docs, assume_unique=True)
         if len(extra):
             docs = np.concatenate([docs, extra])
@@ -237,7 +249,7 @@ class Retriever:
 
     def source(self, source_id: str) -> SourceView | None:
         """The article ``source_id`` with its passages' spans, or None."""
-        si = self._source_index.get(source_id)
+        si = self.collection.live_sources.get(source_id)
         if si is None:
             return None
         p = self._passages
@@ -249,7 +261,7 @@ class Retriever:
             }
             for d in range(int(self._first[si]), int(self._first[si + 1]))
         ]
-        return SourceView(source_id, self._source_text(si), _metadata(self.stored.sources[si]), spans)
+        return SourceView(source_id, self._source_text(si), _metadata(self.collection.sources[si]), spans)
 
     def info(self) -> dict[str, Any]:
         """What /readyz reports."""
