@@ -24,9 +24,9 @@ and, when it occurs in at least 1/32 of a segment's documents, a bitmap of
 them: pruning skips most of the postings of frequent terms, and the
 bitmaps let ``total`` (documents matching any query term) stay exact at 64
 documents per step.  A bitmap is never larger than the postings it
-summarises (n/8 bytes vs 4·df with df ≥ n/32).  A deleted passage's
-postings weigh ``-inf``: it can never outscore a live one, and it is left
-out of ``total`` by the live bitmap.
+summarises (n/8 bytes vs 4·df with df ≥ n/32).  A deleted passage keeps
+its postings (weighted like the rest, so the largest weights stay upper
+bounds) and is kept out of every result by the scorer's passage mask.
 """
 
 from __future__ import annotations
@@ -91,16 +91,14 @@ class Bm25Arrays:
     terms: list[str]
     ptr: np.ndarray  # int64, len(terms) + 1
     docs: np.ndarray  # int32 postings, sorted by doc within a term
-    weights: np.ndarray  # float64 BM25 weight per posting; -inf: a deleted passage
+    weights: np.ndarray  # float64 BM25 weight per posting
     doc_len: np.ndarray  # int32 tokens per document
     idf: np.ndarray  # float64 per term, the collection's
-    max_weight: np.ndarray  # float64 per term: its largest live posting weight (0 if none)
+    max_weight: np.ndarray  # float64 per term: its largest posting weight
     bitmap_row: np.ndarray  # int32 per term: row in ``bitmaps`` or -1
     bitmaps: np.ndarray  # uint64 (n frequent terms, ceil(n_docs / 64))
     avgdl: float
     df: np.ndarray  # int64 per term: the collection's live df (orders a query's terms)
-    live_df: np.ndarray  # int64 per term: live postings in this segment
-    live_words: np.ndarray  # uint64 bitmap of the live documents
 
     @property
     def n_docs(self) -> int:
@@ -277,14 +275,6 @@ def _sink(out_dir: Path | None, name: str, dtype: type, length: int) -> _MemoryS
     return _MemorySink() if out_dir is None else _NpySink(Path(out_dir) / f"{name}.npy", dtype, length)
 
 
-def live_docs(n_docs: int, dead: np.ndarray) -> np.ndarray:
-    """A bitmap (uint64 words) of documents ``0..n_docs`` with ``dead`` cleared."""
-    live = np.zeros((n_docs + 63) // 64 * 64, dtype=bool)
-    live[:n_docs] = True
-    live[np.asarray(dead, dtype=np.int64)] = False
-    return np.packbits(live, bitorder="little").view(np.uint64)
-
-
 def live_doc_freq(seg: SegmentArrays, dead: np.ndarray) -> np.ndarray:
     """Per term of ``seg``, its postings in live documents."""
     df = np.diff(np.asarray(seg.ptr))
@@ -296,13 +286,13 @@ def live_doc_freq(seg: SegmentArrays, dead: np.ndarray) -> np.ndarray:
 
 
 def collection_stats(parts: Sequence[tuple[SegmentArrays, np.ndarray]], settings: IndexSettings
-                     ) -> tuple[CollectionStats, list[np.ndarray], list[np.ndarray]]:
+                     ) -> tuple[CollectionStats, list[np.ndarray]]:
     """The statistics of ``parts`` (each a segment and its dead documents'
-    ids), and per segment its terms' global ids and live dfs.  Each part's
+    ids), and per segment its terms' global ids.  Each part's
     contribution (its vocabulary, live df, live count and length) is all a
     segment stored on another machine would have to send."""
     vocab: dict[str, int] = {}
-    gids, live_dfs = [], []
+    gids, live_dfs = [], []  # per segment
     n_docs = total_len = 0
     for seg, dead in parts:
         if not vocab:
@@ -322,25 +312,22 @@ def collection_stats(parts: Sequence[tuple[SegmentArrays, np.ndarray]], settings
     if n_docs == 0 or total_len == 0:
         raise ValueError("nothing to index: the documents contain no indexable words")
     idf = okapi_idf(df, n_docs, settings.epsilon)
-    return CollectionStats(vocab, df, idf, n_docs, total_len), gids, live_dfs
+    return CollectionStats(vocab, df, idf, n_docs, total_len), gids
 
 
-def weigh(seg: SegmentArrays, dead: np.ndarray, gid: np.ndarray, live_df: np.ndarray,
-          stats: CollectionStats, settings: IndexSettings) -> Bm25Arrays:
+def weigh(seg: SegmentArrays, gid: np.ndarray, stats: CollectionStats, settings: IndexSettings) -> Bm25Arrays:
     """``seg``'s postings weighted under ``stats``: rank-bm25's expression,
     operation for operation (see :func:`kernels.posting_weights`)."""
     k1, b = settings.k1, settings.b
     avgdl = stats.avgdl
     # rank-bm25's length part of the denominator, the same numpy expression.
     norm = k1 * (1 - b + b * np.asarray(seg.doc_len) / avgdl)
-    norm[np.asarray(dead, dtype=np.int64)] = np.nan  # marks a deleted document for the kernel
     idf = stats.idf[gid]
     weights, max_weight = kernels.posting_weights(np.asarray(seg.ptr), np.asarray(seg.docs), np.asarray(seg.tfs),
                                                   idf, norm, float(k1))
     return Bm25Arrays(terms=seg.terms, ptr=seg.ptr, docs=seg.docs, weights=weights, doc_len=seg.doc_len,
                       idf=idf, max_weight=max_weight, bitmap_row=seg.bitmap_row, bitmaps=seg.bitmaps,
-                      avgdl=avgdl, df=stats.df[gid], live_df=live_df,
-                      live_words=live_docs(seg.n_docs, dead))
+                      avgdl=avgdl, df=stats.df[gid])
 
 
 def build_arrays(token_lists: Iterable[Sequence[str]], settings: IndexSettings) -> Bm25Arrays:
@@ -350,8 +337,8 @@ def build_arrays(token_lists: Iterable[Sequence[str]], settings: IndexSettings) 
         builder.add_terms(terms)
     seg = builder.finish()
     none = np.zeros(0, dtype=np.int64)
-    stats, gids, live_dfs = collection_stats([(seg, none)], settings)
-    return weigh(seg, none, gids[0], live_dfs[0], stats, settings)
+    stats, gids = collection_stats([(seg, none)], settings)
+    return weigh(seg, gids[0], stats, settings)
 
 
 def okapi_idf(df: np.ndarray, n_docs: int, epsilon: float) -> np.ndarray:

@@ -32,6 +32,7 @@ class Collection:
     source_segment: np.ndarray  # int32 per source: its segment
     source_local: np.ndarray  # int32 per source: its index there
     live: np.ndarray  # bool per passage
+    has_deletions: list[bool]  # per segment
     live_sources: dict[str, int]  # source ID → index into ``sources``
     vectors: np.ndarray | None
     vector_scales: np.ndarray | None
@@ -41,9 +42,8 @@ def open_collection(stored: StoredIndex, settings: IndexSettings) -> Collection:
     """The collection of ``stored``'s live articles (see the module doc)."""
     segs = stored.segments
     dead = [seg.dead_docs() for seg in segs]
-    stats, gids, live_dfs = collection_stats([(seg.arrays, d) for seg, d in zip(segs, dead)], settings)
-    weighted = [weigh(seg.arrays, d, gid, ldf, stats, settings)
-                for seg, d, gid, ldf in zip(segs, dead, gids, live_dfs)]
+    stats, gids = collection_stats([(seg.arrays, d) for seg, d in zip(segs, dead)], settings)
+    weighted = [weigh(seg.arrays, gid, stats, settings) for seg, gid in zip(segs, gids)]
     live = np.ones(sum(seg.arrays.n_docs for seg in segs), dtype=bool)
     live[np.concatenate([d + off for d, off in zip(dead, _offsets([s.arrays.n_docs for s in segs]))])] = False
     source_offsets = _offsets([len(seg.sources) for seg in segs])
@@ -61,7 +61,7 @@ def open_collection(stored: StoredIndex, settings: IndexSettings) -> Collection:
         stats=stats, weighted=weighted, passages=passages, sources=sources,
         source_segment=np.repeat(np.arange(len(segs), dtype=np.int32), [len(seg.sources) for seg in segs]),
         source_local=_join([np.arange(len(seg.sources), dtype=np.int32) for seg in segs]),
-        live=live, live_sources=live_sources, vectors=vectors, vector_scales=scales)
+        live=live, has_deletions=[len(d) > 0 for d in dead], live_sources=live_sources, vectors=vectors, vector_scales=scales)
 
 
 def _offsets(sizes: list[int]) -> np.ndarray:

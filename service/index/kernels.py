@@ -69,32 +69,25 @@ def scatter_postings(terms, tfs, n_unique, doc0, t_lo, t_hi, fill, docs_out, tfs
 
 @njit(cache=True, nogil=True)
 def posting_weights(ptr, docs, tfs, idf, norm, k1):
-    """Every posting's BM25 weight and each term's largest live one.
+    """Every posting's BM25 weight and each term's largest one.
 
     The weight is rank-bm25's expression, operation for operation:
     ``idf * (tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl)))`` with
-    the denominator's length part precomputed per document (``norm``).  A
-    NaN ``norm`` marks a deleted document: its postings weigh ``-inf``.
-    A term without live postings gets 0 as its largest weight (a bound that
-    holds for nothing).
+    the denominator's length part precomputed per document (``norm``).
     """
     n_terms = ptr.shape[0] - 1
     weights = np.empty(docs.shape[0], dtype=np.float64)
-    max_weight = np.zeros(n_terms)
+    max_weight = np.empty(n_terms)
     for t in range(n_terms):
         best = -np.inf
         w_idf = idf[t]
         for p in range(ptr[t], ptr[t + 1]):
-            nd = norm[docs[p]]
-            if np.isnan(nd):
-                weights[p] = -np.inf
-                continue
             tf = np.float64(tfs[p])
-            w = w_idf * (tf * (k1 + 1) / (tf + nd))
+            w = w_idf * (tf * (k1 + 1) / (tf + norm[docs[p]]))
             weights[p] = w
             if w > best:
                 best = w
-        max_weight[t] = best if best > -np.inf else 0.0
+        max_weight[t] = best
     return weights, max_weight
 
 

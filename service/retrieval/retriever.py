@@ -85,9 +85,12 @@ def _hit_fields(sources: list[dict[str, Any]], passages: dict[str, np.ndarray], 
 def _scorer(collection: Collection) -> SegmentedScorer:
     """The scorer of every segment; ties between segments go by passage ID
     (source ID, then passage number), a full rebuild's order."""
-    one = len(collection.weighted) == 1
-    parts = [Bm25Scorer(w, collection.stats.vocab if one else None) for w in collection.weighted]
-    sources, p_source, p_n = collection.sources, collection.passages["p_source"], collection.passages["p_n"]
+    c = collection
+    one = len(c.weighted) == 1
+    offsets = np.cumsum([0] + [w.n_docs for w in c.weighted])
+    parts = [Bm25Scorer(w, c.stats.vocab if one else None, c.live[a:b] if deleted else None)
+             for w, deleted, a, b in zip(c.weighted, c.has_deletions, offsets, offsets[1:])]
+    sources, p_source, p_n = c.sources, c.passages["p_source"], c.passages["p_n"]
     return SegmentedScorer(parts, lambda doc: (sources[int(p_source[doc])]["id"], int(p_n[doc])))
 
 

@@ -10,39 +10,66 @@ import numpy as np
 from ..index.arrays import Bm25Arrays
 from . import kernels
 
+#: The kernels' "every passage" mask.
+ALL = np.empty(0, dtype=np.uint64)
+
+
+def mask_bits(allowed: np.ndarray | None, n_docs: int) -> np.ndarray:
+    """The kernels' bitmap of ``allowed`` (a bool or 0/1 array, one entry a
+    passage; None: every passage), 64 passages a word."""
+    if allowed is None:
+        return ALL
+    allowed = np.asarray(allowed)
+    if allowed.shape != (n_docs,):
+        raise ValueError(f"a passage mask has one entry per passage ({n_docs}), not {allowed.shape}")
+    packed = np.packbits(allowed.astype(bool), bitorder="little")
+    words = np.zeros((n_docs + 63) // 64 * 8, dtype=np.uint8)
+    words[:len(packed)] = packed
+    return words.view("<u8").astype(np.uint64, copy=False)
+
+
 class Bm25Scorer:
     """Scores queries against one segment's :class:`Bm25Arrays`.
 
     Top-k is exact and pruned (:func:`service.kernels.pruned_top_k`);
     ``total`` is a separate exact union count, cheap through the frequent
     terms' bitmaps, because pruning skips exactly the long lists a count
-    would otherwise have to walk.  Construction runs every kernel once on
+    would otherwise have to walk.  Every top-k and count takes ``allowed``,
+    a mask of the passages that may be returned and counted (a filter, or
+    the passages not deleted; None: all), applied inside the kernels so
+    the filtered top-k is exact.  Construction runs every kernel once on
     these arrays, so compiling (or loading the compiled code from numba's
     cache) happens at load time, never in a user's query.
     """
 
-    def __init__(self, arrays: Bm25Arrays, vocab: dict[str, int] | None = None) -> None:
+    def __init__(self, arrays: Bm25Arrays, vocab: dict[str, int] | None = None,
+                 live: np.ndarray | None = None) -> None:
         self.arrays = arrays
-        #: term → id in ``arrays`` (given when already built: the first
+        #: term → id in ``arrays`` (given when already built: a lone
         #: segment's ids are the collection's).
         self.vocab = vocab if vocab is not None else {t: i for i, t in enumerate(arrays.terms)}
+        #: The passages not deleted (bool per passage; None: all), and as
+        #: the kernels' bitmap: every search is limited to them.
+        self._live = live
+        self._live_bits = mask_bits(live, arrays.n_docs)
         # Plain ndarray views of the memory maps: numba dispatches on them
         # several microseconds faster than on np.memmap, sharing the pages.
         # ``postings`` is (ptr, docs, weights, max_weight), what the kernels take.
         a = arrays
         self.postings = tuple(np.asarray(x) for x in (a.ptr, a.docs, a.weights, a.max_weight))
         self._idf, self._df = np.asarray(a.idf), np.asarray(a.df)
-        self._bitmaps = tuple(np.asarray(x) for x in (a.bitmap_row, a.bitmaps, a.live_df, a.live_words))
+        self._bitmaps = (np.asarray(a.bitmap_row), np.asarray(a.bitmaps))
         self._local = threading.local()  # per-thread accumulator (see _scratch)
         if arrays.terms:
             one = np.zeros(1, dtype=np.int64)
-            self._top_k_ids(one, np.ones(1), 1)
+            self._top_k_ids(one, np.ones(1), 1, ALL)
             self._accumulate(one, np.ones(1))
-            self._union_count(np.zeros(2, dtype=np.int64))
+            self._union_count(np.zeros(2, dtype=np.int64), ALL)
+            self._union_docs(one, ALL)
             # The document-at-a-time path, with nothing to walk (a one-word
             # query has no threshold; an infinite one rules every list out).
-            kernels.seed_threshold(*self.postings[:3], one, np.ones(1), one, 1)
-            kernels.maxscore_top_k(*self.postings, one, np.ones(1), 1, one, np.inf)
+            kernels.seed_threshold(*self.postings[:3], one, np.ones(1), one, 1, ALL)
+            kernels.maxscore_top_k(*self.postings, one, np.ones(1), 1, one, np.inf, ALL)
             kernels.scores_of(*self.postings[:3], self._df, one, np.ones(1), one)
 
     def _scratch(self) -> tuple[np.ndarray, np.ndarray]:
@@ -74,17 +101,36 @@ class Bm25Scorer:
         ptr, docs, weights, _ = self.postings
         return kernels.accumulate(ptr, docs, weights, self._df, ids, mul, self.arrays.n_docs)
 
-    def _top_k_ids(self, ids: np.ndarray, mul: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _top_k_ids(self, ids: np.ndarray, mul: np.ndarray, k: int,
+                   allow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         acc, mark = self._scratch()
-        return kernels.pruned_top_k(*self.postings, self._idf, self._df, ids, mul, k, acc, mark)
+        return kernels.pruned_top_k(*self.postings, self._idf, self._df, ids, mul, k, acc, mark, allow)
 
-    def _union_count(self, ids: np.ndarray) -> int:
+    def _union_count(self, ids: np.ndarray, allow: np.ndarray) -> int:
         ptr, docs = self.postings[:2]
-        return int(kernels.union_count(ptr, docs, *self._bitmaps, ids, self.arrays.n_docs))
+        return int(kernels.union_count(ptr, docs, *self._bitmaps, ids, self.arrays.n_docs, allow))
+
+    def _union_docs(self, ids: np.ndarray, allow: np.ndarray) -> np.ndarray:
+        ptr, docs = self.postings[:2]
+        return kernels.union_docs(ptr, docs, *self._bitmaps, ids, self.arrays.n_docs, allow)
+
+    def matches(self, query_terms: Sequence[str], allowed: np.ndarray | None = None) -> np.ndarray:
+        """The ascending ids of the passages of ``allowed`` sharing a term
+        with the query: the passages ``total`` counts."""
+        ids, _ = self.query_ids(query_terms)
+        if not len(ids):
+            return np.empty(0, np.int64)
+        return self._union_docs(ids, self._allow(allowed))
+
+    def _allow(self, allowed: np.ndarray | None) -> np.ndarray:
+        """The kernels' bitmap of the live passages of ``allowed``."""
+        if allowed is None:
+            return self._live_bits
+        allowed = np.asarray(allowed, dtype=bool)
+        return mask_bits(allowed if self._live is None else allowed & self._live, self.arrays.n_docs)
 
     def scores(self, query_terms: Sequence[str]) -> np.ndarray:
-        """Dense scores of every document: ``BM25Okapi.get_scores`` (a
-        deleted document's is ``-inf``)."""
+        """Dense scores of every document: ``BM25Okapi.get_scores``."""
         ids, mul = self.query_ids(query_terms)
         if not len(ids):
             return np.zeros(self.arrays.n_docs)
@@ -101,33 +147,32 @@ class Bm25Scorer:
                                  np.ascontiguousarray(docs, dtype=np.int64))
 
     def doc_freq(self, term: str) -> int:
-        """How many live documents of the collection hold ``term`` (0 if none)."""
+        """How many live passages of the collection hold ``term`` (0 if none)."""
         i = self.vocab.get(term)
         return 0 if i is None else int(self._df[i])
 
-    def top_k(self, query_terms: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray, int]:
-        """The ``k`` best documents sharing a term with the query.
+    def top_k(self, query_terms: Sequence[str], k: int,
+              allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+        """The ``k`` best documents sharing a term with the query, among
+        ``allowed`` (a mask over passages; None: all).
 
         Returns ``(doc ids, scores, total matched)``; ties are broken by doc
         id, ascending, so results never depend on sort stability.  Scores
-        are those of :meth:`scores`, bit for bit; deleted documents are
-        never among them.
+        are those of :meth:`scores`, bit for bit.
         """
         ids, mul = self.query_ids(query_terms)
         if not len(ids) or k <= 0:
             return np.empty(0, np.int64), np.empty(0), 0
-        docs, scores = self._top_k_ids(ids, mul, k)
-        live = scores > -np.inf  # fewer than k live matches: deleted ones filled the heap
-        if not live.all():
-            docs, scores = docs[live], scores[live]
-        return docs, scores, self._union_count(ids)
+        allow = self._allow(allowed)
+        docs, scores = self._top_k_ids(ids, mul, k, allow)
+        return docs, scores, self._union_count(ids, allow)
 
 
 class SegmentedScorer:
     """Scores queries against every segment of a version, as one collection.
 
-    Document ids run through the segments one after the other (segment
-    ``i``'s document ``d`` is ``offsets[i] + d``).  Each segment's weights
+    Passage ids run through the segments one after the other (segment
+    ``i``'s passage ``d`` is ``offsets[i] + d``).  Each segment's weights
     use the collection's statistics, so its scores are the full rebuild's;
     its own exact top-k are merged by score, ties by ``tie_key`` (the
     passage's place in a full rebuild: source ID, then passage number),
@@ -139,15 +184,17 @@ class SegmentedScorer:
         self.offsets = np.cumsum([0] + [p.arrays.n_docs for p in parts])
         self._tie_key = tie_key
 
-    @property
-    def n_docs(self) -> int:
-        return int(self.offsets[-1])
+    def _split(self, allowed: np.ndarray | None) -> list[np.ndarray | None]:
+        if allowed is None:
+            return [None] * len(self.parts)
+        return [allowed[a:b] for a, b in zip(self.offsets, self.offsets[1:])]
 
-    def top_k(self, query_terms: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray, int]:
+    def top_k(self, query_terms: Sequence[str], k: int,
+              allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
         """:meth:`Bm25Scorer.top_k` over the whole collection."""
         if len(self.parts) == 1:
-            return self.parts[0].top_k(query_terms, k)
-        found = [p.top_k(query_terms, k) for p in self.parts]
+            return self.parts[0].top_k(query_terms, k, allowed)
+        found = [p.top_k(query_terms, k, a) for p, a in zip(self.parts, self._split(allowed))]
         docs = np.concatenate([d + off for (d, _, _), off in zip(found, self.offsets)])
         scores = np.concatenate([s for _, s, _ in found])
         order = np.argsort(-scores, kind="stable")
@@ -156,6 +203,11 @@ class SegmentedScorer:
         key = self._tie_key
         best = sorted(order.tolist(), key=lambda i: (-scores[i], key(int(docs[i]))))[:k]
         return docs[best].astype(np.int64), scores[best], sum(t for _, _, t in found)
+
+    def matches(self, query_terms: Sequence[str], allowed: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`Bm25Scorer.matches` over the whole collection."""
+        return np.concatenate([p.matches(query_terms, a) + off
+                               for p, a, off in zip(self.parts, self._split(allowed), self.offsets)])
 
     def scores_of(self, query_terms: Sequence[str], docs: np.ndarray) -> np.ndarray:
         """:meth:`Bm25Scorer.scores_of` over the whole collection (ascending ``docs``)."""
@@ -166,10 +218,9 @@ class SegmentedScorer:
             for p, off, a, b in zip(self.parts, self.offsets, cuts, cuts[1:])])
 
     def scores(self, query_terms: Sequence[str]) -> np.ndarray:
-        """Dense scores of every document (a deleted one's is ``-inf``)."""
+        """Dense scores of every passage, deleted ones too (mask them with ``live``)."""
         return np.concatenate([p.scores(query_terms) for p in self.parts])
 
     def doc_freq(self, term: str) -> int:
-        """How many live documents of the collection hold ``term``."""
-        return self.parts[0].doc_freq(term) if len(self.parts) == 1 else max(
-            p.doc_freq(term) for p in self.parts)
+        """How many live passages of the collection hold ``term``."""
+        return max(p.doc_freq(term) for p in self.parts)
