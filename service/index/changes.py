@@ -21,7 +21,7 @@ import numpy as np
 
 from ..config import IndexSettings
 from ..corpus.reader import Article
-from .build import PendingSegment, _manifest_common, prepare_segment, semantic_info
+from .build import PendingSegment, manifest_common, prepare_segment, semantic_info, write_fault
 from .segments import Segment, link_segment
 from .store import IndexFault, StoredIndex, build_lock, current_version, list_versions, load_version, new_staging, save_index
 
@@ -154,7 +154,8 @@ def _publish(index_dir: Path, stored: StoredIndex | None, kept: list[tuple[Segme
              policy: bool = True) -> tuple[int, Path]:
     """Publish ``kept`` segments (with their deletions) and ``pending``'s
     new one; with ``policy``, first merge the small segments if there would
-    be more than :data:`MAX_SEGMENTS`.  Returns (segments merged, version)."""
+    be more than :data:`MAX_SEGMENTS`.  Returns (segments merged, version).
+    A failed write raises :class:`IndexFault` and publishes nothing."""
     n_merged = 0
     if policy and len(kept) + (pending is not None) > MAX_SEGMENTS:
         # Keep the biggest segment (usually the archive's bulk) as it is;
@@ -164,7 +165,10 @@ def _publish(index_dir: Path, stored: StoredIndex | None, kept: list[tuple[Segme
         n_merged = len(small) + (pending is not None)
         pending = _merge(small, settings, False, pending)
         kept = [kept[big]]
-    staging = new_staging(index_dir)
+    try:
+        staging = new_staging(index_dir)
+    except OSError as exc:
+        raise write_fault(index_dir, exc) from None
     try:
         known = {}
         old_files = stored.manifest.get("files", {}) if stored else {}
@@ -179,14 +183,17 @@ def _publish(index_dir: Path, stored: StoredIndex | None, kept: list[tuple[Segme
             int(np.isin(np.asarray(seg.passages["p_source"]), list(d)).sum()) for seg, d in kept if d)
         n_passages += int(len(pending.passages["p_n"])) if pending else 0
         manifest = {
+            "corpus": stored.manifest.get("corpus") if stored else None,
             "corpus_fingerprint": None,  # changed by articles, not read from a corpus
-            **_manifest_common(settings, semantic_info(semantic) if not stored else stored.manifest.get("semantic")),
+            **manifest_common(settings, semantic_info(semantic) if not stored else stored.manifest.get("semantic")),
             "n_sources": n_sources,
             "n_passages": n_passages,
             "rejected": rejected,
             "segments": entries,
         }
         return n_merged, save_index(index_dir, staging, manifest, known)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):  # a full or read-only disk: one line, the served version as it was
+            raise write_fault(index_dir, exc) from None
         raise

@@ -37,6 +37,7 @@ import numpy as np
 
 from ..corpus.reader import Article
 from .arrays import SegmentArrays
+from .checks import damage
 
 POSTING_ARRAYS = ("ptr", "docs", "tfs", "doc_len", "bitmap_row", "bitmaps")
 PASSAGE_ARRAYS = ("p_source", "p_n", "p_start", "p_end")
@@ -117,8 +118,9 @@ def link_segment(src: Path, dst: Path) -> None:
         os.link(f, dst / f.name)
 
 
-def load_segment(path: Path, name: str, deleted: frozenset[int], semantic: bool) -> Segment:
-    """Load (memory-map) the segment in ``path``, checking that its arrays fit."""
+def load_segment(path: Path, name: str, deleted: frozenset[int], semantic: Any) -> Segment:
+    """Load (memory-map) the segment in ``path``, checking that its arrays
+    fit; ``semantic``: the manifest's description of the vectors, if any."""
     try:
         arr = {k: np.load(path / f"{k}.npy", mmap_mode="r", allow_pickle=False) for k in POSTING_ARRAYS}
         passages = {k: np.load(path / f"{k}.npy", mmap_mode="r", allow_pickle=False) for k in PASSAGE_ARRAYS}
@@ -133,68 +135,11 @@ def load_segment(path: Path, name: str, deleted: frozenset[int], semantic: bool)
         raise SegmentFault(f"unreadable index file ({exc})") from None
     arrays = SegmentArrays(terms=terms, **arr)
     if not all(isinstance(i, int) and 0 <= i < len(sources) for i in deleted):
-        raise SegmentFault("a deleted article is out of range")
-    _check_shapes(arrays, passages, sources, offsets)
-    _check_values(arrays, passages, offsets, texts.shape[0])
+        raise SegmentFault("a deleted article is out of range (damaged index)")
+    problem = damage(arrays, passages, sources, offsets, texts.shape[0], semantic, *vectors)
+    if problem:
+        raise SegmentFault(f"{name}: {problem} (damaged index)")
     return Segment(name, arrays, passages, sources, offsets, texts, *vectors, deleted=deleted)
-
-
-def _check_shapes(arrays: SegmentArrays, passages: dict[str, np.ndarray], sources: list, offsets: np.ndarray) -> None:
-    n_terms, n_docs = len(arrays.terms), arrays.n_docs
-    ok = (
-        arrays.ptr.shape == (n_terms + 1,)
-        and arrays.docs.shape == arrays.tfs.shape == (int(arrays.ptr[-1]) if n_terms else 0,)
-        and arrays.bitmap_row.shape == (n_terms,)
-        and arrays.bitmaps.ndim == 2
-        and arrays.bitmaps.shape[1] == (n_docs + 63) // 64
-        and int(arrays.bitmap_row.max(initial=-1)) < arrays.bitmaps.shape[0]
-        and all(p.shape == (n_docs,) for p in passages.values())
-        and offsets.shape == (len(sources) + 1,)
-    )
-    if not ok:
-        raise SegmentFault("index arrays do not fit together (damaged index)")
-
-
-def _check_values(arrays: SegmentArrays, passages: dict[str, np.ndarray], offsets: np.ndarray,
-                  text_bytes: int) -> None:
-    """The values the compiled kernels index by and add up: a damaged file
-    whose checksum was rewritten (or a bug in a build) must be refused here,
-    not crash a kernel (out-of-range ids) or put NaN in a response."""
-    n_docs, n_sources = arrays.n_docs, offsets.shape[0] - 1
-    ptr, p_source = np.asarray(arrays.ptr), np.asarray(passages["p_source"])
-    problems = {
-        "posting offsets (ptr) go back": ptr.size and (ptr[0] != 0 or bool((np.diff(ptr) < 0).any())),
-        "a posting names a passage out of range": arrays.docs.size and (
-            int(arrays.docs.min()) < 0 or int(arrays.docs.max()) >= n_docs),
-        "a term frequency is not positive": arrays.tfs.size and int(arrays.tfs.min()) < 1,
-        "a passage length is negative": bool((np.asarray(arrays.doc_len) < 0).any()),
-        "a bitmap row is out of range": bool((np.asarray(arrays.bitmap_row) < -1).any()),
-        "text offsets go back or pass the end": offsets.size and (
-            offsets[0] != 0 or offsets[-1] != text_bytes or bool((np.diff(offsets) < 0).any())),
-        "a passage names a source out of range": p_source.size and (
-            int(p_source.min()) < 0 or int(p_source.max()) >= n_sources),
-    }
-    if not any(problems.values()) and p_source.size:
-        start, end = np.asarray(passages["p_start"]), np.asarray(passages["p_end"])
-        lengths = np.diff(offsets)[p_source]
-        problems["a passage's span is outside its source"] = bool(
-            ((start < 0) | (end < start) | (end > lengths)).any())
-    found = [what for what, bad in problems.items() if bad]
-    if found:
-        raise SegmentFault(f"{found[0]} (damaged index)")
-
-
-def check_vectors(segment: Segment, dim: Any) -> None:
-    """The segment's vectors fit its passages and the encoder's ``dim``."""
-    vectors, scales = segment.vectors, segment.vector_scales
-    if vectors is None or scales is None:
-        return
-    n_docs = segment.arrays.n_docs
-    if not (vectors.dtype == np.int8 and vectors.shape == (n_docs, dim)
-            and scales.dtype == np.float32 and scales.shape == (n_docs,)):
-        raise SegmentFault("passage vectors do not fit the index (damaged index)")
-    if not np.isfinite(scales).all():
-        raise SegmentFault("a passage vector's scale is not finite (damaged index)")
 
 
 def _write_json(path: Path, obj: Any) -> None:

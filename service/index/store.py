@@ -3,7 +3,7 @@
 Layout of an index directory::
 
     CURRENT                 name of the live version (swapped atomically)
-    v-20261122T031500-ab12/ one version, never modified once published
+    v-00000042-ab12cd34/    one version (sequence number 42), never modified once published
         manifest.json       format version, fingerprints, counts, its segments
                             and the articles deleted from each, checksums
         seg-…/              a segment (see :mod:`service.index.segments`):
@@ -13,9 +13,12 @@ Layout of an index directory::
 No pickle: every file is an ``.npy`` array, JSON or raw UTF-8, readable by
 any tool.  A version is written into a temporary directory, fsynced,
 renamed, and only then named in ``CURRENT`` with ``os.replace``, so a
-reader sees the old index or the new one, never half of one; the previous
-version is kept for fallback.  Arrays are memory-mapped on load, so the
-server's workers share one copy through the page cache.
+reader sees the old index or the new one, never half of one; the last
+sound version published before it is kept for fallback.  Versions are
+ordered by a sequence number taken under the build lock, never by the
+clock, so a clock step cannot make a later build look older.  Arrays are
+memory-mapped on load, so the server's workers share one copy through the
+page cache.
 """
 
 from __future__ import annotations
@@ -29,18 +32,18 @@ import os
 import shutil
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .segments import Segment, SegmentFault, check_vectors, load_segment
+from .segments import Segment, SegmentFault, load_segment
 
 log = logging.getLogger(__name__)
 
-#: 3: segments of term frequencies, weighted when loaded; deletions.
-FORMAT_VERSION = 3
+#: 2: per-term max weights and frequent-term bitmaps for the pruned scorer.
+#: 3: versions named by sequence number; the manifest records the corpus's path.
+#: 4: segments of term frequencies, weighted when loaded; deletions.
+FORMAT_VERSION = 4
 POINTER = "CURRENT"
-KEEP_VERSIONS = 2
 
 
 class IndexFault(Exception):
@@ -106,20 +109,28 @@ def build_lock(index_dir: Path) -> Iterator[None]:
 
 
 def new_staging(index_dir: Path) -> Path:
-    """A fresh unpublished version directory (``.tmp-v-…``) to write into.
+    """A fresh unpublished version directory (``.tmp-v-…``) to write into,
+    named with the next sequence number: call it under :func:`build_lock`.
 
     A build may stream its largest arrays straight into it before calling
-    :func:`save_index` with it; both under :func:`build_lock`.  Until published it is invisible to
+    :func:`save_index` with it.  Until published it is invisible to
     readers, and a leftover one (a killed build) is removed by the next
     successful build.
     """
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
-    # Names sort in build order (to the microsecond), so "newest" is well defined.
-    name = f"v-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}"
-    tmp = index_dir / f".tmp-{name}"
+    taken = [sequence(p.name.removeprefix(".tmp-")) for p in index_dir.iterdir()]
+    taken.append(sequence(_pointer_name(index_dir) or ""))
+    tmp = index_dir / f".tmp-v-{max(taken, default=0) + 1:08d}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     return tmp
+
+
+def sequence(name: str) -> int:
+    """The sequence number in a version's name (``v-00000042-…`` → 42); 0
+    for a name that holds none, which sorts before every build's."""
+    parts = name.split("-")
+    return int(parts[1]) if len(parts) == 3 and parts[0] == "v" and parts[1].isdigit() else 0
 
 
 def save_index(index_dir: Path, staging: Path, manifest: dict[str, Any],
@@ -130,10 +141,13 @@ def save_index(index_dir: Path, staging: Path, manifest: dict[str, Any],
     segment directories (``manifest["segments"]`` names them).  Files in
     ``known_files`` (path → size and checksum, from the version they are
     hard-linked from) are taken as they are: a change writes and hashes
-    only what it adds.
+    only what it adds.  A version whose pointer could not be written (a
+    full disk) stays on disk unpublished:
+    :func:`service.index.build.ensure_index` can use it.
     """
     index_dir = Path(index_dir)
     name = staging.name.removeprefix(".tmp-")
+    final = index_dir / name
     known = known_files or {}
     try:
         files = {}
@@ -150,43 +164,80 @@ def save_index(index_dir: Path, staging: Path, manifest: dict[str, Any],
         full = {"format_version": FORMAT_VERSION, **manifest, "version": name, "files": files}
         _write_json(staging / "manifest.json", full, fsync=True)
         _fsync_dir(staging)
-        final = index_dir / name
         os.rename(staging, final)
         _fsync_dir(index_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    previous = _pointer_name(index_dir)
     publish(index_dir, name)
-    _prune(index_dir, keep=name)
+    prune(index_dir, keep=name, previous=previous)
     return final
 
 
 def publish(index_dir: Path, name: str) -> None:
-    """Point ``CURRENT`` at version ``name``, atomically."""
+    """Point ``CURRENT`` at version ``name``, atomically (a pointer file
+    that could not be written whole is removed, never left behind)."""
     tmp = index_dir / f".{POINTER}.{uuid.uuid4().hex[:8]}"
-    with open(tmp, "w") as fh:
-        fh.write(name + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, index_dir / POINTER)
+    try:
+        with open(tmp, "w") as fh:
+            fh.write(name + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, index_dir / POINTER)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     _fsync_dir(index_dir)
 
 
-def _prune(index_dir: Path, keep: str) -> None:
-    """Keep the live version and the one before it; drop older ones."""
-    versions = list_versions(index_dir)
-    old = [v for v in versions if v.name != keep][: max(0, len(versions) - KEEP_VERSIONS)]
-    for v in old:
-        shutil.rmtree(v, ignore_errors=True)
-    for leftover in index_dir.glob(".tmp-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+def prune(index_dir: Path, keep: str, previous: str | None) -> None:
+    """Keep version ``keep`` (just published) and the last sound one
+    published before it; drop the rest and what failed builds left.
+
+    ``previous`` is what ``CURRENT`` named before ``keep``: it, or else the
+    newest sound version older than it, is the fallback.  Newer versions
+    than ``previous`` other than ``keep`` were never published (a build
+    killed, or whose pointer could not be written), and a corrupt publish
+    is no fallback, so neither is kept in place of the last one served.
+    Soundness is the files' checksums, read for the kept fallback only.
+    """
+    index_dir = Path(index_dir)
+    versions = [v for v in list_versions(index_dir) if v.name != keep]
+    limit = sequence(previous) if previous else sequence(keep)
+    fallback = None
+    for v in reversed(versions):
+        if v.name == previous or sequence(v.name) < limit:
+            try:
+                verify_files(v, read_manifest(v))
+            except IndexFault:
+                continue
+            fallback = v
+            break
+    for v in versions:
+        if v != fallback:
+            shutil.rmtree(v, ignore_errors=True)
+    for leftover in [*index_dir.glob(".tmp-*"), *index_dir.glob(f".{POINTER}.*")]:
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
 
 
 def list_versions(index_dir: Path) -> list[Path]:
-    """Published version directories, oldest first."""
+    """Published version directories, oldest first (by sequence number)."""
     if not Path(index_dir).is_dir():
         return []
-    return sorted(p for p in Path(index_dir).iterdir() if p.is_dir() and p.name.startswith("v-"))
+    return sorted((p for p in Path(index_dir).iterdir() if p.is_dir() and p.name.startswith("v-")),
+                  key=lambda p: (sequence(p.name), p.name))
+
+
+def _pointer_name(index_dir: Path) -> str | None:
+    """What ``CURRENT`` says, unchecked; None when it is missing or unreadable."""
+    try:
+        return (Path(index_dir) / POINTER).read_text().strip() or None
+    except OSError:
+        return None
 
 
 def current_version(index_dir: Path) -> Path | None:
@@ -278,12 +329,9 @@ def load_version(version: Path, verify: bool = True) -> StoredIndex:
             name, deleted = str(entry["name"]), frozenset(entry.get("deleted", ()))
             if "/" in name or name.startswith("."):
                 raise SegmentFault("a segment name is not a plain name")
-            seg = load_segment(version / name, name, deleted, bool(semantic))
-            if semantic:
-                check_vectors(seg, semantic.get("dim") if isinstance(semantic, dict) else None)
+            segments.append(load_segment(version / name, name, deleted, semantic))
         except (SegmentFault, KeyError, TypeError) as exc:
             raise IndexFault(f"{version}: {exc}") from None
-        segments.append(seg)
     return StoredIndex(version, manifest, segments)
 
 

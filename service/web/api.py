@@ -40,17 +40,17 @@ def _invalid(exc: InvalidParams):
 
 
 def _body(limit: int) -> bytes:
-    """The request body.  Werkzeug answers 413 for a declared length over
-    ``MAX_CONTENT_LENGTH`` but silently stops reading a chunked body (no
-    Content-Length) at the limit, so a body that fills it is refused here
-    rather than parsed truncated.  Gunicorn raises its parse errors (a
-    chunk size of ``zz``, ``-1``, or smaller than its data) from this read:
-    they are the client's, a 400."""
+    """The request body, at most ``limit`` bytes however it is framed.
+    Werkzeug answers 413 for a declared length over ``MAX_CONTENT_LENGTH``
+    (``limit + 1``) but silently stops reading a chunked body there, so
+    one rule is applied here to what was read: over ``limit``, a 413.
+    Gunicorn raises its parse errors (a chunk size of ``zz``, ``-1``, or
+    smaller than its data) from this read: they are the client's, a 400."""
     try:
         data = request.get_data(cache=False)
     except ParseException as exc:
         raise InvalidParams([ParamError(None, f"the request body's chunked encoding is invalid: {exc}")]) from None
-    if request.content_length is None and len(data) >= limit:
+    if len(data) > limit:
         abort(413)
     return data
 

@@ -19,6 +19,8 @@ from ..config import RETRIEVAL_MODES, Config
 SEARCH_PARAMS = ("q", "k", "retrieval")
 _SHOWN_CHARS = 40
 _SHOWN_NAMES = 10
+#: A parameter not given at all (in JSON, ``null`` is a value given, and refused).
+_ABSENT = object()
 
 
 @dataclass(frozen=True)
@@ -61,14 +63,18 @@ def _is_text(value: str) -> bool:
     return True
 
 
+def _repeated(name: str, times: int) -> ParamError:
+    """A parameter given more than once: which one would win is a guess we refuse to make."""
+    return ParamError(name, f"{_shown(name)} is given {times} times; give it once")
+
+
 def flatten_query(multi: Mapping[str, list[str]]) -> tuple[dict[str, str], list[ParamError]]:
     """A query string's ``{name: [values]}`` → ``{name: value}``, with an
-    error for every search parameter given more than once (which one would
-    win is a guess we refuse to make)."""
+    error for every search parameter given more than once."""
     flat, errors = {}, []
     for name, values in multi.items():
         if len(values) > 1 and name in SEARCH_PARAMS:
-            errors.append(ParamError(name, f"{_shown(name)} is given {len(values)} times; give it once"))
+            errors.append(_repeated(name, len(values)))
         flat[name] = values[0] if values else ""
     return flat, errors
 
@@ -76,24 +82,37 @@ def flatten_query(multi: Mapping[str, list[str]]) -> tuple[dict[str, str], list[
 def parse_json_object(body: bytes) -> dict[str, Any]:
     """A request body → the JSON object it holds, or :class:`InvalidParams`.
 
+    A key given twice in one object is refused, as a repeated query
+    parameter is (``json`` would silently keep the last).
     ``RecursionError`` is caught with the decoding errors: a body of a few
     thousand ``[`` is valid-looking JSON that exhausts the parser's stack.
     """
+    repeated: dict[str, int] = {}
+
+    def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) < len(pairs):
+            names = [name for name, _ in pairs]
+            repeated.update((name, names.count(name)) for name in obj if names.count(name) > 1)
+        return obj
+
     try:
-        doc = json.loads(body)
+        doc = json.loads(body, object_pairs_hook=unique_keys)
     except RecursionError:
         raise InvalidParams([ParamError(None, "the JSON body is nested too deeply")]) from None
     except ValueError as exc:  # includes UnicodeDecodeError
         raise InvalidParams([ParamError(None, f"the body is not valid JSON ({exc})")]) from None
     if not isinstance(doc, dict):
         raise InvalidParams([ParamError(None, 'the JSON body must be an object like {"q": "...", "k": 10}')])
+    if repeated:
+        raise InvalidParams([_repeated(name, times) for name, times in repeated.items()])
     return doc
 
 
 def _check_q(raw: Any, config: Config,
              analyze: Callable[[str], list[str]]) -> tuple[str | None, list[str], ParamError | None]:
     """The trimmed question and its search terms, or what is wrong with it."""
-    if raw is None:
+    if raw is _ABSENT:
         return None, [], ParamError("q", "q (the question) is required")
     if not isinstance(raw, str):
         return None, [], ParamError("q", "q must be a string")
@@ -111,7 +130,7 @@ def _check_q(raw: Any, config: Config,
 
 
 def _check_k(raw: Any, config: Config, from_text: bool) -> tuple[int | None, ParamError | None]:
-    if raw is None:
+    if raw is _ABSENT:
         return config.default_k, None
     wrong = ParamError("k", f"k must be an integer from 1 to {config.max_k}")
     if from_text and isinstance(raw, str):
@@ -119,13 +138,15 @@ def _check_k(raw: Any, config: Config, from_text: bool) -> tuple[int | None, Par
         if not (raw.isascii() and raw.isdigit() and len(raw) <= 6):
             return None, wrong
         raw = int(raw)
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)  # JSON Schema's integer: 50.0 is one
     if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= config.max_k:
         return None, wrong
     return raw, None
 
 
 def _check_retrieval(raw: Any, modes: Collection[str]) -> tuple[str | None, ParamError | None]:
-    if raw is None or raw == "":
+    if raw is _ABSENT or raw == "":
         return None, None
     if raw not in RETRIEVAL_MODES:
         return None, ParamError("retrieval", "retrieval must be lexical or hybrid")
@@ -154,8 +175,10 @@ def check_search(
     the search does not analyse the question again); ``k`` is an integer in
     1..``config.max_k``, ``config.default_k`` when absent; a string of
     digits counts as one only ``from_text`` (a query string, where every
-    value is text), never in JSON, where ``"3"`` is not a number;
-    ``retrieval`` is one of ``modes`` (what the index can serve) or absent.
+    value is text), never in JSON, where ``"3"`` is not a number but
+    ``50.0`` is an integer; ``retrieval`` is one of ``modes`` (what the
+    index can serve) or absent.  A JSON ``null`` is a value given, not an
+    absent one: refused for all three.
     """
     errors = list(errors or [])
     unknown = sorted(str(name) for name in params if name not in SEARCH_PARAMS)
@@ -164,9 +187,9 @@ def check_search(
         more = f" and {len(unknown) - _SHOWN_NAMES} more" if len(unknown) > _SHOWN_NAMES else ""
         errors.append(ParamError(None, f"unknown parameter(s) {names}{more}; "
                                        "the parameters are q, k and retrieval"))
-    q, terms, q_error = _check_q(params.get("q"), config, analyze)
-    k, k_error = _check_k(params.get("k"), config, from_text)
-    retrieval, r_error = _check_retrieval(params.get("retrieval"), modes)
+    q, terms, q_error = _check_q(params.get("q", _ABSENT), config, analyze)
+    k, k_error = _check_k(params.get("k", _ABSENT), config, from_text)
+    retrieval, r_error = _check_retrieval(params.get("retrieval", _ABSENT), modes)
     errors += [e for e in (q_error, k_error, r_error) if e]
     if errors:
         raise InvalidParams(errors)
