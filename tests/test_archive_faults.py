@@ -49,8 +49,14 @@ def test_kill_9_during_changes_never_leaves_a_broken_index(tmp_path):
     base = _articles(tmp_path / "base", [f"doc{i:04d}" for i in range(400)], 1)
     subprocess.run(_cli("add", "--index", str(idx), "--no-semantic", *map(str, base)), check=True,
                    capture_output=True, env=ENV)
+    # How long one change takes, so the kills land anywhere in one.
+    t0 = time.perf_counter()
+    timing = _articles(tmp_path / "timing", [f"t{i:03d}" for i in range(60)], 2)
+    subprocess.run(_cli("add", "--index", str(idx), *map(str, timing)), check=True, capture_output=True, env=ENV)
+    full = time.perf_counter() - t0
     rng = random.Random(3)
-    held = {p.stem for p in base}
+    held = {p.stem for p in base + timing}
+    killed = 0
     for round_ in range(12):
         if round_ % 3 == 2:
             ids = rng.sample(sorted(held), 30)
@@ -59,25 +65,21 @@ def test_kill_9_during_changes_never_leaves_a_broken_index(tmp_path):
             names = [f"new{round_:02d}-{i:03d}" for i in range(60)] + rng.sample(sorted(held), 20)
             files = _articles(tmp_path / f"batch{round_}", names, 100 + round_)
             cmd, after = _cli("add", "--index", str(idx), *map(str, files)), held | set(names)
-        t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
         try:
-            proc.wait(timeout=rng.uniform(0.05, 1.2) * (2.5 if round_ == 0 else full))
+            # Every fourth change runs to its end: the next ones build on it.
+            proc.wait(timeout=None if round_ % 4 == 3 else rng.uniform(0.05, 1.0) * full)
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-        else:
-            full = time.perf_counter() - t0
-        if round_ == 0 and proc.returncode == 0:
-            full = time.perf_counter() - t0
-        elif round_ == 0:
-            full = 2.5
+            killed += 1
         r = Retriever.open(idx)  # verifies every checksum
         assert r.stored.path == current_version(idx)
         now = set(r.stored.live_source_ids())
         assert now in (held, after), f"round {round_}: a change was half applied"
         held = now
         assert r.search("word7 word42", 3).hits
+    assert killed >= 3
     # A later successful change cleans up what the killed ones left behind.
     subprocess.run(_cli("remove", "--index", str(idx), sorted(held)[0]), check=True, capture_output=True, env=ENV)
     assert not list(idx.glob(".tmp-*")) and len(list_versions(idx)) == 2
