@@ -44,7 +44,7 @@ import slow_clients  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from service.index.store import current_version, publish  # noqa: E402
+from service.index.store import build_lock, current_version, new_staging, publish  # noqa: E402
 
 WORKERS = 2
 
@@ -91,14 +91,18 @@ def index(corpus: Path, idx: Path) -> str:
 
 
 def publish_corrupt(corpus: Path, idx: Path, staging: Path) -> str:
-    """Build a version elsewhere, flip a byte in it, move it in, point CURRENT at it."""
-    name = index(corpus, staging)
-    weights = staging / name / "weights.npy"
+    """Build a version elsewhere, flip a byte in it, move it in under the
+    next sequence number, point CURRENT at it."""
+    built = index(corpus, staging)
+    weights = staging / built / "weights.npy"
     data = bytearray(weights.read_bytes())
     data[-3] ^= 0xFF
     weights.write_bytes(bytes(data))
-    shutil.move(str(staging / name), str(idx / name))
-    publish(idx, name)
+    with build_lock(idx):
+        name = new_staging(idx).name.removeprefix(".tmp-")
+        shutil.rmtree(idx / f".tmp-{name}")
+        shutil.move(str(staging / built), str(idx / name))
+        publish(idx, name)
     return name
 
 

@@ -1,7 +1,9 @@
 """Command line: ``python -m service`` (or the ``groundedqa`` script).
 
 ``--corpus`` and ``--index`` mean the same in every subcommand, so
-``index --corpus X`` followed by ``ask --corpus X`` uses the index just built.
+``index --corpus X`` followed by ``ask --corpus X`` uses the index just built;
+``--index DIR`` alone uses the index in DIR as it is, and an index folder
+holding another corpus's index is only replaced with ``--rebuild``.
 Errors are one message on stderr and a non-zero exit, never a traceback.
 """
 
@@ -18,7 +20,7 @@ from typing import Callable, Sequence
 
 from .config import PROJECT_ROOT, RETRIEVAL_MODES, Config
 from .corpus.reader import CorpusError
-from .index.build import build_index, ensure_index
+from .index.build import Rebuild, build_index, ensure_index, recorded_corpus
 from .index.store import IndexFault
 from .qa.ask import search_json
 from .retrieval.retriever import Retriever
@@ -58,7 +60,10 @@ def _common(p: argparse.ArgumentParser) -> None:
                    "(default: the bundled corpus; env GROUNDEDQA_CORPUS)")
     p.add_argument("--index", type=Path, dest="index_dir",
                    help="index directory (default: derived from the corpus path under "
-                        "$GROUNDEDQA_INDEX_ROOT or ~/.cache/groundedqa; env GROUNDEDQA_INDEX_DIR)")
+                        "$GROUNDEDQA_INDEX_ROOT or ~/.cache/groundedqa; env GROUNDEDQA_INDEX_DIR); "
+                        "given without --corpus, its index is used as it is")
+    p.add_argument("--rebuild", action="store_true",
+                   help="rebuild the index, even where the folder holds another corpus's index")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -120,10 +125,13 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def cmd_index(args: argparse.Namespace, config: Config) -> int:
+    """Build the index of the corpus (with ``--index DIR`` alone: of the corpus DIR's index records)."""
     target = config.resolved_index_dir
-    version, report = build_index(config.corpus, target, config.settings, skip_bad=args.skip_bad,
+    recorded = recorded_corpus(target) if config.corpus is None and config.index_dir else None
+    corpus = Path(recorded) if recorded else config.corpus_path
+    version, report = build_index(corpus, target, config.settings, skip_bad=args.skip_bad,
                                   max_file_bytes=config.max_file_bytes,
-                                  semantic=config.semantic and not args.no_semantic)
+                                  semantic=config.semantic and not args.no_semantic, replace_other=args.rebuild)
     for problem in report.problems:
         print(f"skipped {problem}", file=sys.stderr)
     retriever = Retriever.open(target)
@@ -134,7 +142,7 @@ def cmd_index(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_ask(args: argparse.Namespace, config: Config) -> int:
     """The API's search with its limits (the same check_search), printed for a terminal."""
-    retriever = Retriever(ensure_index(config), config.search)
+    retriever = Retriever(ensure_index(config, _rebuild(args)), config.search)
     params = {"q": " ".join(args.question).strip()}
     if args.k is not None:
         params["k"] = args.k
@@ -186,8 +194,12 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
         print("error: GROUNDEDQA_WORKERS must be at least 1 and GROUNDEDQA_PORT in 0..65535",
               file=sys.stderr)
         return EXIT_USAGE
-    serve(config)
+    serve(config, rebuild=_rebuild(args))
     return EXIT_OK
+
+
+def _rebuild(args: argparse.Namespace) -> Rebuild:
+    return "always" if args.rebuild else "auto"
 
 
 def cmd_eval(args: argparse.Namespace, config: Config) -> int:
@@ -206,7 +218,7 @@ def cmd_eval(args: argparse.Namespace, config: Config) -> int:
         print("error: --beir brings its own corpus; leave out --corpus", file=sys.stderr)
         return EXIT_USAGE
     request = EvalRequest(questions=args.questions, beir=args.beir, url=args.url, whole_docs=args.whole_docs,
-                          k=args.k, retrieval=args.retrieval, compare=not args.no_compare)
+                          k=args.k, retrieval=args.retrieval, compare=not args.no_compare, rebuild=args.rebuild)
     try:
         outcome = run_eval(request, config)
         if args.trec_run:

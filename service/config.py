@@ -120,7 +120,9 @@ def default_index_dir(corpus: Path) -> Path:
 class Config:
     """Paths, serving options and the index settings."""
 
-    corpus: Path = BUNDLED_CORPUS
+    # None: the index in ``index_dir`` as it is, if one is named; else the
+    # bundled corpus (``corpus_path``).
+    corpus: Path | None = None
     index_dir: Path | None = None
     settings: IndexSettings = field(default_factory=IndexSettings)
     search: RetrievalSettings = field(default_factory=RetrievalSettings)
@@ -153,8 +155,13 @@ class Config:
     max_body_bytes: int = 16384
 
     @property
+    def corpus_path(self) -> Path:
+        """The corpus named, or the bundled one."""
+        return Path(self.corpus) if self.corpus else BUNDLED_CORPUS
+
+    @property
     def resolved_index_dir(self) -> Path:
-        return Path(self.index_dir) if self.index_dir else default_index_dir(self.corpus)
+        return Path(self.index_dir) if self.index_dir else default_index_dir(self.corpus_path)
 
     def with_overrides(self, **overrides: Any) -> "Config":
         """A copy with the given non-None values replaced."""

@@ -46,6 +46,21 @@ def make_corpus(tmp_path):
     return make
 
 
+@pytest.fixture
+def flip_byte():
+    """Flip a byte of a version's ``weights.npy`` in place: damage that only
+    its checksum shows."""
+
+    def flip(version: Path) -> None:
+        with open(version / "weights.npy", "r+b") as fh:
+            fh.seek(-3, 2)
+            byte = fh.read(1)
+            fh.seek(-3, 2)
+            fh.write(bytes([byte[0] ^ 0xFF]))
+
+    return flip
+
+
 @pytest.fixture(scope="session")
 def app(seed_retriever):
     """The Flask app over the bundled corpus, with the default limits."""

@@ -95,7 +95,7 @@ def test_bad_corpus_stops_index_naming_file_and_line_and_keeps_the_index(case, m
     folder = make_corpus(files)
     corpus = folder / "c.jsonl" if "c.jsonl" in files else folder
     capsys.readouterr()
-    assert main(["index", "--corpus", str(corpus), "--index", str(idx)]) == 1
+    assert main(["index", "--corpus", str(corpus), "--index", str(idx), "--rebuild"]) == 1
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert (current_version(idx), list_versions(idx)) == before

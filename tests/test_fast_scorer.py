@@ -16,7 +16,7 @@ from service.text.analysis import Analyzer
 from service.config import IndexSettings
 from service.retrieval import kernels
 from service.index.arrays import BITMAP_RATIO, build_arrays
-from service.retrieval.scorer import Bm25Scorer
+from service.retrieval.scorer import ALL, Bm25Scorer
 from service.corpus.passages import passages_of
 
 RTOL = 1e-9
@@ -203,5 +203,5 @@ def test_document_at_a_time_path_is_exact_with_ties_and_repeats():
     for q in queries:
         ids, mul = scorer.query_ids(q)
         order = kernels.term_order(scorer.postings[0], ids)
-        assert kernels.seed_threshold(*scorer.postings[:3], ids, mul, order, 10) > -np.inf, q
+        assert kernels.seed_threshold(*scorer.postings[:3], ids, mul, order, 10, ALL) > -np.inf, q
     check(docs, queries, ks=(1, 2, 10, 11, 30, 100))

@@ -55,7 +55,7 @@ def test_every_bad_file_is_named_and_the_index_is_unchanged(messy_corpus, tmp_pa
     before = current_version(idx)
     capsys.readouterr()
 
-    assert main(["index", "--corpus", str(messy_corpus), "--index", str(idx)]) == 1
+    assert main(["index", "--corpus", str(messy_corpus), "--index", str(idx), "--rebuild"]) == 1
     err = capsys.readouterr().err
     for name, (_, reason) in BAD_FILES.items():
         assert f"{name}: {reason}" in err
@@ -63,7 +63,7 @@ def test_every_bad_file_is_named_and_the_index_is_unchanged(messy_corpus, tmp_pa
     assert "Traceback" not in err
     assert current_version(idx) == before and len(list_versions(idx)) == 1
 
-    assert main(["index", "--corpus", str(messy_corpus), "--index", str(idx), "--skip-bad"]) == 0
+    assert main(["index", "--corpus", str(messy_corpus), "--index", str(idx), "--skip-bad", "--rebuild"]) == 0
     out = capsys.readouterr().out
     # 9 files seen: good, bom_crlf, 6 bad ones, the link; accepted + rejected = seen.
     assert "indexed 2 articles" in out and "7 rejected of 9 seen" in out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
@@ -12,14 +11,6 @@ from service.index.build import build_index
 from service.retrieval.reload import IndexHolder
 from service.retrieval.retriever import Retriever
 from service.web.app import create_app
-
-
-def flip_byte(version: Path) -> None:
-    with open(version / "weights.npy", "r+b") as fh:
-        fh.seek(-3, 2)
-        byte = fh.read(1)
-        fh.seek(-3, 2)
-        fh.write(bytes([byte[0] ^ 0xFF]))
 
 
 @pytest.fixture
@@ -32,7 +23,7 @@ def two_versions(make_corpus, tmp_path):
     return folder, idx, old, new
 
 
-def test_damage_to_the_live_version_moves_the_worker_to_a_sound_one_and_fails_readiness(two_versions):
+def test_damage_to_the_live_version_moves_the_worker_to_a_sound_one_and_fails_readiness(flip_byte, two_versions):
     folder, idx, old, new = two_versions
     app = create_app(Config(index_dir=idx, scrub_interval=0), Retriever.open(idx))
     holder, client = app.extensions["groundedqa"].holder, app.test_client()
@@ -50,7 +41,7 @@ def test_damage_to_the_live_version_moves_the_worker_to_a_sound_one_and_fails_re
     assert client.get("/readyz").status_code == 200
 
 
-def test_with_no_sound_version_left_searches_get_a_clear_503(two_versions):
+def test_with_no_sound_version_left_searches_get_a_clear_503(flip_byte, two_versions):
     _, idx, old, new = two_versions
     app = create_app(Config(index_dir=idx, scrub_interval=0), Retriever.open(idx))
     flip_byte(new)
@@ -62,7 +53,7 @@ def test_with_no_sound_version_left_searches_get_a_clear_503(two_versions):
     assert app.test_client().get("/healthz").status_code == 200  # alive, not ready
 
 
-def test_the_scrub_runs_in_the_background(two_versions):
+def test_the_scrub_runs_in_the_background(flip_byte, two_versions):
     _, idx, _, new = two_versions
     holder = IndexHolder(Retriever.open(idx), idx, scrub_interval=0.1)
     holder.get()

@@ -43,9 +43,10 @@ def test_stale_index_is_rebuilt_or_refused(make_corpus, tmp_path):
     (folder / "b.txt").write_text("Bananas are green when unripe.")
     with pytest.raises(StaleIndex, match="corpus has changed"):
         open_corpus(folder, idx, rebuild="never")
+    (folder / "b.txt").write_text("Bananas are yellow.")
     with pytest.raises(StaleIndex, match="other settings"):
-        open_corpus(make_corpus({"a.txt": "Apples are red.", "b.txt": "Bananas are yellow."}, "c2"),
-                              idx, settings=IndexSettings(k1=1.5), rebuild="never")
+        open_corpus(folder, idx, settings=IndexSettings(k1=1.5), rebuild="never")
+    (folder / "b.txt").write_text("Bananas are green when unripe.")
     fresh = open_corpus(folder, idx)  # auto: rebuilds
     assert fresh.search("green", 1).hits[0].source_id == "b"
 

@@ -38,6 +38,7 @@ class EvalRequest:
     k: int | None = None  # passages per question; None: the set's default
     retrieval: str | None = None  # "lexical" or "hybrid"; None: the index's (or server's) default
     compare: bool = True  # a hybrid run in-process also runs lexically, side by side
+    rebuild: bool = False  # rebuild the index (replacing another corpus's)
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def run_eval(request: EvalRequest, config: Config) -> EvalOutcome:
     retriever = None
     if not request.url:
         corpus = load_beir(request.beir).corpus if request.beir else config.corpus
-        retriever = _retriever(config, corpus, request.whole_docs)
+        retriever = _retriever(config, corpus, request.whole_docs, request.rebuild)
     run = _run_beir if request.beir else _run_questions
     outcome = run(request, config, retriever)
     if request.compare and retriever is not None and outcome.retrieval == "hybrid":
@@ -94,15 +95,16 @@ def run_eval(request: EvalRequest, config: Config) -> EvalOutcome:
     return outcome
 
 
-def _retriever(config: Config, corpus: Path, whole_docs: bool) -> Retriever:
+def _retriever(config: Config, corpus: Path | None, whole_docs: bool, rebuild: bool) -> Retriever:
     """The index an in-process run searches; whole-document indexes get their
     own folder so switching modes does not rebuild the everyday index each time."""
     settings = replace(config.settings, max_words=0) if whole_docs else config.settings
     index_dir = config.index_dir
     if index_dir is None and whole_docs:
-        everyday = default_index_dir(corpus)
+        everyday = default_index_dir(corpus or config.corpus_path)
         index_dir = everyday.with_name(everyday.name + "-whole")
-    return Retriever(ensure_index(replace(config, corpus=corpus, index_dir=index_dir, settings=settings)), config.search)
+    config = replace(config, corpus=corpus, index_dir=index_dir, settings=settings)
+    return Retriever(ensure_index(config, rebuild="always" if rebuild else "auto"), config.search)
 
 
 def _mode(request: EvalRequest, retriever: Retriever | None) -> str:
@@ -115,7 +117,7 @@ def _run_questions(request: EvalRequest, config: Config, retriever: Retriever | 
     questions = load_questions(request.questions)
     k = request.k or config.default_k
     if retriever is None:
-        check_sources(questions, {a.source_id for a in load_corpus(config.corpus).articles})
+        check_sources(questions, {a.source_id for a in load_corpus(config.corpus_path).articles})
         search = http_search(request.url, k, retrieval=request.retrieval)
     else:
         check_sources(questions, {s["id"] for s in retriever.stored.sources})

@@ -4,6 +4,8 @@ The one place where the stages are chained for indexing, and where the
 rebuild policy lives (:func:`ensure_index`), so the CLI, the server's
 start-up and the tests build and reuse an index the same way.  A failed
 build raises before anything is published: the last good index keeps serving.
+An index records the corpus it was built from (its path and fingerprint),
+so an index folder is never silently rebuilt from another corpus.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from ..corpus.reader import Article, CorpusReport, load_corpus
 from .arrays import ArrayBuilder, Bm25Arrays
 from ..embedding.shared import encoder_fingerprint
 from .passage_terms import TermMerger, default_workers, tokenize_chunks
-from .store import IndexFault, StoredIndex, build_lock, load_best, load_version, new_staging, save_index
+from .store import (IndexFault, StoredIndex, build_lock, current_version, list_versions, load_best, load_version,
+                    new_staging, publish, read_manifest, save_index)
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,44 @@ Rebuild = Literal["auto", "never", "always"]
 
 class StaleIndex(IndexFault):
     """The index was built from another corpus or with other settings."""
+
+
+class OtherCorpus(StaleIndex):
+    """The index folder holds the index of another corpus (by path)."""
+
+
+def corpus_key(corpus: Path | str) -> str:
+    """How a manifest names the corpus an index was built from."""
+    return str(Path(corpus).resolve())
+
+
+def recorded_corpus(index_dir: Path) -> str | None:
+    """The corpus the index in ``index_dir`` was built from (the live
+    version's, or else the newest readable one's); None for no index."""
+    live = None
+    try:
+        live = current_version(index_dir)
+    except IndexFault:
+        pass
+    for version in ([live] if live else []) + list(reversed(list_versions(index_dir))):
+        try:
+            return read_manifest(version).get("corpus")
+        except IndexFault:
+            continue
+    return None
+
+
+def check_same_corpus(index_dir: Path, corpus: Path) -> None:
+    """Refuse (:class:`OtherCorpus`) to put ``corpus``'s index where another corpus's is."""
+    recorded = recorded_corpus(index_dir)
+    if recorded is not None and recorded != corpus_key(corpus):
+        raise OtherCorpus(f"{index_dir} holds the index of {recorded}, not of {corpus_key(corpus)}; "
+                          "pass --rebuild to replace it")
+
+
+def _write_fault(index_dir: Path, exc: OSError) -> IndexFault:
+    """A failed write (a full or read-only disk) as one line naming the index folder."""
+    return IndexFault(f"{index_dir}: cannot write the index: {exc.strerror or exc}")
 
 
 def _progress(total: int, enabled: bool):
@@ -50,12 +91,15 @@ def build_from_report(
     progress: bool = True,
     workers: int | None = None,
     semantic: bool = True,
+    corpus: Path | None = None,
 ) -> Path:
     """Index the accepted articles of ``report`` and publish the result.
 
     ``workers``: tokenizer processes (None: as many as pay off, see
     :func:`service.index.passage_terms.default_workers`); the index is the
     same either way.  ``semantic``: also store every passage's vector.
+    ``corpus``: where the articles were read from, recorded in the manifest.
+    A write that fails (a full or read-only disk) raises :class:`IndexFault`.
     """
     started = time.perf_counter()
     # Passages are numbered in source-ID order (then passage number), the
@@ -77,17 +121,21 @@ def build_from_report(
         vectors = encode_passages(texts, progress=progress)
         semantic_info = semantic_manifest()
         stats["vectors_s"] = round(time.perf_counter() - started - stats["analysis_s"], 3)
-    with build_lock(index_dir):
-        staging = new_staging(index_dir)
-        try:
-            # The big arrays go straight to the unpublished version's files.
-            arrays = builder.finish(settings, staging)
-            stats["until_save_s"] = round(time.perf_counter() - started, 3)
-            return save_index(index_dir, arrays, articles, passages,
-                              _manifest(report, settings, arrays, stats, semantic_info), staging, vectors)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+    manifest = {"corpus": corpus_key(corpus) if corpus else None}
+    try:
+        with build_lock(index_dir):
+            staging = new_staging(index_dir)
+            try:
+                # The big arrays go straight to the unpublished version's files.
+                arrays = builder.finish(settings, staging)
+                stats["until_save_s"] = round(time.perf_counter() - started, 3)
+                manifest.update(_manifest(report, settings, arrays, stats, semantic_info))
+                return save_index(index_dir, arrays, articles, passages, manifest, staging, vectors)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+    except OSError as exc:
+        raise _write_fault(index_dir, exc) from None
 
 
 def _tokenize(
@@ -142,11 +190,16 @@ def build_index(
     progress: bool = True,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     semantic: bool = True,
+    replace_other: bool = False,
 ) -> tuple[Path, CorpusReport]:
     """Read ``corpus`` (raising :class:`CorpusError` on bad input unless
-    ``skip_bad``), build and publish; returns the version path and report."""
+    ``skip_bad``), build and publish; returns the version path and report.
+    An index of another corpus in ``index_dir`` is refused
+    (:class:`OtherCorpus`) unless ``replace_other``."""
+    if not replace_other:
+        check_same_corpus(index_dir, corpus)
     report = load_corpus(corpus, skip_bad=skip_bad, max_file_bytes=max_file_bytes)
-    return build_from_report(report, index_dir, settings, progress, semantic=semantic), report
+    return build_from_report(report, index_dir, settings, progress, semantic=semantic, corpus=corpus), report
 
 
 def mismatch(stored: StoredIndex, report: CorpusReport, settings: IndexSettings) -> str | None:
@@ -164,15 +217,31 @@ def mismatch(stored: StoredIndex, report: CorpusReport, settings: IndexSettings)
 def ensure_index(config: Config, rebuild: Rebuild = "auto", skip_bad: bool = False) -> StoredIndex:
     """The index of ``config.corpus``, built if missing, damaged or stale.
 
+    With no corpus given but an index folder (``--index DIR`` alone), the
+    index there is served as it is: never rebuilt, least of all from the
+    bundled articles (``rebuild="always"`` rebuilds it from its recorded
+    corpus).  With a corpus, a folder holding another corpus's index is
+    refused (:class:`OtherCorpus`) unless ``rebuild="always"``.
+
     A new index has passage vectors if ``config.semantic``; an existing one
     is used as it was built (a lexical-only index is not rebuilt to add
     them).  The corpus is read and fingerprinted every time, so an index built
     from other files or other settings is never served by mistake:
     ``rebuild="auto"`` rebuilds it, ``"never"`` refuses with
-    :class:`StaleIndex`, ``"always"`` rebuilds regardless.
+    :class:`StaleIndex`, ``"always"`` rebuilds regardless.  Before
+    rebuilding, a sound version on disk that matches (say one whose publish
+    failed on a full disk) is published and used instead.
     """
     target = config.resolved_index_dir
-    report = load_corpus(config.corpus, skip_bad=skip_bad, max_file_bytes=config.max_file_bytes)
+    corpus = config.corpus_path
+    if config.corpus is None and config.index_dir is not None:
+        recorded = recorded_corpus(target)
+        if rebuild != "always" or recorded is None:
+            return load_best(target)
+        corpus = Path(recorded)
+    if rebuild != "always":
+        check_same_corpus(target, corpus)
+    report = load_corpus(corpus, skip_bad=skip_bad, max_file_bytes=config.max_file_bytes)
     why = "rebuild requested"
     if rebuild != "always":
         try:
@@ -187,5 +256,30 @@ def ensure_index(config: Config, rebuild: Rebuild = "auto", skip_bad: bool = Fal
                 return stored
             if rebuild == "never":
                 raise StaleIndex(f"{target}: index is stale ({why}); rebuild it with `python -m service index`")
-    log.info("building the index of %s in %s (%s)", config.corpus, target, why)
-    return load_version(build_from_report(report, target, config.settings, semantic=config.semantic))
+        matching = _matching_version(target, report, config.settings)
+        if matching is not None:
+            return matching
+    log.info("building the index of %s in %s (%s)", corpus, target, why)
+    return load_version(build_from_report(report, target, config.settings, semantic=config.semantic,
+                                          corpus=corpus))
+
+
+def _matching_version(index_dir: Path, report: CorpusReport, settings: IndexSettings) -> StoredIndex | None:
+    """The newest sound version that fits ``report`` and ``settings``,
+    published if it is not live (best effort: on a full disk it is served
+    all the same); None when there is none."""
+    for version in reversed(list_versions(index_dir)):
+        try:
+            stored = load_version(version)
+        except IndexFault:
+            continue
+        if mismatch(stored, report, settings) is None:
+            log.info("serving %s, a complete version of this corpus already on disk", version)
+            try:
+                with build_lock(index_dir):
+                    if (current_version(index_dir) or Path()).name != version.name:
+                        publish(index_dir, version.name)
+            except (OSError, IndexFault) as exc:
+                log.warning("%s: could not publish %s (%s); serving it unpublished", index_dir, version.name, exc)
+            return stored
+    return None

@@ -3,7 +3,7 @@
 Layout of an index directory::
 
     CURRENT                 name of the live version (swapped atomically)
-    v-20261122T031500-ab12/ one built index, never modified once published
+    v-00000042-ab12cd34/    one built index (sequence number 42), never modified once published
         manifest.json       format version, fingerprints, counts, checksums
         *.npy               the BM25 arrays and passage spans
         terms.json          the vocabulary
@@ -13,9 +13,12 @@ Layout of an index directory::
 No pickle: every file is an ``.npy`` array, JSON or raw UTF-8, readable by
 any tool.  A version is written into a temporary directory, fsynced,
 renamed, and only then named in ``CURRENT`` with ``os.replace``, so a
-reader sees the old index or the new one, never half of one; the previous
-version is kept for fallback.  Arrays are memory-mapped on load, so the
-server's workers share one copy through the page cache.
+reader sees the old index or the new one, never half of one; the last
+sound version published before it is kept for fallback.  Versions are
+ordered by a sequence number taken under the build lock, never by the
+clock, so a clock step cannot make a later build look older.  Arrays are
+memory-mapped on load, so the server's workers share one copy through the
+page cache.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ import os
 import shutil
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -37,13 +39,14 @@ import numpy as np
 
 from ..corpus.reader import Article
 from .arrays import Bm25Arrays
+from .checks import damage
 
 log = logging.getLogger(__name__)
 
 #: 2: per-term max weights and frequent-term bitmaps for the pruned scorer.
-FORMAT_VERSION = 2
+#: 3: versions named by sequence number; the manifest records the corpus's path.
+FORMAT_VERSION = 3
 POINTER = "CURRENT"
-KEEP_VERSIONS = 2
 _ARRAYS = ("ptr", "docs", "weights", "doc_len", "idf", "max_weight", "bitmap_row", "bitmaps")
 _PASSAGE_ARRAYS = ("p_source", "p_n", "p_start", "p_end")
 #: Passage vectors (int8 codes, one row per passage) and their per-row
@@ -115,20 +118,28 @@ def build_lock(index_dir: Path) -> Iterator[None]:
 
 
 def new_staging(index_dir: Path) -> Path:
-    """A fresh unpublished version directory (``.tmp-v-…``) to write into.
+    """A fresh unpublished version directory (``.tmp-v-…``) to write into,
+    named with the next sequence number: call it under :func:`build_lock`.
 
     A build may stream its largest arrays straight into it before calling
-    :func:`save_index` with it; both under :func:`build_lock`.  Until published it is invisible to
+    :func:`save_index` with it.  Until published it is invisible to
     readers, and a leftover one (a killed build) is removed by the next
     successful build.
     """
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
-    # Names sort in build order (to the microsecond), so "newest" is well defined.
-    name = f"v-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}"
-    tmp = index_dir / f".tmp-{name}"
+    taken = [sequence(p.name.removeprefix(".tmp-")) for p in index_dir.iterdir()]
+    taken.append(sequence(_pointer_name(index_dir) or ""))
+    tmp = index_dir / f".tmp-v-{max(taken, default=0) + 1:08d}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     return tmp
+
+
+def sequence(name: str) -> int:
+    """The sequence number in a version's name (``v-00000042-…`` → 42); 0
+    for a name that holds none, which sorts before every build's."""
+    parts = name.split("-")
+    return int(parts[1]) if len(parts) == 3 and parts[0] == "v" and parts[1].isdigit() else 0
 
 
 def save_index(
@@ -145,9 +156,12 @@ def save_index(
     ``staging`` comes from :func:`new_staging`; arrays already written
     there are kept as they are; the rest is written beside them.
     ``vectors``: the passages' int8 codes and scales, if the index has them.
+    A version whose pointer could not be written (a full disk) stays on
+    disk unpublished: :func:`service.index.build.ensure_index` can use it.
     """
     index_dir = Path(index_dir)
     name = staging.name.removeprefix(".tmp-")
+    final = index_dir / name
     try:
         for key in _ARRAYS:
             if not (staging / f"{key}.npy").exists():
@@ -182,43 +196,80 @@ def save_index(
         }
         _write_json(staging / "manifest.json", full, fsync=True)
         _fsync_dir(staging)
-        final = index_dir / name
         os.rename(staging, final)
         _fsync_dir(index_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    previous = _pointer_name(index_dir)
     publish(index_dir, name)
-    _prune(index_dir, keep=name)
+    prune(index_dir, keep=name, previous=previous)
     return final
 
 
 def publish(index_dir: Path, name: str) -> None:
-    """Point ``CURRENT`` at version ``name``, atomically."""
+    """Point ``CURRENT`` at version ``name``, atomically (a pointer file
+    that could not be written whole is removed, never left behind)."""
     tmp = index_dir / f".{POINTER}.{uuid.uuid4().hex[:8]}"
-    with open(tmp, "w") as fh:
-        fh.write(name + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, index_dir / POINTER)
+    try:
+        with open(tmp, "w") as fh:
+            fh.write(name + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, index_dir / POINTER)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     _fsync_dir(index_dir)
 
 
-def _prune(index_dir: Path, keep: str) -> None:
-    """Keep the live version and the one before it; drop older ones."""
-    versions = list_versions(index_dir)
-    old = [v for v in versions if v.name != keep][: max(0, len(versions) - KEEP_VERSIONS)]
-    for v in old:
-        shutil.rmtree(v, ignore_errors=True)
-    for leftover in index_dir.glob(".tmp-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+def prune(index_dir: Path, keep: str, previous: str | None) -> None:
+    """Keep version ``keep`` (just published) and the last sound one
+    published before it; drop the rest and what failed builds left.
+
+    ``previous`` is what ``CURRENT`` named before ``keep``: it, or else the
+    newest sound version older than it, is the fallback.  Newer versions
+    than ``previous`` other than ``keep`` were never published (a build
+    killed, or whose pointer could not be written), and a corrupt publish
+    is no fallback, so neither is kept in place of the last one served.
+    Soundness is the files' checksums, read for the kept fallback only.
+    """
+    index_dir = Path(index_dir)
+    versions = [v for v in list_versions(index_dir) if v.name != keep]
+    limit = sequence(previous) if previous else sequence(keep)
+    fallback = None
+    for v in reversed(versions):
+        if v.name == previous or sequence(v.name) < limit:
+            try:
+                verify_files(v, read_manifest(v))
+            except IndexFault:
+                continue
+            fallback = v
+            break
+    for v in versions:
+        if v != fallback:
+            shutil.rmtree(v, ignore_errors=True)
+    for leftover in [*index_dir.glob(".tmp-*"), *index_dir.glob(f".{POINTER}.*")]:
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
 
 
 def list_versions(index_dir: Path) -> list[Path]:
-    """Published version directories, oldest first."""
+    """Published version directories, oldest first (by sequence number)."""
     if not Path(index_dir).is_dir():
         return []
-    return sorted(p for p in Path(index_dir).iterdir() if p.is_dir() and p.name.startswith("v-"))
+    return sorted((p for p in Path(index_dir).iterdir() if p.is_dir() and p.name.startswith("v-")),
+                  key=lambda p: (sequence(p.name), p.name))
+
+
+def _pointer_name(index_dir: Path) -> str | None:
+    """What ``CURRENT`` says, unchecked; None when it is missing or unreadable."""
+    try:
+        return (Path(index_dir) / POINTER).read_text().strip() or None
+    except OSError:
+        return None
 
 
 def current_version(index_dir: Path) -> Path | None:
@@ -315,68 +366,10 @@ def load_version(version: Path, verify: bool = True) -> StoredIndex:
     except (OSError, ValueError) as exc:
         raise IndexFault(f"{version}: unreadable index file ({exc})") from None
     arrays = Bm25Arrays(terms=terms, avgdl=float(manifest["avgdl"]), **arr)
-    _check_shapes(version, arrays, passages, sources, offsets)
-    _check_values(version, arrays, passages, offsets, texts.shape[0])
-    _check_vectors(version, manifest, arrays.n_docs, *vectors)
+    problem = damage(arrays, passages, sources, offsets, texts.shape[0], manifest.get("semantic"), *vectors)
+    if problem:
+        raise IndexFault(f"{version}: {problem} (damaged index)")
     return StoredIndex(version, manifest, arrays, passages, sources, offsets, texts, *vectors)
-
-
-def _check_shapes(version, arrays, passages, sources, offsets) -> None:
-    n_terms, n_docs = len(arrays.terms), arrays.n_docs
-    ok = (
-        arrays.ptr.shape == (n_terms + 1,)
-        and arrays.docs.shape == arrays.weights.shape == (int(arrays.ptr[-1]) if n_terms else 0,)
-        and arrays.idf.shape == arrays.max_weight.shape == arrays.bitmap_row.shape == (n_terms,)
-        and arrays.bitmaps.ndim == 2
-        and arrays.bitmaps.shape[1] == (n_docs + 63) // 64
-        and int(arrays.bitmap_row.max(initial=-1)) < arrays.bitmaps.shape[0]
-        and all(p.shape == (n_docs,) for p in passages.values())
-        and offsets.shape == (len(sources) + 1,)
-    )
-    if not ok:
-        raise IndexFault(f"{version}: index arrays do not fit together (damaged index)")
-
-
-def _check_values(version: Path, arrays: Bm25Arrays, passages: dict[str, np.ndarray],
-                  offsets: np.ndarray, text_bytes: int) -> None:
-    """The values the compiled kernels index by and add up: a damaged file
-    whose checksum was rewritten (or a bug in a build) must be refused here,
-    not crash a kernel (out-of-range ids) or put NaN in a response."""
-    n_docs, n_sources = arrays.n_docs, offsets.shape[0] - 1
-    ptr, p_source = np.asarray(arrays.ptr), np.asarray(passages["p_source"])
-    problems = {
-        "posting offsets (ptr) go back": ptr.size and (ptr[0] != 0 or bool((np.diff(ptr) < 0).any())),
-        "a posting names a passage out of range": arrays.docs.size and (
-            int(arrays.docs.min()) < 0 or int(arrays.docs.max()) >= n_docs),
-        "a weight, idf or max weight is not finite": not all(
-            bool(np.isfinite(a).all()) for a in (arrays.weights, arrays.idf, arrays.max_weight)),
-        "a passage length is negative": bool((np.asarray(arrays.doc_len) < 0).any()),
-        "a bitmap row is out of range": bool((np.asarray(arrays.bitmap_row) < -1).any()),
-        "text offsets go back or pass the end": offsets.size and (
-            offsets[0] != 0 or offsets[-1] != text_bytes or bool((np.diff(offsets) < 0).any())),
-        "a passage names a source out of range": p_source.size and (
-            int(p_source.min()) < 0 or int(p_source.max()) >= n_sources),
-    }
-    if not any(problems.values()) and p_source.size:
-        start, end = np.asarray(passages["p_start"]), np.asarray(passages["p_end"])
-        lengths = np.diff(offsets)[p_source]
-        problems["a passage's span is outside its source"] = bool(
-            ((start < 0) | (end < start) | (end > lengths)).any())
-    found = [what for what, bad in problems.items() if bad]
-    if found:
-        raise IndexFault(f"{version}: {found[0]} (damaged index)")
-
-
-def _check_vectors(version: Path, manifest: dict[str, Any], n_docs: int,
-                   vectors: np.ndarray | None, scales: np.ndarray | None) -> None:
-    if vectors is None or scales is None:
-        return
-    dim = manifest["semantic"].get("dim") if isinstance(manifest["semantic"], dict) else None
-    if not (vectors.dtype == np.int8 and vectors.shape == (n_docs, dim)
-            and scales.dtype == np.float32 and scales.shape == (n_docs,)):
-        raise IndexFault(f"{version}: passage vectors do not fit the index (damaged index)")
-    if not np.isfinite(scales).all():
-        raise IndexFault(f"{version}: a passage vector's scale is not finite (damaged index)")
 
 
 def _write_json(path: Path, obj: Any, fsync: bool = False) -> None:

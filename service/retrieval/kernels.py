@@ -27,6 +27,13 @@ costs what an exhaustive scorer costs.  Every document's contributions are
 added in one fixed term order, the same one the dense scorer uses, so the
 returned scores are bit-identical to scoring everything; ties go to the
 lower document id.
+
+Every top-k path and the match count take ``allow``, the live passages as
+a bitmap (uint64 words, bit ``d & 63`` of word ``d >> 6``; an empty array
+means every passage): a filter, or passages deleted since the build.  A
+passage outside it is never a candidate, never raises a threshold and is
+not counted, so filtered top-k is as exact as unfiltered top-k: the
+thresholds above are then reached by k *allowed* passages.
 """
 
 from __future__ import annotations
@@ -53,18 +60,22 @@ def _popcount64(x):
     return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def allowed(allow, d):
+    """Is document ``d`` in the bitmap ``allow`` (empty: every document)?"""
+    return allow.shape[0] == 0 or ((allow[d >> 6] >> np.uint64(d & 63)) & np.uint64(1)) != 0
+
+
 @njit(cache=True, nogil=True)
-def union_count(ptr, docs, bitmap_row, bitmaps, qterms, n_docs):
-    """How many documents contain at least one of ``qterms``.
+def union_bits(ptr, docs, bitmap_row, bitmaps, qterms, n_docs, allow):
+    """The documents of ``allow`` holding at least one of ``qterms``, as a
+    bitmap of ``allow``'s layout.
 
     Frequent terms have a precomputed bitmap (``bitmap_row[t] >= 0``), OR-ed
     in 64 documents per step; the others set their postings' bits.  This is
     what keeps ``total`` exact without walking the long lists that pruning
     skips.
     """
-    if qterms.shape[0] == 1:
-        t = qterms[0]
-        return ptr[t + 1] - ptr[t]
     n_words = (n_docs + 63) // 64
     acc = np.zeros(n_words, dtype=np.uint64)
     for t in qterms:
@@ -77,11 +88,46 @@ def union_count(ptr, docs, bitmap_row, bitmaps, qterms, n_docs):
             for p in range(ptr[t], ptr[t + 1]):
                 d = docs[p]
                 acc[d >> 6] |= np.uint64(1) << np.uint64(d & 63)
+    if allow.shape[0]:
+        for w in range(n_words):
+            acc[w] &= allow[w]
+    return acc
+
+
+@njit(cache=True, nogil=True)
+def union_count(ptr, docs, bitmap_row, bitmaps, qterms, n_docs, allow):
+    """How many documents of ``allow`` hold at least one of ``qterms``."""
+    if qterms.shape[0] == 1 and allow.shape[0] == 0:
+        t = qterms[0]
+        return ptr[t + 1] - ptr[t]
+    acc = union_bits(ptr, docs, bitmap_row, bitmaps, qterms, n_docs, allow)
     total = 0
-    for w in range(n_words):
+    for w in range(acc.shape[0]):
         if acc[w]:
             total += _popcount64(acc[w])
     return total
+
+
+@njit(cache=True, nogil=True)
+def union_docs(ptr, docs, bitmap_row, bitmaps, qterms, n_docs, allow):
+    """The ascending ids of the documents :func:`union_count` counts."""
+    acc = union_bits(ptr, docs, bitmap_row, bitmaps, qterms, n_docs, allow)
+    total = 0
+    for w in range(acc.shape[0]):
+        if acc[w]:
+            total += _popcount64(acc[w])
+    out = np.empty(total, dtype=np.int64)
+    n = 0
+    for w in range(acc.shape[0]):
+        x = acc[w]
+        b = 0
+        while x:
+            if x & np.uint64(1):
+                out[n] = w * 64 + b
+                n += 1
+            x >>= np.uint64(1)
+            b += 1
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -159,12 +205,12 @@ def accumulate(ptr, docs, weights, qterms, qmul, n_docs):
 
 
 @njit(cache=True, nogil=True)
-def seed_threshold(ptr, docs, weights, qterms, qmul, order, k):
-    """The k-th best exact score among the documents of the query's
-    shortest list (looked up in every list by galloping, summed in
+def seed_threshold(ptr, docs, weights, qterms, qmul, order, k, allow):
+    """The k-th best exact score among the allowed documents of the
+    query's shortest list (looked up in every list by galloping, summed in
     ``order``), or -inf for a one-word query, when that list has fewer
-    than k documents, or when looking them up is not much cheaper than
-    walking all the lists (the rule of the term-at-a-time trial below)."""
+    than k allowed documents, or when looking them up is not much cheaper
+    than walking all the lists (the rule of the term-at-a-time trial below)."""
     nq = qterms.shape[0]
     first = qterms[order[0]]
     n0 = ptr[first + 1] - ptr[first]
@@ -178,6 +224,10 @@ def seed_threshold(ptr, docs, weights, qterms, qmul, order, k):
     for j in range(nq):
         i = order[j]
         _add_looked_up(docs, weights, ptr[qterms[i]], ptr[qterms[i] + 1], qmul[i], targets, seed)
+    if allow.shape[0]:
+        for c in range(n0):
+            if not allowed(allow, targets[c]):
+                seed[c] = -np.inf  # never counted among the k
     return kth_best_above(seed, n0, k, -np.inf)
 
 
@@ -191,9 +241,9 @@ def _non_essential(cum, n_ne, theta, slack):
 
 
 @njit(cache=True, nogil=True)
-def maxscore_top_k(ptr, docs, weights, max_weight, qterms, qmul, k, order, theta):
+def maxscore_top_k(ptr, docs, weights, max_weight, qterms, qmul, k, order, theta, allow):
     """Exact top-k document at a time, given a threshold ``theta`` that k
-    documents are known to reach (MaxScore, Turtle & Flood 1995).
+    allowed documents are known to reach (MaxScore, Turtle & Flood 1995).
 
     The longest lists whose largest weights sum to at most ``theta`` are
     *non-essential*: a document in none of the other lists cannot reach
@@ -245,7 +295,9 @@ def maxscore_top_k(ptr, docs, weights, max_weight, qterms, qmul, k, order, theta
                 present[i] = True
                 bound += contrib[i]
                 cur[i] += 1
-        keep = True
+        if not allowed(allow, d):
+            present[:] = False
+            continue
         if n_ne > 0:
             bound += cum[n_ne - 1]
             for j in range(n_ne - 1, -1, -1):
@@ -275,12 +327,14 @@ def maxscore_top_k(ptr, docs, weights, max_weight, qterms, qmul, k, order, theta
 
 
 @njit(cache=True, nogil=True)
-def pruned_top_k(ptr, docs, weights, max_weight, idf, qterms, qmul, k, acc, mark):
-    """Exact top-``k`` ``(docs, scores)`` of a query, best first.
+def pruned_top_k(ptr, docs, weights, max_weight, idf, qterms, qmul, k, acc, mark, allow):
+    """Exact top-``k`` ``(docs, scores)`` of a query among the documents
+    of ``allow``, best first.
 
     ``qterms`` are distinct term ids, ``qmul`` how many times each occurs
     in the query.  ``acc`` (float64) and ``mark`` (uint8), one slot per
-    document, must be zero and are left zero.
+    document, must be zero and are left zero.  A document outside
+    ``allow`` is skipped as its posting is read: it is never a candidate.
     """
     nq = qterms.shape[0]
     order = term_order(ptr, qterms)
@@ -302,9 +356,9 @@ def pruned_top_k(ptr, docs, weights, max_weight, idf, qterms, qmul, k, acc, mark
     if can_prune:
         # A short list among long ones: its documents' scores give a
         # threshold to start from, and the long lists need not be walked.
-        theta = seed_threshold(ptr, docs, weights, qterms, qmul, order, k)
+        theta = seed_threshold(ptr, docs, weights, qterms, qmul, order, k, allow)
         if theta > -np.inf:
-            return maxscore_top_k(ptr, docs, weights, max_weight, qterms, qmul, k, order, theta)
+            return maxscore_top_k(ptr, docs, weights, max_weight, qterms, qmul, k, order, theta, allow)
     cap = left
     cand = np.empty(cap, dtype=np.int32)
     nc = 0
@@ -340,6 +394,8 @@ def pruned_top_k(ptr, docs, weights, max_weight, idf, qterms, qmul, k, acc, mark
         if track:
             for p in range(ptr[t], ptr[t + 1]):
                 d = docs[p]
+                if not allowed(allow, d):
+                    continue
                 if mark[d] == 0:
                     mark[d] = 1
                     cand[nc] = d
@@ -348,6 +404,8 @@ def pruned_top_k(ptr, docs, weights, max_weight, idf, qterms, qmul, k, acc, mark
         else:
             for p in range(ptr[t], ptr[t + 1]):
                 d = docs[p]
+                if not allowed(allow, d):
+                    continue
                 mark[d] = 1
                 acc[d] += weights[p] * m
 

@@ -1,13 +1,17 @@
 """Reload: pick up a newly published index without a restart.
 
 Each server worker holds its :class:`Retriever` in an :class:`IndexHolder`.
-On a request, at most once per ``interval`` seconds, the holder reads the
-index directory's ``CURRENT`` pointer; when it names a newer version, the
-holder loads and verifies that version and swaps it in.  A version that
-fails to load (corrupt, truncated, half-deleted) is remembered as bad and
-never retried, and the worker keeps answering from the index it has: a
-bad publish can't take the service down, and a worker's version only ever
-moves forward.
+A background thread of each worker process reads the index directory's
+``CURRENT`` pointer every ``interval`` seconds; when it names a version
+with a higher sequence number, the thread loads and verifies that version
+(every checksum, every value) and swaps it in, so no request waits for the
+verification: requests keep the index in hand until the swap.  A version
+that fails to load (corrupt, truncated, half-deleted) or that was built
+from another corpus than the one served is refused and the worker keeps
+answering from the index it has; it is tried again only once its files
+change (say, a copy that was incomplete has finished).  A worker's version
+only ever moves forward; with ``CURRENT`` missing, it takes the newest
+sound version on disk newer than its own.
 
 This is a per-worker check rather than a gunicorn HUP on purpose: a HUP
 whose new workers fail to boot (say, on a corrupt index) takes the whole
@@ -33,7 +37,8 @@ import weakref
 from pathlib import Path
 from typing import Callable
 
-from ..index.store import IndexFault, current_version, list_versions, load_version, verify_files
+from ..index.store import (IndexFault, current_version, list_versions, load_version, read_manifest, sequence,
+                           verify_files)
 
 from .retriever import Retriever
 
@@ -48,6 +53,29 @@ class IndexUnavailable(Exception):
     """No sound index to answer from: the live one is damaged and no other is sound."""
 
 
+def _signature(version: Path) -> tuple | None:
+    """What a version directory holds, by name, size and change time: a
+    refused version is tried again once this changes."""
+    try:
+        return tuple(sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(version)))
+    except OSError:
+        return None
+
+
+def _every(ref: "weakref.ref[IndexHolder]", interval: float, task: Callable[["IndexHolder"], object]) -> None:
+    """Run ``task`` on the holder every ``interval`` seconds while it lives."""
+    while True:
+        time.sleep(interval)
+        holder = ref()
+        if holder is None:
+            return
+        try:
+            task(holder)
+        except Exception:  # a bug must not end the thread: the worker would stop reloading
+            log.exception("index %s failed", task.__name__)
+        del holder
+
+
 class IndexHolder:
     """The live retriever of one process, swapped when a new index is published."""
 
@@ -56,18 +84,16 @@ class IndexHolder:
         retriever: Retriever,
         index_dir: Path | None = None,
         interval: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
         scrub_interval: float = 0.0,
     ) -> None:
         self._retriever = retriever
         self.index_dir = Path(index_dir) if index_dir else retriever.stored.path.parent
-        self.interval = interval
-        self._clock = clock
-        self._next_check = clock() + interval
-        self._bad: set[str] = set()
-        self._lock = threading.Lock()
+        self.interval = interval  # seconds between reload checks; 0: none in the background
         self.scrub_interval = scrub_interval  # seconds; 0: no scrub
-        self._scrub_pid: int | None = None
+        #: Versions refused, with what their directory held then.
+        self._refused: dict[str, tuple | None] = {}
+        self._lock = threading.Lock()
+        self._threads_pid: int | None = None
         #: Why this process is not ready (damage a scrub found), or None.
         self.problem: str | None = None
         self._unavailable = False
@@ -78,15 +104,8 @@ class IndexHolder:
 
     def get(self) -> Retriever:
         """The retriever to answer this request with (:class:`IndexUnavailable`: none is sound)."""
-        if self.scrub_interval > 0 and self._scrub_pid != os.getpid():
-            self._start_scrub()
-        now = self._clock()
-        if now >= self._next_check and self._lock.acquire(blocking=False):
-            try:
-                self._next_check = now + self.interval
-                self.check()
-            finally:
-                self._lock.release()
+        if self._threads_pid != os.getpid():
+            self._start_threads()
         if self._unavailable:
             raise IndexUnavailable(self.problem)
         return self._retriever
@@ -94,51 +113,59 @@ class IndexHolder:
     def check(self) -> bool:
         """Swap in the published version if it is newer and sound.
 
-        When the published version is damaged, the newest sound version
+        When the published version is refused, the newest sound version
         between ours and it is taken instead: a worker started after a bad
         publish (it begins with the index the master preloaded) must still
-        catch up with the last good one.
+        catch up with the last good one.  With no pointer, the newest sound
+        version newer than ours.
         """
         try:
             target = current_version(self.index_dir)
         except IndexFault as exc:
             log.warning("index pointer unreadable, keeping %s: %s", self.version, exc)
             return False
-        if target is None or target.name <= self.version:
+        ours = sequence(self.version)
+        if target is not None and sequence(target.name) <= ours:
             return False
-        between = [v for v in list_versions(self.index_dir) if self.version < v.name < target.name]
-        for candidate in [target, *reversed(between)]:
-            if candidate.name in self._bad:
-                continue
-            try:
-                fresh = Retriever(load_version(candidate), self._retriever.search_settings)
-            except IndexFault as exc:
-                self._bad.add(candidate.name)
-                log.error("index version rejected, keeping %s: %s", self.version, exc)
-                continue
-            log.info("switched index %s -> %s", self.version, candidate.name)
-            self._retriever = fresh
-            self.problem, self._unavailable = None, False
-            return True
+        limit = sequence(target.name) if target is not None else None
+        newer = [v for v in reversed(list_versions(self.index_dir))
+                 if ours < sequence(v.name) and (limit is None or sequence(v.name) < limit)]
+        with self._lock:
+            for candidate in ([target] if target is not None else []) + newer:
+                fresh = self._open(candidate)
+                if fresh is not None:
+                    log.info("switched index %s -> %s", self.version, candidate.name)
+                    self._retriever = fresh
+                    self.problem, self._unavailable = None, False
+                    return True
         return False
 
-    def _start_scrub(self) -> None:
-        """Start this process's scrub thread (threads do not survive a fork:
-        each worker starts its own on its first request).  The thread holds
-        the holder weakly, so it ends with it."""
-        self._scrub_pid = os.getpid()
+    def _open(self, version: Path) -> Retriever | None:
+        """A retriever over ``version``, or None if it is refused: it does
+        not load, or it indexes another corpus than the one served."""
+        signature = _signature(version)
+        if self._refused.get(version.name, ()) == signature:
+            return None
+        try:
+            built_from, ours = read_manifest(version).get("corpus"), self._retriever.manifest.get("corpus")
+            if built_from != ours:
+                raise IndexFault(f"{version}: built from {built_from}, not from {ours} as the index served")
+            return Retriever(load_version(version), self._retriever.search_settings)
+        except IndexFault as exc:
+            self._refused[version.name] = signature
+            log.error("index version rejected, keeping %s: %s", self.version, exc)
+            return None
+
+    def _start_threads(self) -> None:
+        """Start this process's reload and scrub threads (threads do not
+        survive a fork: each worker starts its own on its first request).
+        They hold the holder weakly, so they end with it."""
+        self._threads_pid = os.getpid()
         ref = weakref.ref(self)
-
-        def loop(interval: float) -> None:
-            while True:
-                time.sleep(interval)
-                holder = ref()
-                if holder is None:
-                    return
-                holder.scrub()
-                del holder
-
-        threading.Thread(target=loop, args=(self.scrub_interval,), name="index-scrub", daemon=True).start()
+        for name, interval, task in (("index-reload", self.interval, IndexHolder.check),
+                                     ("index-scrub", self.scrub_interval, IndexHolder.scrub)):
+            if interval > 0:
+                threading.Thread(target=_every, args=(ref, interval, task), name=name, daemon=True).start()
 
     def scrub(self) -> bool:
         """Re-read the live version's checksums; on damage, log it, make it
@@ -152,19 +179,14 @@ class IndexHolder:
             log.error("index scrub: live version damaged: %s", exc)
             problem = f"the live index is damaged: {exc}"
         with self._lock:
-            self._bad.add(stored.path.name)
+            self._refused[stored.path.name] = _signature(stored.path)
             self.problem = problem
             for candidate in reversed(list_versions(self.index_dir)):
-                if candidate.name in self._bad:
-                    continue
-                try:
-                    self._retriever = Retriever(load_version(candidate), self._retriever.search_settings)
-                except IndexFault as exc:
-                    self._bad.add(candidate.name)
-                    log.error("index version rejected: %s", exc)
-                    continue
-                log.warning("index scrub: serving %s instead", candidate.name)
-                return False
+                fresh = self._open(candidate)
+                if fresh is not None:
+                    self._retriever = fresh
+                    log.warning("index scrub: serving %s instead", candidate.name)
+                    return False
             log.error("index scrub: no sound version left; searches answer 503")
             self._unavailable = True
         return False

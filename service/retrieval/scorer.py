@@ -10,13 +10,34 @@ import numpy as np
 from ..index.arrays import Bm25Arrays
 from . import kernels
 
+#: The kernels' "every passage" mask.
+ALL = np.empty(0, dtype=np.uint64)
+
+
+def mask_bits(allowed: np.ndarray | None, n_docs: int) -> np.ndarray:
+    """The kernels' bitmap of ``allowed`` (a bool or 0/1 array, one entry a
+    passage; None: every passage), 64 passages a word."""
+    if allowed is None:
+        return ALL
+    allowed = np.asarray(allowed)
+    if allowed.shape != (n_docs,):
+        raise ValueError(f"a passage mask has one entry per passage ({n_docs}), not {allowed.shape}")
+    packed = np.packbits(allowed.astype(bool), bitorder="little")
+    words = np.zeros((n_docs + 63) // 64 * 8, dtype=np.uint8)
+    words[:len(packed)] = packed
+    return words.view("<u8").astype(np.uint64, copy=False)
+
+
 class Bm25Scorer:
     """Scores queries against :class:`Bm25Arrays`.
 
     Top-k is exact and pruned (:func:`service.kernels.pruned_top_k`);
     ``total`` is a separate exact union count, cheap through the frequent
     terms' bitmaps, because pruning skips exactly the long lists a count
-    would otherwise have to walk.  Construction runs every kernel once on
+    would otherwise have to walk.  Every top-k and count takes ``allowed``,
+    a mask of the passages that may be returned and counted (a filter, or
+    the passages not deleted; None: all), applied inside the kernels so
+    the filtered top-k is exact.  Construction runs every kernel once on
     these arrays, so compiling (or loading the compiled code from numba's
     cache) happens at load time, never in a user's query.
     """
@@ -34,13 +55,14 @@ class Bm25Scorer:
         self._local = threading.local()  # per-thread accumulator (see _scratch)
         if arrays.terms:
             one = np.zeros(1, dtype=np.int64)
-            self._top_k_ids(one, np.ones(1), 1)
+            self._top_k_ids(one, np.ones(1), 1, ALL)
             self._accumulate(one, np.ones(1))
-            self._union_count(np.zeros(2, dtype=np.int64))
+            self._union_count(np.zeros(2, dtype=np.int64), ALL)
+            self._union_docs(one, ALL)
             # The document-at-a-time path, with nothing to walk (a one-word
             # query has no threshold; an infinite one rules every list out).
-            kernels.seed_threshold(*self.postings[:3], one, np.ones(1), one, 1)
-            kernels.maxscore_top_k(*self.postings, one, np.ones(1), 1, one, np.inf)
+            kernels.seed_threshold(*self.postings[:3], one, np.ones(1), one, 1, ALL)
+            kernels.maxscore_top_k(*self.postings, one, np.ones(1), 1, one, np.inf, ALL)
             kernels.scores_of(*self.postings[:3], one, np.ones(1), one)
 
     def _scratch(self) -> tuple[np.ndarray, np.ndarray]:
@@ -72,13 +94,26 @@ class Bm25Scorer:
         ptr, docs, weights, _ = self.postings
         return kernels.accumulate(ptr, docs, weights, ids, mul, self.arrays.n_docs)
 
-    def _top_k_ids(self, ids: np.ndarray, mul: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _top_k_ids(self, ids: np.ndarray, mul: np.ndarray, k: int,
+                   allow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         acc, mark = self._scratch()
-        return kernels.pruned_top_k(*self.postings, self._idf, ids, mul, k, acc, mark)
+        return kernels.pruned_top_k(*self.postings, self._idf, ids, mul, k, acc, mark, allow)
 
-    def _union_count(self, ids: np.ndarray) -> int:
+    def _union_count(self, ids: np.ndarray, allow: np.ndarray) -> int:
         ptr, docs = self.postings[:2]
-        return int(kernels.union_count(ptr, docs, *self._bitmaps, ids, self.arrays.n_docs))
+        return int(kernels.union_count(ptr, docs, *self._bitmaps, ids, self.arrays.n_docs, allow))
+
+    def _union_docs(self, ids: np.ndarray, allow: np.ndarray) -> np.ndarray:
+        ptr, docs = self.postings[:2]
+        return kernels.union_docs(ptr, docs, *self._bitmaps, ids, self.arrays.n_docs, allow)
+
+    def matches(self, query_terms: Sequence[str], allowed: np.ndarray | None = None) -> np.ndarray:
+        """The ascending ids of the passages of ``allowed`` sharing a term
+        with the query: the passages ``total`` counts."""
+        ids, _ = self.query_ids(query_terms)
+        if not len(ids):
+            return np.empty(0, np.int64)
+        return self._union_docs(ids, mask_bits(allowed, self.arrays.n_docs))
 
     def scores(self, query_terms: Sequence[str]) -> np.ndarray:
         """Dense scores of every document: ``BM25Okapi.get_scores``."""
@@ -105,8 +140,10 @@ class Bm25Scorer:
         ptr = self.postings[0]
         return int(ptr[i + 1] - ptr[i])
 
-    def top_k(self, query_terms: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray, int]:
-        """The ``k`` best documents sharing a term with the query.
+    def top_k(self, query_terms: Sequence[str], k: int,
+              allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+        """The ``k`` best documents sharing a term with the query, among
+        ``allowed`` (a mask over passages; None: all).
 
         Returns ``(doc ids, scores, total matched)``; ties are broken by doc
         id, ascending, so results never depend on sort stability.  Scores
@@ -115,5 +152,6 @@ class Bm25Scorer:
         ids, mul = self.query_ids(query_terms)
         if not len(ids) or k <= 0:
             return np.empty(0, np.int64), np.empty(0), 0
-        docs, scores = self._top_k_ids(ids, mul, k)
-        return docs, scores, self._union_count(ids)
+        allow = mask_bits(allowed, self.arrays.n_docs)
+        docs, scores = self._top_k_ids(ids, mul, k, allow)
+        return docs, scores, self._union_count(ids, allow)

@@ -141,7 +141,7 @@ class _ResponseHeaders:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         holder = self.holder
         try:
-            holder.get()  # every request runs the reload check, health checks too
+            holder.get()  # starts this process's reload and scrub threads on its first request
         except IndexUnavailable:
             pass  # the view answers that (a search's 503, /readyz's reason)
         tag = _worker_tag()

@@ -19,7 +19,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from ..config import Config
-from ..index.build import ensure_index
+from ..index.build import Rebuild, ensure_index
 from ..qa.ask import Search, search_json
 from ..retrieval.retriever import Retriever
 from .app import create_app
@@ -101,10 +101,11 @@ def exit_at_once(server: Any, worker: Any) -> None:
     os._exit(0)
 
 
-def serve(config: Config, search: Search = search_json) -> None:
-    """Load the index once, then serve it with ``config.workers`` workers
+def serve(config: Config, search: Search = search_json, rebuild: Rebuild = "auto") -> None:
+    """Load the index once (:func:`service.index.build.ensure_index` with
+    ``rebuild``), then serve it with ``config.workers`` workers
     (``search``: see :func:`service.web.app.create_app`)."""
-    app = create_app(config, Retriever(ensure_index(config), config.search), search)
+    app = create_app(config, Retriever(ensure_index(config, rebuild), config.search), search)
     # Everything loaded so far (the index's vocabulary, the libraries) lives
     # as long as the server: moved out of the garbage collector's sight, a
     # worker's full collections no longer walk it (tens of ms each on a

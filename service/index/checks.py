@@ -1,0 +1,80 @@
+"""Checks: what a loaded version's arrays must satisfy before any kernel
+reads them.
+
+Checksums catch damage to the bytes; these catch values that are wrong
+whatever their checksum says (a damaged file whose checksum was
+rewritten, or a bug in a build): out-of-range ids would crash a compiled
+kernel, non-finite weights would put NaN in a response.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .arrays import Bm25Arrays
+
+
+def damage(arrays: Bm25Arrays, passages: dict[str, np.ndarray], sources: list, offsets: np.ndarray,
+           text_bytes: int, semantic: Any = None, vectors: np.ndarray | None = None,
+           scales: np.ndarray | None = None) -> str | None:
+    """What is wrong with a version's arrays (the first problem found), or None."""
+    return (_shape_problem(arrays, passages, sources, offsets)
+            or _value_problem(arrays, passages, offsets, text_bytes)
+            or _vector_problem(semantic, arrays.n_docs, vectors, scales))
+
+
+def _shape_problem(arrays: Bm25Arrays, passages: dict[str, np.ndarray], sources: list,
+                   offsets: np.ndarray) -> str | None:
+    n_terms, n_docs = len(arrays.terms), arrays.n_docs
+    ok = (
+        arrays.ptr.shape == (n_terms + 1,)
+        and arrays.docs.shape == arrays.weights.shape == (int(arrays.ptr[-1]) if n_terms else 0,)
+        and arrays.idf.shape == arrays.max_weight.shape == arrays.bitmap_row.shape == (n_terms,)
+        and arrays.bitmaps.ndim == 2
+        and arrays.bitmaps.shape[1] == (n_docs + 63) // 64
+        and int(arrays.bitmap_row.max(initial=-1)) < arrays.bitmaps.shape[0]
+        and all(p.shape == (n_docs,) for p in passages.values())
+        and offsets.shape == (len(sources) + 1,)
+    )
+    return None if ok else "index arrays do not fit together"
+
+
+def _value_problem(arrays: Bm25Arrays, passages: dict[str, np.ndarray], offsets: np.ndarray,
+                   text_bytes: int) -> str | None:
+    """The values the compiled kernels index by and add up."""
+    n_docs, n_sources = arrays.n_docs, offsets.shape[0] - 1
+    ptr, p_source = np.asarray(arrays.ptr), np.asarray(passages["p_source"])
+    problems = {
+        "posting offsets (ptr) go back": ptr.size and (ptr[0] != 0 or bool((np.diff(ptr) < 0).any())),
+        "a posting names a passage out of range": arrays.docs.size and (
+            int(arrays.docs.min()) < 0 or int(arrays.docs.max()) >= n_docs),
+        "a weight, idf or max weight is not finite": not all(
+            bool(np.isfinite(a).all()) for a in (arrays.weights, arrays.idf, arrays.max_weight)),
+        "a passage length is negative": bool((np.asarray(arrays.doc_len) < 0).any()),
+        "a bitmap row is out of range": bool((np.asarray(arrays.bitmap_row) < -1).any()),
+        "text offsets go back or pass the end": offsets.size and (
+            offsets[0] != 0 or offsets[-1] != text_bytes or bool((np.diff(offsets) < 0).any())),
+        "a passage names a source out of range": p_source.size and (
+            int(p_source.min()) < 0 or int(p_source.max()) >= n_sources),
+    }
+    if not any(problems.values()) and p_source.size:
+        start, end = np.asarray(passages["p_start"]), np.asarray(passages["p_end"])
+        lengths = np.diff(offsets)[p_source]
+        problems["a passage's span is outside its source"] = bool(
+            ((start < 0) | (end < start) | (end > lengths)).any())
+    return next((what for what, bad in problems.items() if bad), None)
+
+
+def _vector_problem(semantic: Any, n_docs: int, vectors: np.ndarray | None,
+                    scales: np.ndarray | None) -> str | None:
+    if vectors is None or scales is None:
+        return None
+    dim = semantic.get("dim") if isinstance(semantic, dict) else None
+    if not (vectors.dtype == np.int8 and vectors.shape == (n_docs, dim)
+            and scales.dtype == np.float32 and scales.shape == (n_docs,)):
+        return "passage vectors do not fit the index"
+    if not np.isfinite(scales).all():
+        return "a passage vector's scale is not finite"
+    return None
