@@ -183,18 +183,42 @@ def test_all_problems_come_back_together(client):
 
 @pytest.mark.parametrize("body, param, fragment", [
     ({"k": 3}, "q", "required"),
-    ({"q": None}, "q", "required"),
+    ({"q": None}, "q", "must be a string"),  # null is a value given, not an absent key
     ({"q": 42}, "q", "must be a string"),
     ({"q": ["a"]}, "q", "must be a string"),
+    ({"q": " \t "}, "q", "must not be empty"),  # trimmed first, as the schema says
     ({"q": "a", "k": "3"}, "k", "integer"),
-    ({"q": "a", "k": 3.0}, "k", "integer"),
+    ({"q": "a", "k": None}, "k", "integer"),
+    ({"q": "a", "k": 3.5}, "k", "integer"),
     ({"q": "a", "k": True}, "k", "integer"),
     ({"q": "a", "k": 99}, "k", "integer"),
+    ({"q": "a", "k": 99.0}, "k", "integer"),
+    ({"q": "a", "retrieval": None}, "retrieval", "lexical or hybrid"),
     ({"q": "a", "query": "b"}, None, "unknown parameter(s) 'query'"),
 ])
 def test_post_search_errors_name_the_problem(client, body, param, fragment):
     [(got_param, message)] = errors_of(client.post("/api/search", json=body), 400)
     assert got_param == param and fragment in message
+
+
+def test_a_whole_float_k_is_an_integer_as_json_schema_says(client):
+    doc = conforms(client.post("/api/search", json={"q": "Lorenzo trusts", "k": 2.0}))
+    assert doc["k"] == 2 and len(doc["hits"]) == 2
+
+
+@pytest.mark.parametrize("body, names", [
+    (b'{"q": "trusts", "q": "Lorenzo"}', ["q"]),
+    (b'{"q": "trusts", "k": 1, "k": 2, "k": 3}', ["k"]),
+    (b'{"q": "trusts", "k": 1, "retrieval": "lexical", "k": 2, "retrieval": "hybrid"}', ["k", "retrieval"]),
+])
+def test_a_json_key_given_twice_is_refused_like_a_repeated_query_parameter(client, body, names):
+    found = errors_of(client.post("/api/search", data=body, content_type="application/json"), 400)
+    assert [p for p, _ in found] == names and all("times; give it once" in m for _, m in found)
+
+
+def test_a_repeated_key_gets_the_same_message_in_json_and_in_a_query_string(client):
+    in_json = errors_of(client.post("/api/search", data=b'{"q": "a", "q": "b"}', content_type="application/json"), 400)
+    assert in_json == errors_of(client.get("/api/search?q=a&q=b"), 400) == [("q", "'q' is given 2 times; give it once")]
 
 
 @pytest.mark.parametrize("raw, fragment", [
@@ -225,16 +249,22 @@ def test_wrong_content_type_is_415(client, kwargs):
     assert "application/json" in message
 
 
-def test_oversized_body_is_413_with_or_without_a_length(client, app):
+def test_one_body_size_rule_with_or_without_a_length(client, app):
+    """A body of the limit's size passes, one byte more is a 413, whether
+    it declares its length or comes chunked (announcing none)."""
     limit = app.extensions["groundedqa"].config.max_body_bytes
-    body = json.dumps({"q": "x" * limit}).encode()
-    [(_, message)] = errors_of(client.post("/api/search", data=body, content_type="application/json"), 413)
-    assert str(limit) in message
-    # A chunked body announces no length; reading stops at the limit all the same.
-    chunked = client.post("/api/search", input_stream=io.BytesIO(body), content_type="application/json",
-                          headers={"Transfer-Encoding": "chunked"},
-                          environ_overrides={"wsgi.input_terminated": True})
-    errors_of(chunked, 413)
+
+    def post(body: bytes, chunked: bool):
+        framing = ({"input_stream": io.BytesIO(body), "headers": {"Transfer-Encoding": "chunked"},
+                    "environ_overrides": {"wsgi.input_terminated": True}} if chunked else {"data": body})
+        return client.post("/api/search", content_type="application/json", **framing)
+
+    head = json.dumps({"q": "trusts"}).encode()
+    fits = head + b" " * (limit - len(head))
+    for chunked in (False, True):
+        assert conforms(post(fits, chunked))["ok"]
+        [(_, message)] = errors_of(post(fits + b" ", chunked), 413)
+        assert str(limit) in message
 
 
 def test_a_1000_character_question_fits_the_body_limit_even_fully_escaped(client):
@@ -245,7 +275,8 @@ def test_a_1000_character_question_fits_the_body_limit_even_fully_escaped(client
 def test_lone_surrogates_are_refused_not_crashed_on(client):
     raw = b'{"q": "trusts \\ud800", "\\udfff": 1}'
     found = errors_of(client.post("/api/search", data=raw, content_type="application/json"), 400)
-    assert found == [(None, "unknown parameter(s) '\\udfff'; the parameters are q, k and retrieval"),
+    assert found == [(None, "unknown parameter(s) '\\udfff'; the parameters are q, k, retrieval, "
+                            "source, date_from, date_to, sort, offset, explain"),
                      ("q", "q is not valid Unicode text (it contains a lone surrogate)")]
     # In a URL, bytes that are not UTF-8 never become surrogates.
     assert client.get("/api/search?q=%ED%A0%80trusts").status_code == 200

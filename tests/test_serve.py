@@ -148,6 +148,20 @@ def _raw_response_head(base: str, request: bytes) -> tuple[int, dict[str, str]]:
     return int(status_line.split()[1]), dict(line.split(": ", 1) for line in lines)
 
 
+def _raw_exchange(base: str, request: bytes) -> bytes:
+    """Send raw bytes and read all the server answers until it closes."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
 @pytest.mark.parametrize("request_bytes, status", [
     (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431),  # header over gunicorn's cap
     (b"G@T /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400),  # malformed request line
@@ -159,6 +173,24 @@ def test_errors_gunicorn_answers_itself_carry_the_security_headers(live_server, 
     assert got == status
     for name, value in SECURITY_HEADERS.items():
         assert headers[name] == value
+
+
+@pytest.mark.parametrize("request_bytes, status, phrase", [
+    (b"GET /api/search?q=a HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431,
+     "Request Header Fields Too Large"),
+    (b"GET /api/search?q=a HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n", 400, "Bad Request"),
+    (b"POST /api/search HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 2\r\n\r\n{}", 417,
+     "Expectation Failed"),
+    (b"POST /api/search HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: br\r\n\r\n", 501, "Not Implemented"),
+])
+def test_errors_gunicorn_answers_itself_under_the_api_are_the_apis_json(live_server, request_bytes, status,
+                                                                        phrase):
+    head, _, body = _raw_exchange(live_server, request_bytes).partition(b"\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {status} {phrase}\r\n".encode())
+    assert b"Content-Type: application/json" in head and b"X-Frame-Options: DENY" in head
+    doc = json.loads(body)
+    assert doc["ok"] is False and doc["status"] == status and doc["error"] == phrase
+    assert [e["param"] for e in doc["errors"]] == [None] and doc["errors"][0]["message"]
 
 
 def test_requests_still_arriving_hold_no_worker_and_end_in_a_408(live_server):
@@ -197,18 +229,9 @@ def test_a_tls_hello_on_the_http_port_is_a_400_at_once(live_server):
 
 @pytest.mark.parametrize("size", [b"zz", b"-1", b"2"])
 def test_invalid_chunked_encoding_is_the_apis_400(live_server, size):
-    import socket
-    from urllib.parse import urlsplit
-
-    url = urlsplit(live_server)
     request = (b"POST /api/search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                b"Transfer-Encoding: chunked\r\n\r\n" + size + b"\r\n{\"q\": \"BT\"}\r\n0\r\n\r\n")
-    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
-        sock.sendall(request)
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
+    head, _, body = _raw_exchange(live_server, request).partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400 ") and b"HTTP/1.1" not in body  # one answer, then closed
     doc = json.loads(body)
     assert doc["status"] == 400 and "chunked" in doc["errors"][0]["message"]

@@ -26,13 +26,15 @@ def test_good_params_are_trimmed_and_k_defaults():
     assert problems({"q": "a", "k": "5"}) == [("k", "k must be an integer from 1 to 50")]  # JSON
 
 
-@pytest.mark.parametrize("k", ["0", "51", "-1", "+5", " 5", "5_0", "1.5", "", "abc", "٣", 0, 51, True, 2.0, None, [1]])
+@pytest.mark.parametrize("k", ["0", "51", "-1", "+5", " 5", "5_0", "1.5", "", "abc", "٣", 0, 51, True, 2.5, 51.0,
+                               float("nan"), float("inf"), None, [1]])
 def test_bad_k_is_named(k):
-    params = {"q": "a"} if k is None else {"q": "a", "k": k}
-    if k is None:
-        assert check_search(params, CONFIG, words, from_text=True).k == CONFIG.default_k
-    else:
-        assert problems(params, from_text=True) == [("k", "k must be an integer from 1 to 50")]
+    assert problems({"q": "a", "k": k}, from_text=True) == [("k", "k must be an integer from 1 to 50")]
+
+
+def test_k_absent_is_the_default_and_a_whole_float_is_an_integer():
+    assert check_search({"q": "a"}, CONFIG, words, from_text=True).k == CONFIG.default_k
+    assert check_search({"q": "a", "k": 50.0}, CONFIG, words).k == 50
 
 
 @pytest.mark.parametrize("q, fragment", [

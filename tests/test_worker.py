@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from service.web.worker import error_page, ready_to_parse
+from service.web.worker import error_page, ready_to_parse, regenerated_page, request_path
 
 HEAD = b"POST /api/search HTTP/1.1\r\nHost: x\r\n"
 
@@ -39,3 +39,35 @@ def test_the_workers_own_error_pages_are_json_under_the_api():
     assert json.loads(body) == {"ok": False, "status": 408, "error": "Request Timeout",
                                 "errors": [{"param": None, "message": "too slow"}]}
     assert b"text/plain" in error_page(408, "Request Timeout", "too slow", b"/")
+
+
+class _Captured:
+    """A socket that keeps what is sent to it."""
+
+    def __init__(self):
+        self.sent = b""
+
+    def gettimeout(self):
+        return 0.0
+
+    def sendall(self, data):
+        self.sent += data
+
+
+@pytest.mark.parametrize("path, kind", [(b"/api/search", b"application/json"), (b"/", b"text/plain")])
+def test_gunicorns_own_error_page_is_rendered_again_with_its_reason_phrase(path, kind):
+    from gunicorn import util
+
+    sock = _Captured()
+    util.write_error(sock, 501, "Bad Request", "Unsupported transfer coding: 'br' & <more>")
+    head, _, body = regenerated_page(sock.sent, path).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 501 Not Implemented\r\n") and b"X-Frame-Options: DENY" in head
+    assert b"Content-Type: " + kind in head
+    if kind == b"application/json":
+        assert json.loads(body) == {"ok": False, "status": 501, "error": "Not Implemented", "errors": [
+            {"param": None, "message": "Unsupported transfer coding: 'br' & <more>"}]}
+
+
+def test_the_request_path_is_read_from_the_request_line():
+    assert request_path(b"GET /api/search?q=a HTTP/1.1\r\nHost: x\r\n") == b"/api/search"
+    assert request_path(b"\x16\x03\x01") == b"" and request_path(b"GET\r\n") == b""

@@ -1,4 +1,4 @@
-"""The JSON API: ``/api/search``, ``/api/sources/<id>``, ``/api/openapi.json``,
+"""The JSON API: ``/api/search``, ``/api/sources``, ``/api/sources/<id>``, ``/api/openapi.json``,
 and the health checks ``/healthz`` and ``/readyz``.
 
 Every 4xx/5xx under ``/api`` has one shape, documented in
@@ -26,6 +26,7 @@ from .state import app_state
 from .validation import (
     InvalidParams,
     ParamError,
+    check_list,
     flatten_query,
     parse_json_object,
 )
@@ -40,17 +41,17 @@ def _invalid(exc: InvalidParams):
 
 
 def _body(limit: int) -> bytes:
-    """The request body.  Werkzeug answers 413 for a declared length over
-    ``MAX_CONTENT_LENGTH`` but silently stops reading a chunked body (no
-    Content-Length) at the limit, so a body that fills it is refused here
-    rather than parsed truncated.  Gunicorn raises its parse errors (a
-    chunk size of ``zz``, ``-1``, or smaller than its data) from this read:
-    they are the client's, a 400."""
+    """The request body, at most ``limit`` bytes however it is framed.
+    Werkzeug answers 413 for a declared length over ``MAX_CONTENT_LENGTH``
+    (``limit + 1``) but silently stops reading a chunked body there, so
+    one rule is applied here to what was read: over ``limit``, a 413.
+    Gunicorn raises its parse errors (a chunk size of ``zz``, ``-1``, or
+    smaller than its data) from this read: they are the client's, a 400."""
     try:
         data = request.get_data(cache=False)
     except ParseException as exc:
         raise InvalidParams([ParamError(None, f"the request body's chunked encoding is invalid: {exc}")]) from None
-    if request.content_length is None and len(data) >= limit:
+    if len(data) > limit:
         abort(413)
     return data
 
@@ -64,14 +65,26 @@ def search():
             abort(415, description="send the search as a JSON body with Content-Type: application/json")
         if request.args:
             names = ", ".join(repr(n[:40]) for n in sorted(request.args))
-            raise InvalidParams([ParamError(None, f"a POST takes q, k and retrieval in its JSON body, "
+            raise InvalidParams([ParamError(None, f"a POST takes its parameters in its JSON body, "
                                                   f"not in the query string (got {names})")])
         params, earlier = parse_json_object(_body(state.config.max_body_bytes)), []
     else:
         params, earlier = flatten_query(request.args.to_dict(flat=False))
     retriever = state.retriever
     checked = state.check_search(retriever, params, earlier, from_text=request.method != "POST")
-    return jsonify(state.search(retriever, checked.q, checked.k, checked.terms, checked.retrieval))
+    return jsonify(state.search(retriever, checked.q, checked.k, checked.terms, checked.retrieval,
+                                options=checked.options))
+
+
+@bp.get("/sources")
+def sources():
+    """``?offset=&limit=``: a page of the collection's sources, newest first."""
+    retriever = app_state().retriever
+    offset, limit, errors = check_list(request.args.to_dict(flat=False), app_state().config, retriever.n_sources)
+    if errors:
+        raise InvalidParams(errors)
+    return jsonify({"ok": True, "total": retriever.n_sources, "offset": offset, "limit": limit,
+                    "sources": [e.to_json() for e in retriever.collection.entries(offset, limit)]})
 
 
 @bp.get("/sources/<path:source_id>")

@@ -78,7 +78,9 @@ def create_app(config: Config, retriever: Retriever, search: Search = search_jso
     # not be switched into debug (pretty-printed JSON, templates re-read on
     # every request) by a stray variable: debug stays off outside tests.
     app.debug = False
-    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    # One byte over the limit, so that reading a body (declared or chunked)
+    # shows whether it is over: the API refuses it then (api._body).
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes + 1
     # No 308 redirects from "//" to "/": a source ID may start with "/",
     # and the API answers every path with JSON, not an HTML redirect page.
     app.url_map.merge_slashes = False

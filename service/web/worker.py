@@ -13,18 +13,25 @@ not whole within ``request_timeout`` seconds gets a 408 and is closed.
 Slow clients thus cost a buffer and a file descriptor each, never a thread.
 
 Gunicorn's own error pages (a malformed request line, headers over its
-limits) carry the security headers, like every response the app sends.
-TLS is a front's job here (the buffer holds the raw bytes).
+limits, an unknown transfer coding or expectation) are rendered again
+here: in the API's JSON error shape under the JSON paths, with the status's
+own reason phrase (gunicorn sends "501 Bad Request"), and with the
+security headers, like every response the app sends.  TLS is a front's
+job here (the buffer holds the raw bytes).
 """
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import selectors
 import socket
 import string
+import threading
 import time
 from functools import partial
+from http import HTTPStatus
 from typing import Any
 
 from gunicorn.http.errors import ParseException
@@ -97,19 +104,41 @@ def error_page(status: int, reason: str, message: str, path: bytes) -> bytes:
             + b"\r\nConnection: close\r\n\r\n" + body)
 
 
-class _HeaderedErrorSocket:
-    """A client socket whose one write, gunicorn's own error page, gets the
-    security headers added after its status line."""
+def request_path(data: bytes | bytearray) -> bytes:
+    """The path of the request line at the start of ``data`` (b"" if none)."""
+    parts = bytes(data[:4096]).split(b"\r\n", 1)[0].split(b" ", 2)
+    return parts[1].split(b"?", 1)[0] if len(parts) > 2 else b""
 
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
+
+_GUNICORN_PAGE = re.compile(rb"HTTP/1\.1 (\d{3}) .*?</h1>\s*(.*?)\s*</body>", re.S)
+
+
+def regenerated_page(data: bytes, path: bytes) -> bytes:
+    """Gunicorn's own HTML error page ``data`` as :func:`error_page` makes
+    pages: the status's reason phrase, the security headers, JSON under the
+    JSON paths; gunicorn's message is kept."""
+    match = _GUNICORN_PAGE.match(data)
+    if match is None:  # not a page this gunicorn writes: sent as it is, with the headers
+        status_line, crlf, rest = data.partition(b"\r\n")
+        return status_line + crlf + _SECURITY_HEADER_LINES + rest
+    status = int(match.group(1))
+    phrase = HTTPStatus(status).phrase
+    message = html.unescape(match.group(2).decode("latin-1")) or phrase
+    return error_page(status, phrase, message, path)
+
+
+class _ErrorPageSocket:
+    """A client socket whose one write, gunicorn's own error page, is
+    rendered again by :func:`regenerated_page` for the request's path."""
+
+    def __init__(self, sock: socket.socket, path: bytes) -> None:
+        self._sock, self._path = sock, path
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
 
     def sendall(self, data: bytes) -> None:
-        status_line, crlf, rest = data.partition(b"\r\n")
-        self._sock.sendall(status_line + crlf + _SECURITY_HEADER_LINES + rest)
+        self._sock.sendall(regenerated_page(data, self._path))
 
 
 class Worker(ThreadWorker):
@@ -121,6 +150,8 @@ class Worker(ThreadWorker):
         # Connections being read, oldest first (all share one timeout).
         self._reading: dict[Any, float] = {}
         self.request_timeout, self.body_limit = 10.0, 16384
+        # The path of the request each thread is handling, for its error pages.
+        self._handling = threading.local()
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
@@ -177,6 +208,7 @@ class Worker(ThreadWorker):
             return
         conn.sock.setblocking(True)
         conn.init()
+        conn.path = request_path(conn.buffer)
         conn.parser.unreader.unread(bytes(conn.buffer))
         conn.buffer = None
         conn.data_ready = conn.whole = True
@@ -208,10 +240,9 @@ class Worker(ThreadWorker):
                 break
             self._stop_reading(conn)
             if conn.buffer:
-                parts = bytes(conn.buffer[:4096]).split(b" ", 2)
                 self._send_quietly(conn.sock, error_page(
                     408, "Request Timeout", f"the request did not arrive within {self.request_timeout:g} s",
-                    parts[1] if len(parts) > 2 else b""))
+                    request_path(conn.buffer)))
             self._close(conn)
 
     def _keepalive_after(self, conn: Any, keepalive: bool) -> bool:
@@ -223,5 +254,10 @@ class Worker(ThreadWorker):
         except ParseException:
             return False
 
+    def handle(self, conn: Any) -> Any:
+        self._handling.path = getattr(conn, "path", b"")
+        return super().handle(conn)
+
     def handle_error(self, req: Any, client: socket.socket, addr: Any, exc: BaseException) -> None:
-        super().handle_error(req, _HeaderedErrorSocket(client), addr, exc)
+        path = getattr(self._handling, "path", b"")
+        super().handle_error(req, _ErrorPageSocket(client, path), addr, exc)
