@@ -77,7 +77,31 @@ def client(app):
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
-    """The real ``python -m service serve`` on a free loopback port; yields its base URL.
+    """The real ``python -m service serve`` of the bundled corpus on a free
+    loopback port; yields its base URL."""
+    yield from _serve(tmp_path_factory, BUNDLED_CORPUS)
+
+
+#: A small archive with titles and dates (front matter), for the browser.
+ARCHIVE = {f"story{i}.txt": (f"---\ntitle: Harbour story {i}\ndate: 2014-0{1 + i % 9}-1{i % 10}\n---\n\n"
+                             f"The harbour ferry timetable changed in week {i}. The council said the ferry "
+                             f"would run {'twice' if i % 2 else 'three times'} a day.\n\n"
+                             f"Harbour traders met on day {i} to discuss the ferry and the budget.\n")
+           for i in range(14)}
+
+
+@pytest.fixture(scope="session")
+def live_archive(tmp_path_factory):
+    """The real server over :data:`ARCHIVE`; yields its base URL."""
+    folder = tmp_path_factory.mktemp("archive")
+    for name, text in ARCHIVE.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    yield from _serve(tmp_path_factory, folder)
+
+
+def _serve(tmp_path_factory, corpus: Path):
+    """Run ``python -m service serve`` over ``corpus``, yield its base URL,
+    then stop it and check that it stopped cleanly.
 
     Readiness is awaited by polling ``/readyz`` up to a deadline (the index
     is built first, in the gunicorn master), never by a fixed sleep.
@@ -95,7 +119,7 @@ def live_server(tmp_path_factory):
     work = tmp_path_factory.mktemp("live-server")
     log_path = work / "server.log"
     cmd = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--workers", "2", "--corpus", str(BUNDLED_CORPUS), "--index", str(work / "index")]
+           "--workers", "2", "--corpus", str(corpus), "--index", str(work / "index")]
     env = {**os.environ, "GROUNDEDQA_INDEX_ROOT": str(work), "GROUNDEDQA_REQUEST_TIMEOUT": "2"}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,

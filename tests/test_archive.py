@@ -18,6 +18,7 @@ from service.corpus.reader import Article, CorpusReport
 from service.index.build import build_from_report
 from service.index.changes import MAX_SEGMENTS, UnknownSources, apply_changes, compact
 from service.index.store import current_version, load_version
+from service.retrieval.collection import Filters
 from service.retrieval.retriever import Retriever
 
 #: Short passages, so articles have several; no stemming surprises.
@@ -60,6 +61,11 @@ def assert_like_full_rebuild(index_dir, articles: dict[str, Article], work) -> N
         np.testing.assert_allclose(full.scorer.scores(terms), want, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(s_full, want[d_full], rtol=1e-9, atol=1e-12)
         assert [inc.scorer.doc_freq(t) for t in terms] == [full.scorer.doc_freq(t) for t in terms]
+    some = Filters(sources=tuple(sorted(articles)[::2]))  # a filter's mask beside the deletions
+    for q in QUERIES:
+        hits = [[(h.passage_id, h.score) for h in r.search(q, 5, "lexical", some).hits] for r in (inc, full)]
+        assert hits[0] == hits[1], q
+    assert [e.to_json() for e in inc.collection.entries(0, 100)] == [e.to_json() for e in full.collection.entries(0, 100)]
     for sid in articles:
         assert inc.source(sid) == full.source(sid)
     assert inc.source("nope") is None

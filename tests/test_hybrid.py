@@ -35,7 +35,7 @@ def corpus(make_corpus):
 def test_the_index_stores_one_vector_per_passage_from_the_shipped_encoder(corpus, tmp_path):
     r = open_corpus(corpus, tmp_path / "idx")
     assert r.semantic and r.default_retrieval == "hybrid"
-    stored = r.collection
+    stored = r.weighted
     assert stored.vectors.dtype == np.int8 and stored.vectors.shape == (r.n_passages, shared_encoder().dim)
     manifest = r.stored.manifest
     assert manifest["semantic"]["model"] == "all-MiniLM-L6-v2"
@@ -55,8 +55,8 @@ def test_hybrid_order_is_the_documented_blend(corpus, tmp_path):
     hits = r.search(q, 4).hits
     bm25 = r.scorer.scores(r.query_terms(q))  # rank-bm25's scores of every passage
     qv = shared_encoder().encode_queries([q])[0]
-    vecs = dequantize(np.asarray(r.collection.vectors), np.asarray(r.collection.vector_scales))
-    doc_of = {s["id"]: i for i, s in enumerate(r.collection.sources)}  # one passage an article
+    vecs = dequantize(np.asarray(r.weighted.vectors), np.asarray(r.weighted.vector_scales))
+    doc_of = {s["id"]: i for i, s in enumerate(r.weighted.sources)}  # one passage an article
     assert len(hits) == 4 and hits[0].source_id == "fine"
     for h in hits:
         doc = doc_of[h.source_id]

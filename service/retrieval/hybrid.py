@@ -37,19 +37,21 @@ def blend(bm25: np.ndarray, cosine: np.ndarray, weight: float) -> np.ndarray:
 
 
 def nearest(question_vec: np.ndarray, vectors: np.ndarray, scales: np.ndarray, n: int,
-            live: np.ndarray | None = None) -> np.ndarray:
-    """The ``n`` passages whose vectors are nearest ``question_vec``
-    (ascending ids), among the ``live`` ones (a bool per passage) if given."""
+            allowed: np.ndarray | None = None) -> np.ndarray:
+    """The ``n`` passages of ``allowed`` (a mask; None: all) whose vectors
+    are nearest ``question_vec`` (ascending ids)."""
     if n <= 0 or not len(vectors):
         return np.empty(0, dtype=np.int64)
-    cos = quantized_dot(question_vec, vectors, scales)
-    if live is not None and not live.all():
-        cos = np.where(live, cos, -np.inf)
-        n = min(n, int(live.sum()))
-    n = min(n, len(cos))
-    if n <= 0:
+    if allowed is None:
+        cos = quantized_dot(question_vec, vectors, scales)
+        n = min(n, len(cos))
+        return np.sort(np.argpartition(-cos, n - 1)[:n]).astype(np.int64)
+    ids = np.flatnonzero(allowed)
+    if not len(ids):
         return np.empty(0, dtype=np.int64)
-    return np.sort(np.argpartition(-cos, n - 1)[:n]).astype(np.int64)
+    cos = quantized_dot(question_vec, vectors[ids], scales[ids])
+    n = min(n, len(cos))
+    return np.sort(ids[np.argpartition(-cos, n - 1)[:n]]).astype(np.int64)
 
 
 def rerank(docs: np.ndarray, bm25: np.ndarray, question_vec: np.ndarray, vectors: np.ndarray,

@@ -1,4 +1,4 @@
-"""Collection: a loaded version's segments seen as the one collection they hold.
+"""Weighted: a loaded version's segments seen as the one collection they hold.
 
 The collection statistics (live passages, each term's live df, total
 length, hence avgdl and the idfs) are summed over the segments, and every
@@ -22,7 +22,7 @@ from .store import StoredIndex
 
 
 @dataclass(frozen=True)
-class Collection:
+class WeightedIndex:
     """The live articles of a version, with weighted postings per segment."""
 
     stats: CollectionStats
@@ -33,12 +33,12 @@ class Collection:
     source_local: np.ndarray  # int32 per source: its index there
     live: np.ndarray  # bool per passage
     has_deletions: list[bool]  # per segment
-    live_sources: dict[str, int]  # source ID → index into ``sources``
+    source_live: np.ndarray  # bool per source
     vectors: np.ndarray | None
     vector_scales: np.ndarray | None
 
 
-def open_collection(stored: StoredIndex, settings: IndexSettings) -> Collection:
+def weigh_index(stored: StoredIndex, settings: IndexSettings) -> WeightedIndex:
     """The collection of ``stored``'s live articles (see the module doc)."""
     segs = stored.segments
     dead = [seg.dead_docs() for seg in segs]
@@ -51,17 +51,16 @@ def open_collection(stored: StoredIndex, settings: IndexSettings) -> Collection:
     passages["p_source"] = _join([np.asarray(seg.passages["p_source"]) + off
                                   for seg, off in zip(segs, source_offsets)])
     sources = [s for seg in segs for s in seg.sources]
-    live_sources = {s["id"]: int(off) + i for seg, off in zip(segs, source_offsets)
-                    for i, s in enumerate(seg.sources) if i not in seg.deleted}
+    source_live = np.array([i not in seg.deleted for seg in segs for i in range(len(seg.sources))], dtype=bool)
     vectors = scales = None
     if stored.semantic:
         vectors = _join([seg.vectors for seg in segs])
         scales = _join([seg.vector_scales for seg in segs])
-    return Collection(
+    return WeightedIndex(
         stats=stats, weighted=weighted, passages=passages, sources=sources,
         source_segment=np.repeat(np.arange(len(segs), dtype=np.int32), [len(seg.sources) for seg in segs]),
         source_local=_join([np.arange(len(seg.sources), dtype=np.int32) for seg in segs]),
-        live=live, has_deletions=[len(d) > 0 for d in dead], live_sources=live_sources, vectors=vectors, vector_scales=scales)
+        live=live, has_deletions=[len(d) > 0 for d in dead], source_live=source_live, vectors=vectors, vector_scales=scales)
 
 
 def _offsets(sizes: list[int]) -> np.ndarray:
