@@ -108,6 +108,9 @@ def test_every_bad_value_is_listed_in_one_400(client):
     assert [p for p, _ in found] == ["date_from", "offset"]
     found = errors_of(client.post("/api/search", json={"q": "budget", "source": [1], "offset": "2", "explain": 1}), 400)
     assert [p for p, _ in found] == ["source", "offset", "explain"]
+    found = errors_of(client.post("/api/search", json={"q": "budget", "source": None, "sort": None}), 400)
+    assert found == [("source", "source is null; leave it out or give it a value"),
+                     ("sort", "sort is null; leave it out or give it a value")]
 
 
 def test_the_list_of_sources_is_newest_first_with_nulls(client):
