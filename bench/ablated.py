@@ -27,27 +27,29 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from service.config import Config  # noqa: E402
-from service.qa.ask import ask, response_json, search_json  # noqa: E402
+from service.qa.ask import Options, ask, response_json, search_json  # noqa: E402
 from service.web.serve import serve  # noqa: E402
 
 VARIANTS = ("no-answer", "no-marks", "no-answer-no-marks", "cached")
 
 
 def _left_out(with_answer: bool, with_marks: bool) -> Any:
-    def search(retriever: Any, question: str, k: int, terms: Any = None, retrieval: Any = None) -> dict:
-        return response_json(ask(retriever, question, k, terms, retrieval=retrieval,
+    def search(retriever: Any, question: str, k: int, terms: Any = None, retrieval: Any = None,
+               options: Options = Options()) -> dict:
+        return response_json(ask(retriever, question, k, terms, retrieval=retrieval, options=options,
                                  with_answer=with_answer, with_marks=with_marks))
 
     return search
 
 
 def _cached() -> Any:
-    documents: dict[tuple[str, int, Any], dict] = {}
+    documents: dict[tuple[Any, ...], dict] = {}
 
-    def search(retriever: Any, question: str, k: int, terms: Any = None, retrieval: Any = None) -> dict:
-        key = (question, k, retrieval)
+    def search(retriever: Any, question: str, k: int, terms: Any = None, retrieval: Any = None,
+               options: Options = Options()) -> dict:
+        key = (question, k, retrieval, options)
         if key not in documents:
-            documents[key] = search_json(retriever, question, k, terms, retrieval)
+            documents[key] = search_json(retriever, question, k, terms, retrieval, options)
         return documents[key]
 
     return search

@@ -2,13 +2,17 @@
 question the encoding and the hybrid re-rank, beside lexical search in
 the same run.
 
-    python bench/semantic.py [--corpus squad-dev-a|scifact|seeds] [--questions 300]
+    python bench/semantic.py [--corpus squad-dev-a|scifact|seeds] [--questions 300] [--baseline REV]
 
 * index time: the same corpus built with and without passage vectors
   (``service index`` vs ``--no-semantic``): passages per second;
 * per question (one thread, CPU time): lexical search (BM25 top 10), the
   question's encoding, and the hybrid search without and with the
-  encoding, all on the same questions, interleaved;
+  encoding, all on the same questions, interleaved; the semantic stage is
+  what hybrid adds to lexical: the question's encoding and the re-rank of
+  BM25's candidates (target: p50 ≤ 2.5 ms);
+* ``--baseline REV``: the shipped model as it was at git revision REV, timed
+  in the same passes (encoding and semantic stage), for before/after;
 * memory: the private memory (USS) of a fresh process that opened the
   lexical-only index and answered the questions lexically, and of one that
   opened the index with vectors and answered them hybrid: what the
@@ -25,6 +29,8 @@ import os
 import statistics
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -60,12 +66,15 @@ def build(corpus: Path, index: Path, semantic: bool) -> dict:
             "vectors_s": manifest["build_stats"].get("vectors_s")}
 
 
-def cpu_ms(fn, items) -> list[float]:
-    out = []
+def cpu_ms(parts: dict, items) -> dict[str, list[float]]:
+    """CPU ms of each part on each item, the parts taking turns item by item
+    (so a busy spell on the shared machine hits every part alike)."""
+    out: dict[str, list[float]] = {name: [] for name in parts}
     for item in items:
-        t0 = time.process_time()
-        fn(item)
-        out.append((time.process_time() - t0) * 1000)
+        for name, fn in parts.items():
+            t0 = time.process_time()
+            fn(item)
+            out[name].append((time.process_time() - t0) * 1000)
     return out
 
 
@@ -92,7 +101,21 @@ def memory_probe(index: Path, questions: list[str], retrieval: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def measure(index: Path, questions: list[str], rounds: int) -> dict:
+def model_at(rev: str, into: Path) -> Path:
+    """The shipped model directory as committed at ``rev``, unpacked under ``into``."""
+    from service.embedding import default_model_dir
+
+    folder = default_model_dir().relative_to(ROOT).as_posix()
+    archive = subprocess.run(["git", "archive", rev, folder], cwd=ROOT, check=True, capture_output=True).stdout
+    archive_path = into / "model.tar"
+    archive_path.write_bytes(archive)
+    with tarfile.open(archive_path) as tar:
+        tar.extractall(into, filter="data")
+    return into / folder
+
+
+def measure(index: Path, questions: list[str], rounds: int, baseline: Path | None = None) -> dict:
+    from service.embedding import Encoder
     from service.retrieval.retriever import Retriever
 
     retriever = Retriever.open(index, verify=False)
@@ -106,11 +129,19 @@ def measure(index: Path, questions: list[str], rounds: int) -> dict:
     parts = {"lexical search": lambda q: retriever.search(q, 10, "lexical"),
              "encode question": lambda q: encoder.encode_queries([q]),
              "hybrid re-rank (no encoding, no BM25)": lambda q: retriever.rerank(q, 10, terms[q], vecs[q], tops[q]),
-             "hybrid search (all)": lambda q: retriever.search(q, 10, "hybrid")}
+             "hybrid search (all)": lambda q: retriever.search(q, 10, "hybrid"),
+             "semantic stage (encode + re-rank)":
+                 lambda q: retriever.rerank(q, 10, terms[q], encoder.encode_queries([q])[0], tops[q])}
+    if baseline is not None:
+        before = Encoder.load(baseline)
+        before.encode_queries(questions[:20])
+        parts["encode question, baseline model"] = lambda q: before.encode_queries([q])
+        parts["semantic stage, baseline model"] = \
+            lambda q: retriever.rerank(q, 10, terms[q], before.encode_queries([q])[0], tops[q])
     runs: dict[str, list[list[float]]] = {name: [] for name in parts}
-    for _ in range(rounds):  # interleaved, so the machine's moods hit every part alike
-        for name, fn in parts.items():
-            runs[name].append(cpu_ms(fn, questions))
+    for _ in range(rounds):
+        for name, ms in cpu_ms(parts, questions).items():
+            runs[name].append(ms)
     timings = {name: summary([min(col) for col in zip(*r)]) for name, r in runs.items()}
     return {"passages": retriever.n_passages, "questions": len(questions), "rounds": rounds, "timings": timings}
 
@@ -120,14 +151,18 @@ def main() -> None:
     ap.add_argument("--corpus", default="squad-dev-a", help="seeds, squad-dev-a or scifact")
     ap.add_argument("--questions", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--baseline", metavar="REV", help="also time the shipped model as of this git revision")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     started, load_before = time.time(), os.getloadavg()
     corpus, questions = corpus_and_questions(args.corpus, args.questions)
     lexical = build(corpus, OUT / f"sem-{args.corpus}-lexical", semantic=False)
     hybrid = build(corpus, OUT / f"sem-{args.corpus}-vectors", semantic=True)
-    row = {"corpus": args.corpus, "build_lexical": lexical, "build_vectors": hybrid,
-           **measure(OUT / f"sem-{args.corpus}-vectors", questions, args.rounds),
+    with tempfile.TemporaryDirectory() as tmp:
+        baseline = model_at(args.baseline, Path(tmp)) if args.baseline else None
+        timed = measure(OUT / f"sem-{args.corpus}-vectors", questions, args.rounds, baseline)
+    row = {"corpus": args.corpus, "build_lexical": lexical, "build_vectors": hybrid, **timed,
+           "baseline": args.baseline,
            "uss_lexical_mb": round(memory_probe(OUT / f"sem-{args.corpus}-lexical", questions, "lexical"), 1),
            "uss_hybrid_mb": round(memory_probe(OUT / f"sem-{args.corpus}-vectors", questions, "hybrid"), 1)}
     print(json.dumps(row, indent=2), flush=True)

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .config import PROJECT_ROOT, RETRIEVAL_MODES, Config
-from .corpus.reader import CorpusError
+from .corpus.reader import CorpusError, read_files
 from .index.build import Rebuild, build_index, ensure_index, recorded_corpus
-from .index.store import IndexFault
+from .index.changes import ChangeSummary, apply_changes, compact
+from .index.store import IndexFault, load_version
 from .qa.ask import search_json
 from .retrieval.retriever import Retriever
 from .web.validation import InvalidParams, check_search
@@ -81,11 +82,37 @@ def make_parser() -> argparse.ArgumentParser:
                    help="lexical only: store no passage vectors (faster to build; no hybrid retrieval)")
     p.set_defaults(func=cmd_index)
 
+    p = sub.add_parser("add", help="add articles to the index, replacing those with the same source ID")
+    _common(p)
+    p.add_argument("--skip-bad", action="store_true", help="add the good files and report the bad ones")
+    p.add_argument("--no-semantic", action="store_true",
+                   help="a new index only: lexical, no passage vectors (an existing index keeps its own)")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                   help=".txt/.md articles (source ID = file stem) or .jsonl[.gz] records")
+    p.set_defaults(func=cmd_add)
+
+    p = sub.add_parser("remove", help="remove articles from the index by source ID")
+    _common(p)
+    p.add_argument("--missing-ok", action="store_true", help="ignore IDs the index does not hold")
+    p.add_argument("source_ids", nargs="+", metavar="SOURCE_ID")
+    p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("compact", help="merge the index's segments into one")
+    _common(p)
+    p.set_defaults(func=cmd_compact)
+
     p = sub.add_parser("ask", help="print the passages that best answer a question")
     _common(p)
     p.add_argument("-k", type=_positive_int, default=None, help="how many passages (default 10)")
     p.add_argument("--retrieval", choices=RETRIEVAL_MODES, default=None,
                    help="rank by words alone, or by words and meaning (default: hybrid where the index has vectors)")
+    p.add_argument("--source", action="append", metavar="ID", help="only passages of this source (repeatable)")
+    p.add_argument("--from", dest="date_from", metavar="YYYY-MM-DD", help="only articles dated on or after this day")
+    p.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", help="only articles dated on or before this day")
+    p.add_argument("--sort", choices=("relevance", "date"), default=None,
+                   help="best match first (default) or newest article first")
+    p.add_argument("--offset", type=int, default=None, metavar="N", help="start at the N-th passage (0: the first)")
+    p.add_argument("--explain", action="store_true", help="show why each passage scored and why the answer won")
     p.add_argument("--json", action="store_true", help="print the JSON the HTTP API returns")
     p.add_argument("question", nargs="+", help="the question, in plain English")
     p.set_defaults(func=cmd_ask)
@@ -140,35 +167,90 @@ def cmd_index(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
+def _published(summary: ChangeSummary) -> str:
+    if summary.version is None:
+        return "nothing changed; nothing published"
+    stored = load_version(summary.version, verify=False)
+    merged = f", {summary.merged} segments merged" if summary.merged else ""
+    return (f"published {summary.version.name}: {stored.manifest['n_sources']} articles, "
+            f"{stored.manifest['n_passages']} passages in {len(stored.segments)} segments{merged}")
+
+
+def cmd_add(args: argparse.Namespace, config: Config) -> int:
+    report = read_files(args.files, config.max_file_bytes)
+    if report.problems and not args.skip_bad:
+        raise CorpusError(report.problems)
+    for problem in report.problems:
+        print(f"skipped {problem}", file=sys.stderr)
+    if not report.articles:
+        raise CorpusError(report.problems, "no article to add")
+    summary = apply_changes(config.resolved_index_dir, config.settings, add=report.articles,
+                            semantic=config.semantic and not args.no_semantic,
+                            rejected=[str(p) for p in report.problems])
+    print(f"added {summary.added}, replaced {summary.replaced} ({len(report.problems)} skipped); "
+          + _published(summary))
+    return EXIT_OK
+
+
+def cmd_remove(args: argparse.Namespace, config: Config) -> int:
+    summary = apply_changes(config.resolved_index_dir, config.settings, remove=args.source_ids,
+                            missing_ok=args.missing_ok)
+    unknown = len(set(args.source_ids)) - summary.removed
+    print(f"removed {summary.removed}" + (f" ({unknown} not in the index)" if unknown else "") + "; "
+          + _published(summary))
+    return EXIT_OK
+
+
+def cmd_compact(args: argparse.Namespace, config: Config) -> int:
+    summary = compact(config.resolved_index_dir)
+    print(_published(summary) if summary.version else "already one segment without deletions; nothing published")
+    return EXIT_OK
+
+
 def cmd_ask(args: argparse.Namespace, config: Config) -> int:
     """The API's search with its limits (the same check_search), printed for a terminal."""
     retriever = Retriever(ensure_index(config, _rebuild(args)), config.search)
-    params = {"q": " ".join(args.question).strip()}
-    if args.k is not None:
-        params["k"] = args.k
-    if args.retrieval is not None:
-        params["retrieval"] = args.retrieval
+    params = {"q": " ".join(args.question).strip(), "k": args.k, "retrieval": args.retrieval,
+              "source": args.source, "date_from": args.date_from, "date_to": args.date_to, "sort": args.sort,
+              "offset": args.offset, "explain": args.explain}
     try:
-        checked = check_search(params, config, retriever.query_terms, modes=retriever.modes)
+        checked = check_search({n: v for n, v in params.items() if v is not None}, config, retriever.query_terms,
+                               modes=retriever.modes, has_source=retriever.has_source, plain=True)
     except InvalidParams as exc:
         for error in exc.errors:
             print(f"error: {error.message}", file=sys.stderr)
         return EXIT_USAGE
-    doc = search_json(retriever, checked.q, checked.k, checked.terms, checked.retrieval)
+    doc = search_json(retriever, checked.q, checked.k, checked.terms, checked.retrieval, checked.options)
     if args.json:
         print(json.dumps(doc, ensure_ascii=False, indent=2))
         return EXIT_OK
     print_answer(doc)
     if not doc["hits"]:
-        print("No passage shares a word with the question.")
+        print("No passage shares a word with the question" + (" and passes the filters." if any(
+            doc["filters"].values()) else "."))
         return EXIT_OK
+    if doc["notice"]:
+        print(textwrap.fill(doc["notice"], 88) + "\n")
     if doc["abstained"]:
         print("Closest passages (they do not answer it):")
     for hit in doc["hits"]:
-        meaning = "" if hit["semantic_score"] is None else f"  meaning {hit['semantic_score']:.2f}"
-        print(f"{hit['rank']:>2}. [{hit['source_id']}] {hit['id']}  score {hit['score']:.3f}{meaning}")
-        print(textwrap.indent(textwrap.fill(hit["text"], 88), "    "))
+        print_hit(hit)
     return EXIT_OK
+
+
+def print_hit(hit: dict) -> None:
+    """One ranked passage: its source's title and ID, score, text and,
+    when explained, its score term by term."""
+    meaning = "" if hit["semantic_score"] is None else f"  meaning {hit['semantic_score']:.2f}"
+    title = hit["source"].get("title")
+    date = hit["source"].get("date")
+    named = f"{title} [{hit['source_id']}]" if title else f"[{hit['source_id']}]"
+    print(f"{hit['rank']:>2}. {named}{' ' + date if date else ''} {hit['id']}  score {hit['score']:.3f}{meaning}")
+    print(textwrap.indent(textwrap.fill(hit["text"], 88), "    "))
+    for t in hit.get("explain", {}).get("terms", []):
+        floor = " (floored)" if t["floored"] else ""
+        print(f"      {t['term']:<16} tf {t['tf']:<3} df {t['df']:<6} idf {t['idf']:.3f}{floor}  "
+              f"length {t['length']}/{t['avg_length']:.1f}  adds {t['contribution']:.3f}")
 
 
 def print_answer(doc: dict) -> None:
@@ -182,8 +264,14 @@ def print_answer(doc: dict) -> None:
     if not ans["confident"]:
         print(f"Possible answer (not sure, confidence {ans['confidence']:.2f}):")
     print(textwrap.fill(ans["text"], 88))
-    cited = ", ".join(f"[{c['source_id']}] {c['passage_id']}" for c in ans["citations"])
-    print(f"    — {cited} (characters {ans['start_char']}-{ans['end_char']})\n")
+    cited = ", ".join((f"{c['title']} " if c.get("title") else "") + f"[{c['source_id']}] {c['passage_id']}"
+                      for c in ans["citations"])
+    print(f"    — {cited} (characters {ans['start_char']}-{ans['end_char']})")
+    why = ans.get("explain")
+    if why:
+        shares = ", ".join(f"{n} {v:.3f}" for n, v in why["contributions"].items() if v)
+        print(f"    chosen by its score {why['score']:.3f} (ahead by {why['margin']:.3f}): {shares}")
+    print()
 
 
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:

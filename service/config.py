@@ -147,6 +147,13 @@ class Config:
     max_query_chars: int = 1000
     max_query_terms: int = 64
     max_k: int = 50
+    # How far into the ranking a page may start, and how many sources one
+    # search may be restricted to.
+    max_offset: int = 1000
+    max_sources: int = 50
+    # GET /api/sources and /sources: sources per page.
+    max_list_limit: int = 200
+    default_list_limit: int = 50
     # Path + query string; a 1,000-character question in any script fits.
     max_url_bytes: int = 12288
     default_k: int = 10

@@ -48,11 +48,11 @@ def make_corpus(tmp_path):
 
 @pytest.fixture
 def flip_byte():
-    """Flip a byte of a version's ``weights.npy`` in place: damage that only
+    """Flip a byte of a version's ``tfs.npy`` in place: damage that only
     its checksum shows."""
 
     def flip(version: Path) -> None:
-        with open(version / "weights.npy", "r+b") as fh:
+        with open(segment_file(version, "tfs.npy"), "r+b") as fh:
             fh.seek(-3, 2)
             byte = fh.read(1)
             fh.seek(-3, 2)
@@ -77,7 +77,31 @@ def client(app):
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
-    """The real ``python -m service serve`` on a free loopback port; yields its base URL.
+    """The real ``python -m service serve`` of the bundled corpus on a free
+    loopback port; yields its base URL."""
+    yield from _serve(tmp_path_factory, BUNDLED_CORPUS)
+
+
+#: A small archive with titles and dates (front matter), for the browser.
+ARCHIVE = {f"story{i}.txt": (f"---\ntitle: Harbour story {i}\ndate: 2014-0{1 + i % 9}-1{i % 10}\n---\n\n"
+                             f"The harbour ferry timetable changed in week {i}. The council said the ferry "
+                             f"would run {'twice' if i % 2 else 'three times'} a day.\n\n"
+                             f"Harbour traders met on day {i} to discuss the ferry and the budget.\n")
+           for i in range(14)}
+
+
+@pytest.fixture(scope="session")
+def live_archive(tmp_path_factory):
+    """The real server over :data:`ARCHIVE`; yields its base URL."""
+    folder = tmp_path_factory.mktemp("archive")
+    for name, text in ARCHIVE.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    yield from _serve(tmp_path_factory, folder)
+
+
+def _serve(tmp_path_factory, corpus: Path):
+    """Run ``python -m service serve`` over ``corpus``, yield its base URL,
+    then stop it and check that it stopped cleanly.
 
     Readiness is awaited by polling ``/readyz`` up to a deadline (the index
     is built first, in the gunicorn master), never by a fixed sleep.
@@ -95,7 +119,7 @@ def live_server(tmp_path_factory):
     work = tmp_path_factory.mktemp("live-server")
     log_path = work / "server.log"
     cmd = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--workers", "2", "--corpus", str(BUNDLED_CORPUS), "--index", str(work / "index")]
+           "--workers", "2", "--corpus", str(corpus), "--index", str(work / "index")]
     env = {**os.environ, "GROUNDEDQA_INDEX_ROOT": str(work), "GROUNDEDQA_REQUEST_TIMEOUT": "2"}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
@@ -127,3 +151,16 @@ def live_server(tmp_path_factory):
     # state, inherited across the fork, does so unless the worker skips it).
     log = log_path.read_text(errors="replace")
     assert "SIGABRT" not in log and "terminate called" not in log, log[-2000:]
+
+
+def segment_file(version: Path, name: str) -> Path:
+    """File ``name`` of the first segment of index version ``version``."""
+    import json
+
+    manifest = json.loads((Path(version) / "manifest.json").read_text())
+    return Path(version) / manifest["segments"][0]["name"] / name
+
+
+@pytest.fixture(name="segment_file")
+def _segment_file():
+    return segment_file

@@ -275,7 +275,8 @@ def test_a_1000_character_question_fits_the_body_limit_even_fully_escaped(client
 def test_lone_surrogates_are_refused_not_crashed_on(client):
     raw = b'{"q": "trusts \\ud800", "\\udfff": 1}'
     found = errors_of(client.post("/api/search", data=raw, content_type="application/json"), 400)
-    assert found == [(None, "unknown parameter(s) '\\udfff'; the parameters are q, k and retrieval"),
+    assert found == [(None, "unknown parameter(s) '\\udfff'; the parameters are q, k, retrieval, "
+                            "source, date_from, date_to, sort, offset, explain"),
                      ("q", "q is not valid Unicode text (it contains a lone surrogate)")]
     # In a URL, bytes that are not UTF-8 never become surrogates.
     assert client.get("/api/search?q=%ED%A0%80trusts").status_code == 200

@@ -134,3 +134,34 @@ def test_results_fit_a_phone_screen(browser, live_server, shots):
         p.screenshot(path=str(shots / "screenshot-phone.png"))
     finally:
         context.close()
+
+
+def test_filter_page_and_open_a_source_by_its_title(page, live_archive, shots):
+    page.goto(live_archive + "/")
+    assert page.evaluate("document.activeElement.id") == "q"  # the empty home page focuses the box
+    assert "14 articles" in page.locator("p.summary").inner_text()
+    page.get_by_label("Your question").fill("harbour ferry")
+    page.get_by_label("from").fill("2014-02-01")
+    page.get_by_label("to").fill("2014-06-30")
+    page.get_by_label("Passages").select_option("5")
+    with page.expect_navigation():
+        page.locator("form button").click()
+    assert "date_from=2014-02-01" in page.url and "date_to=2014-06-30" in page.url
+    titles = page.locator("a.source-link").all_inner_texts()
+    assert len(titles) == 5 and all(t.startswith("Harbour story") for t in titles)
+    dates = page.locator("ol.hits .date").all_inner_texts()
+    assert all("2014-02-01" <= d <= "2014-06-30" for d in dates)
+    with page.expect_navigation():
+        page.get_by_role("link", name="next page").click()
+    assert "offset=5" in page.url and "date_from=2014-02-01" in page.url
+    second = page.locator("a.source-link").all_inner_texts()
+    assert page.locator("ol.hits").get_attribute("start") == "6"
+    assert len(second) == 4 and not set(second) & set(titles)  # 9 articles in range, one passage each
+    title = second[0]
+    page.screenshot(path=str(shots / "screenshot-filtered.png"))
+    with page.expect_navigation():
+        page.locator("a.source-link").first.click()
+    assert page.locator("h1").inner_text() == title
+    with page.expect_navigation():
+        page.get_by_role("link", name="Back to the results").click()
+    assert "offset=5" in page.url and page.locator("a.source-link").first.inner_text() == title

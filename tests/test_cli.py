@@ -55,12 +55,12 @@ def test_ask_with_no_match_and_bad_k(capsys):
     assert main(["ask", "zzzqqq"]) == 0
     assert "No passage" in capsys.readouterr().out
     assert main(["ask", "-k", "500", "trusts"]) == 2
-    assert "k must be an integer from 1 to 50" in capsys.readouterr().err
+    assert "error: the number of passages must be an integer from 1 to 50" in capsys.readouterr().err
 
 
 def test_ask_applies_the_api_limits_to_the_question(capsys):
     assert main(["ask", "   "]) == 2
-    assert "q must not be empty" in capsys.readouterr().err
+    assert "error: the question must not be empty" in capsys.readouterr().err
     assert main(["ask", "x" * 1001]) == 2
     assert "1001 characters long; the limit is 1000" in capsys.readouterr().err
     many = " ".join(f"word{i}" for i in range(65))

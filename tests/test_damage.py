@@ -13,16 +13,17 @@ import pytest
 from service.config import IndexSettings
 from service.index.build import build_index
 from service.index.store import IndexFault, load_version
+from conftest import segment_file
 
 
 def rewrite(version: Path, name: str, change) -> None:
     """Change array ``name`` in place and give the manifest its new checksum."""
-    path = version / f"{name}.npy"
+    path = segment_file(version, f"{name}.npy")
     values = np.load(path).copy()
     change(values)
     np.save(path, values)
     manifest = json.loads((version / "manifest.json").read_text())
-    manifest["files"][path.name] = {"bytes": path.stat().st_size,
+    manifest["files"][path.relative_to(version).as_posix()] = {"bytes": path.stat().st_size,
                                     "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
     (version / "manifest.json").write_text(json.dumps(manifest))
 
@@ -38,9 +39,7 @@ def _set(index, value):
     ("ptr", _set(-2, -5), "posting offsets"),
     ("docs", _set(0, 10**6), "out of range"),
     ("docs", _set(0, -1), "out of range"),
-    ("weights", _set(0, np.nan), "not finite"),
-    ("idf", _set(0, np.inf), "not finite"),
-    ("max_weight", _set(0, -np.inf), "not finite"),
+    ("tfs", _set(0, 0), "not positive"),
     ("p_source", _set(0, 99), "source out of range"),
     ("p_end", _set(0, 10**6), "span is outside"),
     ("p_start", _set(0, -3), "span is outside"),
@@ -51,7 +50,7 @@ def test_values_a_kernel_would_trip_on_are_refused_at_load(make_corpus, tmp_path
     folder = make_corpus({"a.txt": "Apples are red. They grow on trees.", "b.txt": "Bananas are yellow."})
     version = build_index(folder, tmp_path / "idx", IndexSettings())[0]
     load_version(version)  # sound as built
-    if not (version / f"{name}.npy").exists():
+    if not segment_file(version, f"{name}.npy").exists():
         pytest.skip(f"this index has no {name}")
     rewrite(version, name, change)
     with pytest.raises(IndexFault, match=reason):

@@ -166,7 +166,7 @@ def test_streamed_build_equals_building_from_the_analyzers_terms(seed_retriever,
     docs = [(analyzer(a.title) if a.title else []) + analyzer(p.text)
             for a in seed_articles for p in passages_of([a])]
     want = build_arrays(docs, IndexSettings())
-    got = seed_retriever.stored.arrays
+    got = seed_retriever.scorer.parts[0].arrays
     assert got.terms == want.terms and got.avgdl == want.avgdl
     for name in ("ptr", "docs", "weights", "doc_len", "idf", "max_weight", "bitmap_row", "bitmaps"):
         assert np.array_equal(getattr(got, name), getattr(want, name)), name
@@ -202,6 +202,6 @@ def test_document_at_a_time_path_is_exact_with_ties_and_repeats():
                ["common", "rare", "unknown-term"], ["gem", "common", "mid"]]
     for q in queries:
         ids, mul = scorer.query_ids(q)
-        order = kernels.term_order(scorer.postings[0], ids)
+        order = kernels.term_order(scorer.arrays.df, ids)
         assert kernels.seed_threshold(*scorer.postings[:3], ids, mul, order, 10, ALL) > -np.inf, q
     check(docs, queries, ks=(1, 2, 10, 11, 30, 100))

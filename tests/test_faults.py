@@ -19,6 +19,7 @@ from service.cli import main
 from service.config import IndexSettings
 from service.retrieval.retriever import Retriever
 from service.index.store import IndexFault, POINTER, current_version, list_versions
+from conftest import segment_file
 
 pytestmark = pytest.mark.slow  # the fast tier (-m 'not slow') leaves it out
 
@@ -82,14 +83,14 @@ def _two_versions(make_corpus, tmp_path):
 
 
 def _flip_byte(v: Path) -> None:
-    f = v / "weights.npy"
+    f = segment_file(v, "tfs.npy")
     data = bytearray(f.read_bytes())
     data[len(data) // 2 + 1] ^= 0x01
     f.write_bytes(bytes(data))
 
 
 def _truncate(v: Path) -> None:
-    f = v / "docs.npy"
+    f = segment_file(v, "docs.npy")
     f.write_bytes(f.read_bytes()[:-4])
 
 
@@ -100,7 +101,7 @@ def _wrong_format(v: Path) -> None:
 
 
 DAMAGE = {
-    "flipped byte": (_flip_byte, "weights.npy: checksum mismatch"),
+    "flipped byte": (_flip_byte, "tfs.npy: checksum mismatch"),
     "truncated array": (_truncate, "docs.npy: size"),
     "missing manifest": (lambda v: (v / "manifest.json").unlink(), "missing manifest"),
     "wrong format version": (_wrong_format, "format version 999"),

@@ -105,7 +105,7 @@ def test_document_at_a_time_path_with_masks():
     for q in queries:  # no negative weight and a seeded threshold: maxscore_top_k runs
         ids, mul = scorer.query_ids(q)
         assert (scorer._idf[ids] >= 0).all()
-        order = kernels.term_order(scorer.postings[0], ids)
+        order = kernels.term_order(scorer.arrays.df, ids)
         allow = mask_bits(masks[4], len(docs))
         assert kernels.seed_threshold(*scorer.postings[:3], ids, mul, order, 3, allow) > -np.inf
     check_masked(docs, queries, masks, ks=(1, 3, 10, 200))
@@ -119,7 +119,7 @@ def test_a_mask_that_leaves_too_few_seeds_falls_back_exactly():
     allowed[:5] = False
     scorer = Bm25Scorer(build_arrays(docs, IndexSettings()))
     ids, mul = scorer.query_ids(["rare", "common"])
-    order = kernels.term_order(scorer.postings[0], ids)
+    order = kernels.term_order(scorer.arrays.df, ids)
     assert kernels.seed_threshold(*scorer.postings[:3], ids, mul, order, 2, ALL) > -np.inf
     assert kernels.seed_threshold(*scorer.postings[:3], ids, mul, order, 2,
                                   mask_bits(allowed, len(docs))) == -np.inf

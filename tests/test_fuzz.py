@@ -72,7 +72,8 @@ class _Tags(HTMLParser):
 PAGE_TAGS = {"html", "head", "meta", "title", "link", "body", "header", "main", "footer", "nav", "form",
              "label", "div", "input", "button", "select", "option", "span", "section", "h1", "h2", "h3", "p",
              "ul", "ol", "li", "a", "q", "blockquote", "mark", "article", "code", "small", "strong", "em", "dl",
-             "dt", "dd", "pre", "br", "abbr", "time"}
+             "dt", "dd", "pre", "br", "abbr", "time", "fieldset", "legend", "details", "summary", "table", "thead",
+             "tbody", "tr", "th", "td"}
 
 
 def check_html(resp, *inputs: str) -> None:
@@ -94,8 +95,41 @@ def test_api_search_get(client, q, k, extra):
     check_api(client.get(url))
 
 
+#: Values for the filters, order, page and explain: real ones among the noise.
+option_values = st.one_of(texts, st.sampled_from(["000_dee66f3a7b2b2239", "2014-06-03", "2014-02-30", "date",
+                                                  "relevance", "0", "1000", "1001", "-1", "true", "false"]))
+OPTIONS = ["source", "date_from", "date_to", "sort", "offset", "explain"]
+
+
 @CASES
-@given(body=st.one_of(json_values, st.dictionaries(st.sampled_from(["q", "k"]) | texts, json_values, max_size=3)),
+@given(q=texts, options=st.lists(st.tuples(st.sampled_from(OPTIONS), option_values), max_size=6))
+def test_api_search_get_with_filters(client, q, options):
+    url = f"/api/search?q={wire(q)}" + "".join(f"&{name}={wire(value)}" for name, value in options)
+    check_api(client.get(url))
+
+
+@CASES
+@given(offset=option_values, limit=option_values)
+def test_api_list_of_sources(client, offset, limit):
+    resp = client.get(f"/api/sources?offset={wire(offset)}&limit={wire(limit)}")
+    assert resp.status_code in (200, 400, 414)
+    doc = resp.get_json()
+    assert doc["ok"] is (resp.status_code == 200)
+    assert isinstance(doc["sources"] if doc["ok"] else doc["errors"], list)
+
+
+@CASES
+@given(q=texts, options=st.lists(st.tuples(st.sampled_from(OPTIONS), option_values), max_size=6), back=texts)
+def test_form_page_with_filters_and_the_way_back(client, q, options, back):
+    query = "".join(f"&{name}={wire(value)}" for name, value in options)
+    check_html(client.get(f"/?q={wire(q)}{query}"), q, *(v for _, v in options))
+    check_html(client.get(f"/sources/000_dee66f3a7b2b2239?back={wire(back)}"), back)
+    check_html(client.get(f"/sources?{query[1:]}"), *(v for _, v in options))
+
+
+@CASES
+@given(body=st.one_of(json_values, st.dictionaries(st.sampled_from(["q", "k", *OPTIONS]) | texts, json_values,
+                                                   max_size=4)),
        deep=st.integers(0, 3000))
 def test_api_search_post_json(client, body, deep):
     raw = json.dumps(body)

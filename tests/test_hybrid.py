@@ -35,10 +35,11 @@ def corpus(make_corpus):
 def test_the_index_stores_one_vector_per_passage_from_the_shipped_encoder(corpus, tmp_path):
     r = open_corpus(corpus, tmp_path / "idx")
     assert r.semantic and r.default_retrieval == "hybrid"
-    stored = r.stored
+    stored = r.weighted
     assert stored.vectors.dtype == np.int8 and stored.vectors.shape == (r.n_passages, shared_encoder().dim)
-    assert stored.manifest["semantic"]["model"] == "all-MiniLM-L6-v2"
-    assert {"vectors.npy", "vector_scales.npy"} <= set(stored.manifest["files"])  # checksummed like the rest
+    manifest = r.stored.manifest
+    assert manifest["semantic"]["model"] == "all-MiniLM-L6-v2"
+    assert {"vectors.npy", "vector_scales.npy"} <= {f.split("/")[-1] for f in manifest["files"]}  # checksummed
     # One passage an article, numbered in source-ID order: bank, fine, gp, rail.
     assert [s["id"] for s in stored.sources] == ["bank", "fine", "gp", "rail"]
     want = shared_encoder().encode_passages([ARTICLES["rail.txt"]])[0]
@@ -54,8 +55,8 @@ def test_hybrid_order_is_the_documented_blend(corpus, tmp_path):
     hits = r.search(q, 4).hits
     bm25 = r.scorer.scores(r.query_terms(q))  # rank-bm25's scores of every passage
     qv = shared_encoder().encode_queries([q])[0]
-    vecs = dequantize(np.asarray(r.stored.vectors), np.asarray(r.stored.vector_scales))
-    doc_of = {s["id"]: i for i, s in enumerate(r.stored.sources)}  # one passage an article
+    vecs = dequantize(np.asarray(r.weighted.vectors), np.asarray(r.weighted.vector_scales))
+    doc_of = {s["id"]: i for i, s in enumerate(r.weighted.sources)}  # one passage an article
     assert len(hits) == 4 and hits[0].source_id == "fine"
     for h in hits:
         doc = doc_of[h.source_id]
@@ -76,7 +77,7 @@ def test_meaning_finds_a_paraphrase_that_shares_no_word(corpus, tmp_path):
 def test_a_lexical_index_is_served_as_built_and_says_so(corpus, tmp_path):
     config = Config(corpus=corpus, index_dir=tmp_path / "idx", semantic=False)
     stored = ensure_index(config)
-    assert stored.manifest["semantic"] is None and stored.vectors is None
+    assert stored.manifest["semantic"] is None and stored.segments[0].vectors is None
     # Asked for later with vectors on, it is not rebuilt to add them.
     again = ensure_index(Config(corpus=corpus, index_dir=tmp_path / "idx"))
     assert again.path == stored.path
@@ -128,4 +129,4 @@ def test_scores_of_chosen_passages_equal_their_dense_scores(seed_retriever):
 def test_index_without_semantic_flag_builds_lexically(corpus, tmp_path):
     report = load_corpus(corpus)
     version = build_from_report(report, tmp_path / "lex", Config().settings, semantic=False, progress=False)
-    assert load_version(version).vectors is None
+    assert load_version(version).segments[0].vectors is None

@@ -8,6 +8,7 @@ from service.config import IndexSettings
 from service.retrieval.reload import IndexHolder
 from service.retrieval.retriever import Retriever
 from service.index.store import POINTER, publish, sequence
+from conftest import segment_file
 
 
 @pytest.fixture
@@ -69,7 +70,7 @@ def test_corrupt_new_version_is_refused_and_the_old_one_keeps_serving(setup, cap
     first = holder.version
     (folder / "b.txt").write_text("Bananas are yellow.")
     new = build_index(folder, idx, IndexSettings())[0]
-    (new / "weights.npy").write_bytes(b"garbage")
+    segment_file(new, "tfs.npy").write_bytes(b"garbage")
     assert not holder.check()
     assert holder.get().search("apples", 1).hits[0].source_id == "a"
     assert holder.version == first and "index version rejected" in caplog.text
@@ -117,7 +118,7 @@ def test_the_app_serves_a_newly_published_index_and_survives_a_corrupt_one(make_
     assert second.headers["X-Index-Version"] == new.name > first.headers["X-Index-Version"]
     (folder / "c.txt").write_text("Cherries are dark.")
     bad = build_index(folder, idx, IndexSettings())[0]
-    (bad / "docs.npy").write_bytes(b"\x93NUMPY broken")
+    segment_file(bad, "docs.npy").write_bytes(b"\x93NUMPY broken")
     assert not holder.check()
     third = client.get("/api/search?q=bananas")
     assert third.status_code == 200 and third.headers["X-Index-Version"] == new.name
@@ -130,7 +131,7 @@ def test_a_worker_behind_a_corrupt_publish_catches_up_with_the_last_good_version
     good = build_index(folder, idx, IndexSettings())[0]
     (folder / "c.txt").write_text("Cherries are dark.")
     bad = build_index(folder, idx, IndexSettings())[0]
-    (bad / "weights.npy").write_bytes(b"garbage")
+    segment_file(bad, "tfs.npy").write_bytes(b"garbage")
     assert holder.check()
     assert holder.get().source("b") is not None and holder.version == good.name
 

@@ -11,6 +11,7 @@ from service.index.build import build_index
 from service.retrieval.reload import IndexHolder
 from service.retrieval.retriever import Retriever
 from service.web.app import create_app
+from conftest import segment_file
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def test_damage_to_the_live_version_moves_the_worker_to_a_sound_one_and_fails_re
     flip_byte(new)
     assert not holder.scrub()
     ready = client.get("/readyz")
-    assert ready.status_code == 503 and str(new / "weights.npy") in ready.json["errors"][0]["message"]
+    assert ready.status_code == 503 and str(segment_file(new, "tfs.npy")) in ready.json["errors"][0]["message"]
     assert holder.version == old.name
     assert client.get("/api/search?q=apples").status_code == 200
     # A newly published sound version makes the worker ready again.

@@ -10,6 +10,7 @@ from service.corpus.reader import CorpusError
 from service.retrieval.retriever import Retriever
 from service.index.build import StaleIndex
 from service.index.store import FORMAT_VERSION, IndexFault, current_version, list_versions
+from conftest import segment_file
 
 
 def test_round_trip_gives_identical_results(seed_retriever):
@@ -17,7 +18,7 @@ def test_round_trip_gives_identical_results(seed_retriever):
     q = "BT write-down against the London contract"
     a, b = seed_retriever.search(q, 10), again.search(q, 10)
     assert [(h.passage_id, h.score, h.text) for h in a.hits] == [(h.passage_id, h.score, h.text) for h in b.hits]
-    assert isinstance(again.stored.arrays.weights, np.memmap)
+    assert isinstance(again.stored.segments[0].arrays.docs, np.memmap)
 
 
 def test_index_files_are_plain_arrays_and_json(seed_retriever):
@@ -25,7 +26,7 @@ def test_index_files_are_plain_arrays_and_json(seed_retriever):
     manifest = json.loads((version / "manifest.json").read_text())
     assert manifest["format_version"] == FORMAT_VERSION and manifest["n_sources"] == 5
     assert not list(version.glob("*.pkl"))
-    for f in version.glob("*.npy"):
+    for f in version.rglob("*.npy"):
         np.load(f, allow_pickle=False)
 
 
@@ -66,11 +67,11 @@ def test_failed_build_leaves_the_last_good_index(make_corpus, tmp_path):
 def test_corruption_is_detected(make_corpus, tmp_path):
     idx = tmp_path / "idx"
     build_index(make_corpus({"a.txt": "Apples are red."}), idx, IndexSettings())
-    weights = current_version(idx) / "weights.npy"
+    weights = segment_file(current_version(idx), "tfs.npy")
     data = bytearray(weights.read_bytes())
     data[-1] ^= 0xFF
     weights.write_bytes(bytes(data))
-    with pytest.raises(IndexFault, match="weights.npy: checksum mismatch"):
+    with pytest.raises(IndexFault, match="tfs.npy: checksum mismatch"):
         Retriever.open(idx)
 
 

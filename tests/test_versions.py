@@ -23,6 +23,7 @@ from service.index.build import OtherCorpus, build_index, ensure_index
 from service.index.store import POINTER, IndexFault, current_version, list_versions, sequence
 from service.retrieval.reload import IndexHolder
 from service.retrieval.retriever import Retriever
+from conftest import segment_file
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -234,10 +235,10 @@ def test_a_refused_version_is_retried_once_its_files_change(corpus, tmp_path):
     holder = IndexHolder(Retriever.open(idx), idx, interval=0)
     (corpus / "b.txt").write_text("Bananas are yellow.")
     new = build_index(corpus, idx, IndexSettings())[0]
-    whole = (new / "docs.npy").read_bytes()
-    (new / "docs.npy").write_bytes(whole[:-8])  # as if still being copied in
+    whole = segment_file(new, "docs.npy").read_bytes()
+    segment_file(new, "docs.npy").write_bytes(whole[:-8])  # as if still being copied in
     assert not holder.check() and not holder.check()
-    (new / "docs.npy").write_bytes(whole)
+    segment_file(new, "docs.npy").write_bytes(whole)
     assert holder.check() and holder.version == new.name
 
 
@@ -265,7 +266,7 @@ def _namespace_mount(options: str) -> list[str] | None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("options, reason", [("size=64k", "No space left on device"),
+@pytest.mark.parametrize("options, reason", [("size=16k", "No space left on device"),
                                              ("ro", "Read-only file system")])
 def test_index_on_a_real_full_or_read_only_disk_prints_one_line(corpus, tmp_path, options, reason):
     prefix = _namespace_mount(options)

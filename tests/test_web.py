@@ -44,7 +44,7 @@ def test_results_link_each_passage_to_its_place_in_the_source(client):
     assert len(links) == 5
     href, text = links[0]
     assert text == LORENZO
-    match = re.fullmatch(rf"/sources/{LORENZO}\?passage={LORENZO}%23(\d+)#{LORENZO}#\1", href)
+    match = re.fullmatch(rf"/sources/{LORENZO}\?passage={LORENZO}%23(\d+)&amp;back=[^#]+#{LORENZO}#\1", href)
     assert match, href
     assert "<mark>trusts</mark>" in body and "<mark>Lorenzo</mark>" in body
     assert f'value="{escape(SEED_Q)}"' in body
@@ -122,9 +122,9 @@ def test_unknown_page_and_wrong_method_are_html_errors(client):
 
 
 @pytest.mark.parametrize("query, fragment", [
-    ({"q": ""}, "q must not be empty"),
+    ({"q": ""}, "The question must not be empty"),
     ({"q": "x" * 1001}, "the limit is 1000"),
-    ({"q": "trusts", "k": "500"}, "k must be an integer from 1 to 50"),
+    ({"q": "trusts", "k": "500"}, "The number of passages must be an integer from 1 to 50"),
 ])
 def test_bad_input_shows_the_form_with_the_problem(client, query, fragment):
     body = page(client.get("/", query_string=query), 400)
@@ -168,7 +168,8 @@ def test_the_answer_comes_first_with_numbered_citations(client):
     body = page(client.get("/", query_string={"q": "How many NHS trusts were represented at the Lorenzo user group meeting?"}))
     assert body.index("Answer</h2>") < body.index('class="hits"')
     assert "Seven NHS trusts were represented" in body.split('class="answer-text">')[1].split("</blockquote>")[0]
-    assert 'class="citation" href="/sources/000_dee66f3a7b2b2239?passage=000_dee66f3a7b2b2239%230#000_dee66f3a7b2b2239#0">[1]' in body
+    assert re.search(r'class="citation" href="/sources/000_dee66f3a7b2b2239\?passage=000_dee66f3a7b2b2239%230'
+                     r'&amp;back=[^#"]+#000_dee66f3a7b2b2239#0">\[1\]', body)
 
 
 def test_an_abstention_says_so_and_marks_the_passages_as_closest(client):
@@ -182,7 +183,7 @@ def test_answer_text_is_escaped(seed_retriever):
     fake = {"text": "Seven <b>trusts</b>.", "source_id": "x", "passage_id": "x#0", "start_char": 0,
             "end_char": 1, "citations": [{"source_id": "x", "passage_id": "x#0"}], "confidence": 0.9,
             "confident": True}
-    app = create_app(Config(), seed_retriever, lambda *a: {**search_json(*a), "answer": fake})
+    app = create_app(Config(), seed_retriever, lambda *a, **kw: {**search_json(*a, **kw), "answer": fake})
     body = page(app.test_client().get("/?q=trusts"))
     assert "Seven &lt;b&gt;trusts&lt;/b&gt;." in body and "<b>trusts" not in body
 
@@ -244,7 +245,7 @@ def test_an_unexpected_error_is_a_500_with_the_security_headers(seed_retriever):
 def test_a_possible_answer_is_shown_as_not_sure_with_its_confidence(seed_retriever):
     fake = {"text": "Seven trusts.", "source_id": "x", "passage_id": "x#0", "start_char": 0, "end_char": 1,
             "citations": [{"source_id": "x", "passage_id": "x#0"}], "confidence": 0.42, "confident": False}
-    app = create_app(Config(), seed_retriever, lambda *a: {**search_json(*a), "answer": fake})
+    app = create_app(Config(), seed_retriever, lambda *a, **kw: {**search_json(*a, **kw), "answer": fake})
     body = page(app.test_client().get("/?q=trusts"))
     assert "Possible answer (not sure)</h2>" in body and "Confidence 0.42" in body
     assert 'class="answer possible"' in body and "Answer</h2>" not in body

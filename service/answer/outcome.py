@@ -83,6 +83,15 @@ class AnswerOutcome:
     abstained: bool
     reason: str | None
     confidence: float | None = None  # of the best sentence, answered or not; None: there was none
+    #: What chose the answer's sentence: the selector's features, each one's
+    #: share of its score, and the score's margin over the runner-up.
+    explain: dict[str, Any] | None = None
+
+
+def _why(best: Candidate, model: SelectorModel) -> dict[str, Any]:
+    names = model.score.names
+    return {"features": dict(zip(names, best.features)), "contributions": model.score.contributions(best.features),
+            "bias": model.score.bias, "score": best.score, "margin": best.margin}
 
 
 def _trim(c: Candidate, q: Question) -> tuple[int, int]:
@@ -182,4 +191,5 @@ def answer(result: SearchResult, retriever: Retriever, model: SelectorModel | No
             citations.append(Citation(other.source_id, other.passage_id))
             cited.add(other.source_id)
     return AnswerOutcome(Answer(text, hit.source_id, hit.passage_id, start, end, tuple(citations),
-                                confidence, confidence >= model.confident_at), False, None, confidence)
+                                confidence, confidence >= model.confident_at), False, None, confidence,
+                         _why(best, model))

@@ -3,7 +3,9 @@
 Two layouts are read the same way:
 
 * a folder of ``.txt`` / ``.md`` files, one article each, whose source ID is
-  the file stem (``corpus/000_dee66f3a7b2b2239.txt`` → ``000_dee66f3a7b2b2239``);
+  the file stem (``corpus/000_dee66f3a7b2b2239.txt`` → ``000_dee66f3a7b2b2239``),
+  each with optional front matter, and an optional ``metadata.jsonl``
+  beside them (:mod:`service.corpus.metadata`);
 * a JSONL file (optionally ``.gz``) of ``{"_id" or "id", "title", "text", ...}``
   records, BEIR's ``corpus.jsonl`` among them.
 
@@ -14,6 +16,7 @@ guessed: an article without a title has ``title=None``.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import json
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..config import DEFAULT_MAX_FILE_BYTES
+from .metadata import SIDECAR, date_problem, read_sidecar, split_front_matter
 
 TEXT_SUFFIXES = (".txt", ".md")
 MAX_FILE_BYTES = DEFAULT_MAX_FILE_BYTES
@@ -109,6 +113,21 @@ def read_corpus(path: Path | str, max_file_bytes: int = MAX_FILE_BYTES) -> Corpu
     return report
 
 
+def read_files(paths: list[Path], max_file_bytes: int = MAX_FILE_BYTES) -> CorpusReport:
+    """Read articles from ``.txt``/``.md`` files and ``.jsonl[.gz]`` files
+    (what ``add`` takes), with the checks of a corpus, duplicates across the
+    files included; problems are collected, not raised."""
+    report = CorpusReport()
+    for path in paths:
+        one = read_corpus(path, max_file_bytes)
+        report.articles += one.articles
+        report.origins += one.origins
+        report.problems += one.problems
+        report.items_seen += one.items_seen
+    _reject_duplicates(report)
+    return report
+
+
 def load_corpus(path: Path | str, skip_bad: bool = False, max_file_bytes: int = MAX_FILE_BYTES) -> CorpusReport:
     """Read a corpus; raise :class:`CorpusError` on any problem unless ``skip_bad``.
 
@@ -178,12 +197,32 @@ def _walk(folder: Path) -> Iterator[Path]:
 
 def _read_folder(folder: Path, report: CorpusReport, max_file_bytes: int) -> None:
     root = folder.resolve()
+    sidecar = folder / SIDECAR
     for file in _walk(folder):
+        if file == sidecar:
+            continue
         report.items_seen += 1
         if file.suffix not in TEXT_SUFFIXES:
             report.problems.append(Problem(str(file), "not a .txt or .md file"))
             continue
         _add(report, _read_text_file(file, root, max_file_bytes), str(file))
+    if sidecar.is_file():
+        _apply_sidecar(sidecar, report)
+
+
+def _apply_sidecar(sidecar: Path, report: CorpusReport) -> None:
+    """Set the articles' title, date and URL from ``metadata.jsonl`` (over
+    what the file itself says); an ID with no article is a problem."""
+    where = str(sidecar)
+    by_id, problems = read_sidecar(sidecar)
+    report.problems += [Problem(where, reason, line or None) for line, reason in problems]
+    index = {a.source_id: i for i, a in enumerate(report.articles)}
+    for sid, (line, fields) in by_id.items():
+        i = index.get(sid)
+        if i is None:
+            report.problems.append(Problem(where, f"no article has the source ID {sid!r}", line))
+        else:
+            report.articles[i] = dataclasses.replace(report.articles[i], **fields)
 
 
 def _read_text_file(file: Path, root: Path, max_file_bytes: int) -> Article | Problem:
@@ -204,18 +243,22 @@ def _read_text_file(file: Path, root: Path, max_file_bytes: int) -> Article | Pr
         text = _clean_text(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
         return Problem(where, f"not valid UTF-8 (byte {exc.start}); re-save it as UTF-8")
+    fields, text, problems = split_front_matter(text)
+    if problems:
+        line, reason = problems[0]  # one Problem per file: the first to fix
+        return Problem(where, reason + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""), line)
     if not text.strip():
         return Problem(where, "empty file")
     sid = file.stem
     why = _check_id(sid)
     if why:
         return Problem(where, why)
-    title = None
-    if file.suffix == ".md":
+    title = fields.get("title")
+    if title is None and file.suffix == ".md":
         first = text.lstrip().split("\n", 1)[0]
         if first.startswith("# "):
             title = first[2:].strip() or None
-    return Article(source_id=sid, text=text, title=title)
+    return Article(source_id=sid, text=text, title=title, url=fields.get("url"), date=fields.get("date"))
 
 
 def _open_jsonl(path: Path):
@@ -272,10 +315,14 @@ def _parse_record(raw: bytes, where: str, lineno: int) -> Article | Problem:
                     return v.strip()
         return None
 
+    day = field_of("date", "published", "publication_date")
+    why = date_problem(day) if day else None
+    if why:
+        return Problem(where, why, lineno)
     return Article(
         source_id=str(sid),
         text=_clean_text(text),
         title=field_of("title"),
         url=field_of("url", "link"),
-        date=field_of("date", "published", "publication_date"),
+        date=day,
     )

@@ -120,7 +120,7 @@ def _run_questions(request: EvalRequest, config: Config, retriever: Retriever | 
         check_sources(questions, {a.source_id for a in load_corpus(config.corpus_path).articles})
         search = http_search(request.url, k, retrieval=request.retrieval)
     else:
-        check_sources(questions, {s["id"] for s in retriever.stored.sources})
+        check_sources(questions, set(retriever.stored.live_source_ids()))
         search = api_search(retriever, k, request.retrieval)
     result = evaluate_questions(questions, search)
     mode, retrieval = request.url or IN_PROCESS, _mode(request, retriever)

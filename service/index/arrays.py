@@ -1,4 +1,6 @@
-"""Index: token lists → BM25Okapi weights in term-major sparse arrays.
+"""Index: token lists → term-major postings of term frequencies (a
+segment), and the BM25Okapi weights of those postings under the statistics
+of a whole collection.
 
 ``rank_bm25.BM25Okapi`` defines the score.  Its score of a document for a
 query is a sum, over the query's tokens (repeats included), of
@@ -6,25 +8,30 @@ query is a sum, over the query's tokens (repeats included), of
     idf(t) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl))
 
 with ``idf(t) = log(N - df + 0.5) - log(df + 0.5)``, and negative idfs
-floored to ``epsilon * mean(idf over the vocabulary)``.  That weight depends
-only on the (term, document) pair, so it is computed once at build time and
-stored per posting (CSR by term: ``ptr[t]:ptr[t+1]`` slices ``docs`` and
-``weights``).  A query then touches only the postings of its own terms.  The
-arithmetic is the same expression in the same float64 order as rank-bm25,
-so scores agree bit for bit; a parity test holds us to it.
+floored to ``epsilon * mean(idf over the vocabulary)``.  N, df, avgdl and
+that mean belong to the whole collection, so a segment stores only what is
+its own (postings of ``(doc, tf)``, CSR by term, and passage lengths) and
+the weights are computed when a version is loaded, from statistics summed
+over every segment's *live* passages (:func:`collection_stats`,
+:func:`weigh`): an article added, replaced or removed changes no stored
+file, and the scores equal a full rebuild's bit for bit (same expression,
+same float64 order; the mean idf is summed exactly, so its order does not
+matter).  A parity test holds us to rank-bm25.
 
-For fast exact top-k, each term also carries its largest weight (the bound
-the pruned top-k relies on, see :mod:`service.kernels`) and, when it occurs in at
-least 1/32 of the documents, a bitmap of them: pruning skips most of the
-postings of frequent terms, and the bitmaps let ``total`` (documents
-matching any query term) stay exact at 64 documents per step instead of
-walking those postings anyway.  A bitmap is never larger than the postings
-it summarises (n/8 bytes vs 4·df with df ≥ n/32).
+For fast exact top-k, each term also carries its largest live weight (the
+bound the pruned top-k relies on, see :mod:`service.retrieval.kernels`)
+and, when it occurs in at least 1/32 of a segment's documents, a bitmap of
+them: pruning skips most of the postings of frequent terms, and the
+bitmaps let ``total`` (documents matching any query term) stay exact at 64
+documents per step.  A bitmap is never larger than the postings it
+summarises (n/8 bytes vs 4·df with df ≥ n/32).  A deleted passage keeps
+its postings (weighted like the rest, so the largest weights stay upper
+bounds) and is kept out of every result by the scorer's passage mask.
 """
 
 from __future__ import annotations
 
-import threading
+import math
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,26 +44,61 @@ from . import kernels
 
 #: Tokens counted per chunk of the streaming build (bounds its memory).
 CHUNK_TOKENS = 4_000_000
-#: Postings placed per block when the arrays are written to disk (12 bytes each).
+#: Postings placed per block when the arrays are written to disk (5-8 bytes each).
 BLOCK_POSTINGS = 16_000_000
 #: A term gets a bitmap when it occurs in at least 1/BITMAP_RATIO documents.
 BITMAP_RATIO = 32
 
 
 @dataclass(frozen=True)
+class SegmentArrays:
+    """One segment's postings: everything here depends on its own passages
+    only, so it is written once and never changes.  Saved as ``.npy``."""
+
+    terms: list[str]  # the segment's own vocabulary; ids index it
+    ptr: np.ndarray  # int64, len(terms) + 1
+    docs: np.ndarray  # int32 postings, sorted by doc within a term
+    tfs: np.ndarray  # uint8/uint16/int32 term frequency per posting
+    doc_len: np.ndarray  # int32 tokens per document
+    bitmap_row: np.ndarray  # int32 per term: row in ``bitmaps`` or -1
+    bitmaps: np.ndarray  # uint64 (n frequent terms, ceil(n_docs / 64))
+
+    @property
+    def n_docs(self) -> int:
+        return int(self.doc_len.shape[0])
+
+
+@dataclass(frozen=True)
+class CollectionStats:
+    """BM25Okapi's collection-wide numbers over the live passages of every
+    segment of a version: what a full rebuild of the same articles has."""
+
+    vocab: dict[str, int]  # term → global id (terms with live postings and not)
+    df: np.ndarray  # int64 live passages per global term
+    idf: np.ndarray  # float64 per global term, epsilon floor applied
+    n_docs: int
+    total_len: int
+
+    @property
+    def avgdl(self) -> float:
+        return self.total_len / self.n_docs
+
+
+@dataclass(frozen=True)
 class Bm25Arrays:
-    """The index proper.  All fields are plain arrays, saved as ``.npy``."""
+    """A segment weighted for one collection: what the scorer walks."""
 
     terms: list[str]
     ptr: np.ndarray  # int64, len(terms) + 1
     docs: np.ndarray  # int32 postings, sorted by doc within a term
     weights: np.ndarray  # float64 BM25 weight per posting
     doc_len: np.ndarray  # int32 tokens per document
-    idf: np.ndarray  # float64 per term, epsilon floor applied
+    idf: np.ndarray  # float64 per term, the collection's
     max_weight: np.ndarray  # float64 per term: its largest posting weight
     bitmap_row: np.ndarray  # int32 per term: row in ``bitmaps`` or -1
     bitmaps: np.ndarray  # uint64 (n frequent terms, ceil(n_docs / 64))
     avgdl: float
+    df: np.ndarray  # int64 per term: the collection's live df (orders a query's terms)
 
     @property
     def n_docs(self) -> int:
@@ -64,14 +106,13 @@ class Bm25Arrays:
 
 
 class ArrayBuilder:
-    """Streaming construction of :class:`Bm25Arrays`, document by document.
+    """Streaming construction of :class:`SegmentArrays`, document by document.
 
     Term ids go into a flat buffer; every ``CHUNK_TOKENS`` tokens a compiled
     kernel turns the chunk into per-document ``(term, tf)`` pairs with one
     counter array (no per-document dictionary).  :meth:`finish` scatters the
-    postings, weighted, into term-major arrays by a counting sort, freeing
-    the chunks as they are placed, so memory stays near the size of the
-    finished index.
+    postings into term-major arrays by a counting sort, freeing the chunks
+    as they are placed, so memory stays near the size of the finished index.
     """
 
     def __init__(self) -> None:
@@ -83,6 +124,7 @@ class ArrayBuilder:
         self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._df = np.zeros(0, dtype=np.int64)
         self._scratch = np.zeros(0, dtype=np.int32)
+        self._tf_max = 0
 
     def term_id(self, term: str) -> int:
         """The id of ``term``, added to the vocabulary if new."""
@@ -123,83 +165,64 @@ class ArrayBuilder:
         # Term frequencies fit a byte in nearly every corpus: 3 bytes less
         # per posting while the whole corpus waits in memory to be placed.
         tf_max = int(tfs.max()) if len(tfs) else 0
-        tf_type = next(t for t in (np.uint8, np.uint16, np.int32) if tf_max <= np.iinfo(t).max)
-        self._chunks.append((terms, tfs.astype(tf_type), n_unique))
+        self._tf_max = max(self._tf_max, tf_max)
+        self._chunks.append((terms, tfs.astype(_tf_type(tf_max)), n_unique))
 
-    def finish(self, settings: IndexSettings, out_dir: Path | None = None) -> Bm25Arrays:
+    def finish(self, out_dir: Path | None = None) -> SegmentArrays:
         """The arrays of every document added.
 
-        With ``out_dir``, ``docs.npy`` and ``weights.npy`` (nearly the
-        whole index: 12 bytes a posting) are written there one block of
-        terms at a time and returned memory-mapped, so the build never
-        holds them whole next to the counted postings; without, they are
-        built in memory in one block.
+        With ``out_dir``, ``docs.npy`` and ``tfs.npy`` (nearly the whole
+        segment) are written there one block of terms at a time and
+        returned memory-mapped, so the build never holds them whole next to
+        the counted postings; without, they are built in memory in one block.
         """
         self._flush()
         dl = np.concatenate(self._doc_len) if self._doc_len else np.zeros(0, np.int64)
         n_docs = len(dl)
-        total = int(dl.sum())
-        if n_docs == 0 or total == 0:
+        if n_docs == 0 or int(dl.sum()) == 0:
             raise ValueError("nothing to index: the documents contain no indexable words")
         n_terms = len(self.vocab)
         df = self._df[:n_terms]
         ptr = np.zeros(n_terms + 1, dtype=np.int64)
         np.cumsum(df, out=ptr[1:])
-        avgdl = total / n_docs
-        idf = okapi_idf(df, n_docs, settings.epsilon)
-        k1, b = settings.k1, settings.b
-        # rank-bm25's length part of the denominator, the same numpy expression.
-        norm = k1 * (1 - b + b * dl / avgdl)
         dense = np.flatnonzero(df * BITMAP_RATIO >= n_docs)
         bitmap_row = np.full(n_terms, -1, dtype=np.int32)
         bitmap_row[dense] = np.arange(len(dense), dtype=np.int32)
         bitmaps = np.zeros((len(dense), (n_docs + 63) // 64), dtype=np.uint64)
-        max_weight = np.zeros(n_terms)
+        tf_type = _tf_type(self._tf_max)
         docs_out = _sink(out_dir, "docs", np.int32, int(ptr[-1]))
-        weights_out = _sink(out_dir, "weights", np.float64, int(ptr[-1]))
+        tfs_out = _sink(out_dir, "tfs", tf_type, int(ptr[-1]))
         for t0, t1 in _term_blocks(ptr, BLOCK_POSTINGS if out_dir else int(ptr[-1])):
-            docs, weights = self._place(t0, t1, ptr, idf, norm, float(k1))
-            starts = ptr[t0:t1] - ptr[t0]
-            # Every term occurs somewhere, so no reduceat segment is empty.
-            max_weight[t0:t1] = np.maximum.reduceat(weights, starts)
+            docs, tfs = self._place(t0, t1, ptr, tf_type)
             rows = bitmap_row[t0:t1]
             own = np.flatnonzero(rows >= 0)
             bitmaps[rows[own]] = kernels.term_bitmaps(ptr[t0:t1 + 1] - ptr[t0], docs, own.astype(np.int64), n_docs)
             docs_out.append(docs)
-            weights_out.append(weights)
-            del docs, weights
+            tfs_out.append(tfs)
+            del docs, tfs
         self._chunks.clear()
         term_list = [""] * n_terms
         for term, i in self.vocab.items():
             term_list[i] = term
-        return Bm25Arrays(
-            terms=term_list,
-            ptr=ptr,
-            docs=docs_out.result(),
-            weights=weights_out.result(),
-            doc_len=dl.astype(np.int32),
-            idf=idf,
-            max_weight=max_weight,
-            bitmap_row=bitmap_row,
-            bitmaps=bitmaps,
-            avgdl=avgdl,
-        )
+        return SegmentArrays(terms=term_list, ptr=ptr, docs=docs_out.result(), tfs=tfs_out.result(),
+                             doc_len=dl.astype(np.int32), bitmap_row=bitmap_row, bitmaps=bitmaps)
 
-    def _place(self, t0: int, t1: int, ptr: np.ndarray, idf: np.ndarray, norm: np.ndarray,
-               k1: float) -> tuple[np.ndarray, np.ndarray]:
-        """The postings and weights of terms ``t0`` to ``t1`` (exclusive),
-        gathered from every chunk by a counting sort."""
+    def _place(self, t0: int, t1: int, ptr: np.ndarray, tf_type: type) -> tuple[np.ndarray, np.ndarray]:
+        """The postings of terms ``t0`` to ``t1`` (exclusive), gathered
+        from every chunk by a counting sort."""
         n = int(ptr[t1] - ptr[t0])
         docs = np.empty(n, dtype=np.int32)
-        weights = np.empty(n, dtype=np.float64)
+        tfs = np.empty(n, dtype=tf_type)
         fill = ptr[t0:t1] - ptr[t0]
         doc0 = 0
-        for terms, tfs, n_unique in self._chunks:
-            kernels.scatter_weights(terms, tfs, n_unique, doc0, t0, t1, fill, idf, norm, k1, docs, weights)
+        for terms, chunk_tfs, n_unique in self._chunks:
+            kernels.scatter_postings(terms, chunk_tfs, n_unique, doc0, t0, t1, fill, docs, tfs)
             doc0 += len(n_unique)
-        return docs, weights
+        return docs, tfs
 
 
+def _tf_type(tf_max: int) -> type:
+    return next(t for t in (np.uint8, np.uint16, np.int32) if tf_max <= np.iinfo(t).max)
 def _term_blocks(ptr: np.ndarray, max_postings: int) -> list[tuple[int, int]]:
     """Consecutive term ranges of at most ``max_postings`` postings each
     (a term with more gets a range of its own)."""
@@ -252,24 +275,82 @@ def _sink(out_dir: Path | None, name: str, dtype: type, length: int) -> _MemoryS
     return _MemorySink() if out_dir is None else _NpySink(Path(out_dir) / f"{name}.npy", dtype, length)
 
 
+def live_doc_freq(seg: SegmentArrays, dead: np.ndarray) -> np.ndarray:
+    """Per term of ``seg``, its postings in live documents."""
+    df = np.diff(np.asarray(seg.ptr))
+    if not len(dead):
+        return df
+    mark = np.zeros(seg.n_docs, dtype=np.uint8)
+    mark[np.asarray(dead, dtype=np.int64)] = 1
+    return df - kernels.dead_postings(np.asarray(seg.ptr), np.asarray(seg.docs), mark)
+
+
+def collection_stats(parts: Sequence[tuple[SegmentArrays, np.ndarray]], settings: IndexSettings
+                     ) -> tuple[CollectionStats, list[np.ndarray]]:
+    """The statistics of ``parts`` (each a segment and its dead documents'
+    ids), and per segment its terms' global ids.  Each part's
+    contribution (its vocabulary, live df, live count and length) is all a
+    segment stored on another machine would have to send."""
+    vocab: dict[str, int] = {}
+    gids, live_dfs = [], []  # per segment
+    n_docs = total_len = 0
+    for seg, dead in parts:
+        if not vocab:
+            vocab = {t: i for i, t in enumerate(seg.terms)}
+            gid = np.arange(len(seg.terms), dtype=np.int64)
+        else:
+            setdefault = vocab.setdefault
+            gid = np.fromiter((setdefault(t, len(vocab)) for t in seg.terms), dtype=np.int64, count=len(seg.terms))
+        gids.append(gid)
+        live_dfs.append(live_doc_freq(seg, dead))
+        dl = np.asarray(seg.doc_len, dtype=np.int64)
+        n_docs += seg.n_docs - len(dead)
+        total_len += int(dl.sum()) - int(dl[np.asarray(dead, dtype=np.int64)].sum())
+    df = np.zeros(len(vocab), dtype=np.int64)
+    for gid, ldf in zip(gids, live_dfs):
+        df[gid] += ldf  # a segment's global ids are distinct
+    if n_docs == 0 or total_len == 0:
+        raise ValueError("nothing to index: the documents contain no indexable words")
+    idf = okapi_idf(df, n_docs, settings.epsilon)
+    return CollectionStats(vocab, df, idf, n_docs, total_len), gids
+
+
+def weigh(seg: SegmentArrays, gid: np.ndarray, stats: CollectionStats, settings: IndexSettings) -> Bm25Arrays:
+    """``seg``'s postings weighted under ``stats``: rank-bm25's expression,
+    operation for operation (see :func:`kernels.posting_weights`)."""
+    k1, b = settings.k1, settings.b
+    avgdl = stats.avgdl
+    # rank-bm25's length part of the denominator, the same numpy expression.
+    norm = k1 * (1 - b + b * np.asarray(seg.doc_len) / avgdl)
+    idf = stats.idf[gid]
+    weights, max_weight = kernels.posting_weights(np.asarray(seg.ptr), np.asarray(seg.docs), np.asarray(seg.tfs),
+                                                  idf, norm, float(k1))
+    return Bm25Arrays(terms=seg.terms, ptr=seg.ptr, docs=seg.docs, weights=weights, doc_len=seg.doc_len,
+                      idf=idf, max_weight=max_weight, bitmap_row=seg.bitmap_row, bitmaps=seg.bitmaps,
+                      avgdl=avgdl, df=stats.df[gid])
+
+
 def build_arrays(token_lists: Iterable[Sequence[str]], settings: IndexSettings) -> Bm25Arrays:
-    """The arrays of documents given as lists of terms."""
+    """The weighted arrays of one collection of documents given as lists of terms."""
     builder = ArrayBuilder()
     for terms in token_lists:
         builder.add_terms(terms)
-    return builder.finish(settings)
+    seg = builder.finish()
+    none = np.zeros(0, dtype=np.int64)
+    stats, gids = collection_stats([(seg, none)], settings)
+    return weigh(seg, gids[0], stats, settings)
 
 
 def okapi_idf(df: np.ndarray, n_docs: int, epsilon: float) -> np.ndarray:
     """rank-bm25's idf: ``log(N-df+.5) - log(df+.5)``, negatives floored.
 
-    The floor is ``epsilon`` times the mean of the *unfloored* idfs, exactly
-    as rank-bm25 computes it (a plain Python sum in vocabulary order; the
-    order only moves the last bits, well inside the parity tolerance).
+    The floor is ``epsilon`` times the mean of the *unfloored* idfs over
+    the terms that occur (``df > 0``), as rank-bm25 computes it; the sum is
+    exact (``math.fsum``), so any order of the vocabulary gives the same
+    floor, bit for bit: an incremental index and a full rebuild agree.
     """
     dff = df.astype(np.float64)
     idf = np.log(n_docs - dff + 0.5) - np.log(dff + 0.5)
-    eps = epsilon * (float(idf.sum()) / len(idf))
+    occurs = idf[df > 0]
+    eps = epsilon * (math.fsum(occurs.tolist()) / len(occurs))
     return np.where(idf < 0, eps, idf)
-
-

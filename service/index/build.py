@@ -14,7 +14,7 @@ import logging
 import shutil
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -22,9 +22,10 @@ import numpy as np
 
 from ..config import DEFAULT_MAX_FILE_BYTES, Config, IndexSettings
 from ..corpus.reader import Article, CorpusReport, load_corpus
-from .arrays import ArrayBuilder, Bm25Arrays
+from .arrays import ArrayBuilder
 from ..embedding.shared import encoder_fingerprint
 from .passage_terms import TermMerger, default_workers, tokenize_chunks
+from .segments import new_segment_name, write_segment
 from .store import (IndexFault, StoredIndex, build_lock, current_version, list_versions, load_best, load_version,
                     new_staging, publish, read_manifest, save_index)
 
@@ -70,7 +71,7 @@ def check_same_corpus(index_dir: Path, corpus: Path) -> None:
                           "pass --rebuild to replace it")
 
 
-def _write_fault(index_dir: Path, exc: OSError) -> IndexFault:
+def write_fault(index_dir: Path, exc: OSError) -> IndexFault:
     """A failed write (a full or read-only disk) as one line naming the index folder."""
     return IndexFault(f"{index_dir}: cannot write the index: {exc.strerror or exc}")
 
@@ -84,6 +85,66 @@ def _progress(total: int, enabled: bool):
     return None
 
 
+@dataclass(frozen=True)
+class PendingSegment:
+    """Articles cut, analysed (and encoded) into a segment not yet written:
+    the slow part of a change, done before the build lock is taken."""
+
+    articles: list[Article]  # in source-ID order
+    builder: ArrayBuilder
+    passages: dict[str, np.ndarray]
+    vectors: tuple[np.ndarray, np.ndarray] | None
+    stats: dict
+
+    def write(self, version_dir: Path) -> str:
+        """Write the segment into ``version_dir`` (staging); returns its name."""
+        name = new_segment_name()
+        path = version_dir / name
+        path.mkdir()
+        # The big arrays go straight to the unpublished version's files.
+        write_segment(path, self.builder.finish(path), self.articles, self.passages, self.vectors)
+        return name
+
+
+def prepare_segment(articles: list[Article], settings: IndexSettings, progress: bool = True,
+                    workers: int | None = None, semantic: bool = True) -> PendingSegment:
+    """Cut, analyse and (with ``semantic``) encode ``articles`` for a segment.
+
+    ``workers``: tokenizer processes (None: as many as pay off, see
+    :func:`service.index.passage_terms.default_workers`); the segment is the
+    same either way.
+    """
+    started = time.perf_counter()
+    # Passages are numbered in source-ID order (then passage number), the
+    # order ties are broken in: by passage ID, whatever order a JSONL file
+    # listed its records in.
+    articles = sorted(articles, key=lambda a: a.source_id)
+    workers = default_workers(articles) if workers is None else workers
+    builder = ArrayBuilder()
+    passages, worker_s = _tokenize(articles, settings, workers, builder, progress)
+    # analysis_s: wall-clock seconds until every passage was cut and
+    # analysed (by ``workers`` processes, busy ``worker_s`` in all).
+    stats = {"analysis_s": round(time.perf_counter() - started, 3), "workers": workers, "worker_s": worker_s}
+    vectors = None
+    if semantic:
+        from .vectors import encode_passages  # onnxruntime only when needed
+
+        texts = [articles[s].text[b:e] for s, b, e in zip(passages["p_source"].tolist(),
+                                                        passages["p_start"].tolist(), passages["p_end"].tolist())]
+        vectors = encode_passages(texts, progress=progress)
+        stats["vectors_s"] = round(time.perf_counter() - started - stats["analysis_s"], 3)
+    return PendingSegment(articles, builder, passages, vectors, stats)
+
+
+def semantic_info(semantic: bool) -> dict | None:
+    """What the manifest says of the passage vectors' encoder (None: lexical only)."""
+    if not semantic:
+        return None
+    from .vectors import semantic_manifest  # onnxruntime only when needed
+
+    return semantic_manifest()
+
+
 def build_from_report(
     report: CorpusReport,
     index_dir: Path,
@@ -93,49 +154,33 @@ def build_from_report(
     semantic: bool = True,
     corpus: Path | None = None,
 ) -> Path:
-    """Index the accepted articles of ``report`` and publish the result.
+    """Index the accepted articles of ``report`` into one segment and
+    publish the result (a full rebuild).
 
-    ``workers``: tokenizer processes (None: as many as pay off, see
-    :func:`service.index.passage_terms.default_workers`); the index is the
-    same either way.  ``semantic``: also store every passage's vector.
     ``corpus``: where the articles were read from, recorded in the manifest.
     A write that fails (a full or read-only disk) raises :class:`IndexFault`.
     """
     started = time.perf_counter()
-    # Passages are numbered in source-ID order (then passage number), the
-    # order ties are broken in: by passage ID, whatever order a JSONL file
-    # listed its records in.
-    articles = sorted(report.articles, key=lambda a: a.source_id)
-    workers = default_workers(articles) if workers is None else workers
-    builder = ArrayBuilder()
-    passages, worker_s = _tokenize(articles, settings, workers, builder, progress)
-    # analysis_s: wall-clock seconds until every passage was cut and
-    # analysed (by ``workers`` processes, busy ``worker_s`` in all).
-    stats = {"analysis_s": round(time.perf_counter() - started, 3), "workers": workers, "worker_s": worker_s}
-    vectors = semantic_info = None
-    if semantic:
-        from .vectors import encode_passages, semantic_manifest  # onnxruntime only when needed
-
-        texts = [articles[s].text[b:e] for s, b, e in zip(passages["p_source"].tolist(),
-                                                        passages["p_start"].tolist(), passages["p_end"].tolist())]
-        vectors = encode_passages(texts, progress=progress)
-        semantic_info = semantic_manifest()
-        stats["vectors_s"] = round(time.perf_counter() - started - stats["analysis_s"], 3)
-    manifest = {"corpus": corpus_key(corpus) if corpus else None}
+    pending = prepare_segment(report.articles, settings, progress, workers, semantic)
+    manifest = {"corpus": corpus_key(corpus) if corpus else None,
+                "corpus_fingerprint": report.fingerprint(),
+                **manifest_common(settings, semantic_info(semantic)),
+                "n_sources": len(report.articles),
+                "n_passages": int(len(pending.passages["p_n"])),
+                "rejected": [str(p) for p in report.problems]}
     try:
         with build_lock(index_dir):
             staging = new_staging(index_dir)
             try:
-                # The big arrays go straight to the unpublished version's files.
-                arrays = builder.finish(settings, staging)
-                stats["until_save_s"] = round(time.perf_counter() - started, 3)
-                manifest.update(_manifest(report, settings, arrays, stats, semantic_info))
-                return save_index(index_dir, arrays, articles, passages, manifest, staging, vectors)
+                name = pending.write(staging)
+                stats = {**pending.stats, "until_save_s": round(time.perf_counter() - started, 3)}
+                manifest.update({"segments": [{"name": name, "deleted": []}], "build_stats": stats})
+                return save_index(index_dir, staging, manifest)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
     except OSError as exc:
-        raise _write_fault(index_dir, exc) from None
+        raise write_fault(index_dir, exc) from None
 
 
 def _tokenize(
@@ -167,18 +212,12 @@ def _tokenize(
     return passages, round(worker_s, 3)
 
 
-def _manifest(report: CorpusReport, settings: IndexSettings, arrays: Bm25Arrays, stats: dict,
-              semantic: dict | None) -> dict:
+def manifest_common(settings: IndexSettings, semantic: dict | None) -> dict:
+    """What every version's manifest says of its settings and vectors."""
     return {
-        "corpus_fingerprint": report.fingerprint(),
         "settings": asdict(settings),
         "settings_fingerprint": settings.fingerprint(),
-        "n_sources": len(report.articles),
-        "n_passages": arrays.n_docs,
-        "n_terms": len(arrays.terms),
-        "rejected": [str(p) for p in report.problems],
         "semantic": semantic,  # the encoder of the passage vectors; None: lexical only
-        "build_stats": stats,
     }
 
 

@@ -1,10 +1,11 @@
-"""Checks: what a loaded version's arrays must satisfy before any kernel
+"""Checks: what a loaded segment's arrays must satisfy before any kernel
 reads them.
 
 Checksums catch damage to the bytes; these catch values that are wrong
 whatever their checksum says (a damaged file whose checksum was
 rewritten, or a bug in a build): out-of-range ids would crash a compiled
-kernel, non-finite weights would put NaN in a response.
+kernel, a zero term frequency or a non-finite vector scale would put NaN
+or nonsense in a response (weights are computed from these when loaded).
 """
 
 from __future__ import annotations
@@ -13,25 +14,25 @@ from typing import Any
 
 import numpy as np
 
-from .arrays import Bm25Arrays
+from .arrays import SegmentArrays
 
 
-def damage(arrays: Bm25Arrays, passages: dict[str, np.ndarray], sources: list, offsets: np.ndarray,
+def damage(arrays: SegmentArrays, passages: dict[str, np.ndarray], sources: list, offsets: np.ndarray,
            text_bytes: int, semantic: Any = None, vectors: np.ndarray | None = None,
            scales: np.ndarray | None = None) -> str | None:
-    """What is wrong with a version's arrays (the first problem found), or None."""
+    """What is wrong with a segment's arrays (the first problem found), or None."""
     return (_shape_problem(arrays, passages, sources, offsets)
             or _value_problem(arrays, passages, offsets, text_bytes)
             or _vector_problem(semantic, arrays.n_docs, vectors, scales))
 
 
-def _shape_problem(arrays: Bm25Arrays, passages: dict[str, np.ndarray], sources: list,
+def _shape_problem(arrays: SegmentArrays, passages: dict[str, np.ndarray], sources: list,
                    offsets: np.ndarray) -> str | None:
     n_terms, n_docs = len(arrays.terms), arrays.n_docs
     ok = (
         arrays.ptr.shape == (n_terms + 1,)
-        and arrays.docs.shape == arrays.weights.shape == (int(arrays.ptr[-1]) if n_terms else 0,)
-        and arrays.idf.shape == arrays.max_weight.shape == arrays.bitmap_row.shape == (n_terms,)
+        and arrays.docs.shape == arrays.tfs.shape == (int(arrays.ptr[-1]) if n_terms else 0,)
+        and arrays.bitmap_row.shape == (n_terms,)
         and arrays.bitmaps.ndim == 2
         and arrays.bitmaps.shape[1] == (n_docs + 63) // 64
         and int(arrays.bitmap_row.max(initial=-1)) < arrays.bitmaps.shape[0]
@@ -41,7 +42,7 @@ def _shape_problem(arrays: Bm25Arrays, passages: dict[str, np.ndarray], sources:
     return None if ok else "index arrays do not fit together"
 
 
-def _value_problem(arrays: Bm25Arrays, passages: dict[str, np.ndarray], offsets: np.ndarray,
+def _value_problem(arrays: SegmentArrays, passages: dict[str, np.ndarray], offsets: np.ndarray,
                    text_bytes: int) -> str | None:
     """The values the compiled kernels index by and add up."""
     n_docs, n_sources = arrays.n_docs, offsets.shape[0] - 1
@@ -50,8 +51,7 @@ def _value_problem(arrays: Bm25Arrays, passages: dict[str, np.ndarray], offsets:
         "posting offsets (ptr) go back": ptr.size and (ptr[0] != 0 or bool((np.diff(ptr) < 0).any())),
         "a posting names a passage out of range": arrays.docs.size and (
             int(arrays.docs.min()) < 0 or int(arrays.docs.max()) >= n_docs),
-        "a weight, idf or max weight is not finite": not all(
-            bool(np.isfinite(a).all()) for a in (arrays.weights, arrays.idf, arrays.max_weight)),
+        "a term frequency is not positive": arrays.tfs.size and int(arrays.tfs.min()) < 1,
         "a passage length is negative": bool((np.asarray(arrays.doc_len) < 0).any()),
         "a bitmap row is out of range": bool((np.asarray(arrays.bitmap_row) < -1).any()),
         "text offsets go back or pass the end": offsets.size and (

@@ -1,5 +1,6 @@
-"""Compiled inner loops of the index build (numba): term frequencies,
-weight placement and the frequent terms' bitmaps."""
+"""Compiled inner loops of the index build and load (numba): term
+frequencies, posting placement, the frequent terms' bitmaps, and the
+weights of a segment's postings under a collection's statistics."""
 
 from __future__ import annotations
 
@@ -45,30 +46,60 @@ def count_chunk(ids, lens, scratch):
 
 
 @njit(cache=True, nogil=True)
-def scatter_weights(terms, tfs, n_unique, doc0, t_lo, t_hi, fill, idf, norm, k1, docs_out, weights_out):
+def scatter_postings(terms, tfs, n_unique, doc0, t_lo, t_hi, fill, docs_out, tfs_out):
     """Place one chunk's postings of terms ``t_lo`` to ``t_hi`` (exclusive)
-    into that block of the term-major arrays, with weights.
+    into that block of the term-major arrays.
 
     Chunks arrive in document order, so each term's postings stay sorted by
     document.  ``fill[t - t_lo]`` is where term ``t``'s next posting goes.
-    The weight is rank-bm25's expression, operation for operation:
-    ``idf * (tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl)))`` with
-    the denominator's length part precomputed per document (``norm``).
     """
     p = 0
     for j in range(n_unique.shape[0]):
         d = doc0 + j
-        nd = norm[d]
         for _ in range(n_unique[j]):
             t = terms[p]
             p += 1
             if t < t_lo or t >= t_hi:
                 continue
-            tf = np.float64(tfs[p - 1])
             q = fill[t - t_lo]
             fill[t - t_lo] = q + 1
             docs_out[q] = d
-            weights_out[q] = idf[t] * (tf * (k1 + 1) / (tf + nd))
+            tfs_out[q] = tfs[p - 1]
+
+
+@njit(cache=True, nogil=True)
+def posting_weights(ptr, docs, tfs, idf, norm, k1):
+    """Every posting's BM25 weight and each term's largest one.
+
+    The weight is rank-bm25's expression, operation for operation:
+    ``idf * (tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl)))`` with
+    the denominator's length part precomputed per document (``norm``).
+    """
+    n_terms = ptr.shape[0] - 1
+    weights = np.empty(docs.shape[0], dtype=np.float64)
+    max_weight = np.empty(n_terms)
+    for t in range(n_terms):
+        best = -np.inf
+        w_idf = idf[t]
+        for p in range(ptr[t], ptr[t + 1]):
+            tf = np.float64(tfs[p])
+            w = w_idf * (tf * (k1 + 1) / (tf + norm[docs[p]]))
+            weights[p] = w
+            if w > best:
+                best = w
+        max_weight[t] = best
+    return weights, max_weight
+
+
+@njit(cache=True, nogil=True)
+def dead_postings(ptr, docs, dead):
+    """Per term, how many of its postings are in documents marked ``dead``."""
+    n_terms = ptr.shape[0] - 1
+    out = np.zeros(n_terms, dtype=np.int64)
+    for t in range(n_terms):
+        for p in range(ptr[t], ptr[t + 1]):
+            out[t] += dead[docs[p]]
+    return out
 
 
 @njit(cache=True, nogil=True)

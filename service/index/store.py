@@ -3,12 +3,12 @@
 Layout of an index directory::
 
     CURRENT                 name of the live version (swapped atomically)
-    v-00000042-ab12cd34/    one built index (sequence number 42), never modified once published
-        manifest.json       format version, fingerprints, counts, checksums
-        *.npy               the BM25 arrays and passage spans
-        terms.json          the vocabulary
-        sources.json        source IDs and metadata
-        texts.bin           the articles' text, UTF-8, back to back
+    v-00000042-ab12cd34/    one version (sequence number 42), never modified once published
+        manifest.json       format version, fingerprints, counts, its segments
+                            and the articles deleted from each, checksums
+        seg-…/              a segment (see :mod:`service.index.segments`):
+                            postings, passages, texts, vectors; a segment a
+                            later version keeps is hard-linked into it
 
 No pickle: every file is an ``.npy`` array, JSON or raw UTF-8, readable by
 any tool.  A version is written into a temporary directory, fsynced,
@@ -35,23 +35,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import numpy as np
-
-from ..corpus.reader import Article
-from .arrays import Bm25Arrays
-from .checks import damage
+from .segments import Segment, SegmentFault, load_segment
 
 log = logging.getLogger(__name__)
 
 #: 2: per-term max weights and frequent-term bitmaps for the pruned scorer.
 #: 3: versions named by sequence number; the manifest records the corpus's path.
-FORMAT_VERSION = 3
+#: 4: segments of term frequencies, weighted when loaded; deletions.
+FORMAT_VERSION = 4
 POINTER = "CURRENT"
-_ARRAYS = ("ptr", "docs", "weights", "doc_len", "idf", "max_weight", "bitmap_row", "bitmaps")
-_PASSAGE_ARRAYS = ("p_source", "p_n", "p_start", "p_end")
-#: Passage vectors (int8 codes, one row per passage) and their per-row
-#: scales: present when the manifest's ``semantic`` names the encoder.
-_VECTOR_ARRAYS = ("vectors", "vector_scales")
 
 
 class IndexFault(Exception):
@@ -60,21 +52,20 @@ class IndexFault(Exception):
 
 @dataclass(frozen=True)
 class StoredIndex:
-    """Everything a loaded index version holds."""
+    """Everything a loaded index version holds: its segments, in order."""
 
     path: Path
     manifest: dict[str, Any]
-    arrays: Bm25Arrays
-    passages: dict[str, np.ndarray]  # p_source, p_n, p_start, p_end
-    sources: list[dict[str, Any]]  # id, title, url, date
-    text_offsets: np.ndarray  # byte offsets into texts.bin, len(sources) + 1
-    texts: np.ndarray  # uint8 memory map of texts.bin
-    vectors: np.ndarray | None = None  # int8 (passages, dim), or None: a lexical-only index
-    vector_scales: np.ndarray | None = None  # float32 (passages,)
+    segments: list[Segment]
 
-    def source_text(self, i: int) -> str:
-        s, e = int(self.text_offsets[i]), int(self.text_offsets[i + 1])
-        return bytes(self.texts[s:e]).decode("utf-8")
+    @property
+    def semantic(self) -> bool:
+        """Whether the passages have vectors (a lexical-only index has none)."""
+        return bool(self.manifest.get("semantic"))
+
+    def live_source_ids(self) -> list[str]:
+        """The IDs of the articles this version holds."""
+        return [sid for seg in self.segments for sid in seg.live_source_ids()]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -142,58 +133,35 @@ def sequence(name: str) -> int:
     return int(parts[1]) if len(parts) == 3 and parts[0] == "v" and parts[1].isdigit() else 0
 
 
-def save_index(
-    index_dir: Path,
-    arrays: Bm25Arrays,
-    articles: list[Article],
-    passages: dict[str, np.ndarray],
-    manifest: dict[str, Any],
-    staging: Path,
-    vectors: tuple[np.ndarray, np.ndarray] | None = None,
-) -> Path:
-    """Write a new version and publish it; returns the version's path.
+def save_index(index_dir: Path, staging: Path, manifest: dict[str, Any],
+               known_files: dict[str, Any] | None = None) -> Path:
+    """Publish the version written into ``staging``; returns its path.
 
-    ``staging`` comes from :func:`new_staging`; arrays already written
-    there are kept as they are; the rest is written beside them.
-    ``vectors``: the passages' int8 codes and scales, if the index has them.
-    A version whose pointer could not be written (a full disk) stays on
-    disk unpublished: :func:`service.index.build.ensure_index` can use it.
+    ``staging`` comes from :func:`new_staging` and holds the version's
+    segment directories (``manifest["segments"]`` names them).  Files in
+    ``known_files`` (path → size and checksum, from the version they are
+    hard-linked from) are taken as they are: a change writes and hashes
+    only what it adds.  A version whose pointer could not be written (a
+    full disk) stays on disk unpublished:
+    :func:`service.index.build.ensure_index` can use it.
     """
     index_dir = Path(index_dir)
     name = staging.name.removeprefix(".tmp-")
     final = index_dir / name
+    known = known_files or {}
     try:
-        for key in _ARRAYS:
-            if not (staging / f"{key}.npy").exists():
-                np.save(staging / f"{key}.npy", getattr(arrays, key))
-        for key in _PASSAGE_ARRAYS:
-            np.save(staging / f"{key}.npy", passages[key])
-        for key, values in zip(_VECTOR_ARRAYS, vectors or ()):
-            np.save(staging / f"{key}.npy", values)
-        offsets = [0]
-        with open(staging / "texts.bin", "wb") as fh:
-            for a in articles:
-                data = a.text.encode("utf-8")
-                fh.write(data)
-                offsets.append(offsets[-1] + len(data))
-        np.save(staging / "text_offsets.npy", np.asarray(offsets, dtype=np.int64))
-        _write_json(staging / "terms.json", arrays.terms)
-        _write_json(
-            staging / "sources.json",
-            [{"id": a.source_id, **a.metadata()} for a in articles],
-        )
         files = {}
-        for f in sorted(staging.iterdir()):
+        for f in sorted(p for p in staging.rglob("*") if p.is_file()):
+            rel = f.relative_to(staging).as_posix()
+            if rel in known:
+                files[rel] = known[rel]
+                continue
             with open(f, "rb+") as fh:
                 os.fsync(fh.fileno())
-            files[f.name] = {"bytes": f.stat().st_size, "sha256": _sha256(f)}
-        full = {
-            "format_version": FORMAT_VERSION,
-            **manifest,
-            "version": name,
-            "avgdl": arrays.avgdl,
-            "files": files,
-        }
+            files[rel] = {"bytes": f.stat().st_size, "sha256": _sha256(f)}
+        for d in [p for p in staging.iterdir() if p.is_dir()]:
+            _fsync_dir(d)
+        full = {"format_version": FORMAT_VERSION, **manifest, "version": name, "files": files}
         _write_json(staging / "manifest.json", full, fsync=True)
         _fsync_dir(staging)
         os.rename(staging, final)
@@ -351,25 +319,20 @@ def load_version(version: Path, verify: bool = True) -> StoredIndex:
         raise IndexFault(f"{version}: index version directory is missing")
     manifest = read_manifest(version)
     verify_files(version, manifest, checksums=verify)
-    try:
-        arr = {k: np.load(version / f"{k}.npy", mmap_mode="r", allow_pickle=False) for k in _ARRAYS}
-        passages = {
-            k: np.load(version / f"{k}.npy", mmap_mode="r", allow_pickle=False) for k in _PASSAGE_ARRAYS
-        }
-        offsets = np.load(version / "text_offsets.npy", allow_pickle=False)
-        terms = json.loads((version / "terms.json").read_text())
-        sources = json.loads((version / "sources.json").read_text())
-        size = (version / "texts.bin").stat().st_size
-        texts = np.memmap(version / "texts.bin", dtype=np.uint8, mode="r") if size else np.zeros(0, np.uint8)
-        vectors = [np.load(version / f"{k}.npy", mmap_mode="r", allow_pickle=False)
-                   for k in _VECTOR_ARRAYS] if manifest.get("semantic") else [None, None]
-    except (OSError, ValueError) as exc:
-        raise IndexFault(f"{version}: unreadable index file ({exc})") from None
-    arrays = Bm25Arrays(terms=terms, avgdl=float(manifest["avgdl"]), **arr)
-    problem = damage(arrays, passages, sources, offsets, texts.shape[0], manifest.get("semantic"), *vectors)
-    if problem:
-        raise IndexFault(f"{version}: {problem} (damaged index)")
-    return StoredIndex(version, manifest, arrays, passages, sources, offsets, texts, *vectors)
+    semantic = manifest.get("semantic")
+    entries = manifest.get("segments")
+    if not isinstance(entries, list) or not entries:
+        raise IndexFault(f"{version / 'manifest.json'}: lists no segments (damaged index)")
+    segments = []
+    for entry in entries:
+        try:
+            name, deleted = str(entry["name"]), frozenset(entry.get("deleted", ()))
+            if "/" in name or name.startswith("."):
+                raise SegmentFault("a segment name is not a plain name")
+            segments.append(load_segment(version / name, name, deleted, semantic))
+        except (SegmentFault, KeyError, TypeError) as exc:
+            raise IndexFault(f"{version}: {exc}") from None
+    return StoredIndex(version, manifest, segments)
 
 
 def _write_json(path: Path, obj: Any, fsync: bool = False) -> None:

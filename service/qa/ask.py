@@ -16,17 +16,37 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from ..answer import ANSWER_DEPTH, Answer, answer, highlight
+from ..retrieval.collection import Filters
 from ..retrieval.retriever import Hit, Retriever, SearchResult
 
 log = logging.getLogger(__name__)
 
 
+#: How a search may order its hits.
+SORTS = ("relevance", "date")
+
+
+@dataclass(frozen=True)
+class Options:
+    """What a search asks for beyond the question and ``k``: which
+    passages (``filters``), in which order (``sort``: "relevance" or
+    "date", newest first), from which place of that order (``offset``),
+    and whether to say why each hit scored (``explain``)."""
+
+    filters: Filters = Filters()
+    sort: str = "relevance"
+    offset: int = 0
+    explain: bool = False
+
+
 @dataclass(frozen=True)
 class ShownHit:
-    """A ranked passage as shown: the hit and its text with the question's words marked."""
+    """A ranked passage as shown: the hit and its text with the question's
+    words marked (and its score's terms when explained)."""
 
     hit: Hit
     highlights: str  # escaped HTML with <mark>s
+    explain: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -40,38 +60,58 @@ class Response:
     reason: str | None
     hits: tuple[ShownHit, ...]
     retrieval: str  # "lexical" or "hybrid"
+    options: Options = Options()
+    notice: str | None = None  # said instead of a ranking that means nothing
+    answer_explain: dict[str, Any] | None = None
 
 
 #: What the web layer calls to answer a search (``search_json`` or a variant):
-#: ``(retriever, question, k, terms, retrieval)`` → the search document.
-Search = Callable[[Retriever, str, int, "list[str] | None", "str | None"], dict[str, Any]]
+#: ``(retriever, question, k, terms, retrieval, options=)`` → the search document.
+Search = Callable[..., dict[str, Any]]
 
 _LEFT_OUT = "the answer stage was left out"
+NO_WEIGHT = {"lexical": "The question's words carry no weight here: each is in half the passages or more, so "
+                        "every passage scores 0 and the order below means nothing. Add a rarer word.",
+             "hybrid": "The question's words carry no weight here: each is in half the passages or more, so "
+                       "every passage's word score is 0 and the passages are ranked by meaning alone."}
 
 
 def ask(retriever: Retriever, question: str, k: int, terms: list[str] | None = None, *,
-        retrieval: str | None = None, with_answer: bool = True, with_marks: bool = True) -> Response:
-    """Search, choose the answer and mark the first ``k`` passages.
+        retrieval: str | None = None, options: Options = Options(), with_answer: bool = True,
+        with_marks: bool = True) -> Response:
+    """Search, choose the answer and mark ``k`` passages from ``options.offset``.
 
     At least ANSWER_DEPTH passages are retrieved so that the answer does
-    not depend on how many passages the caller wants listed.  ``terms``:
-    the question's search terms when the caller has them already;
-    ``retrieval``: "lexical" or "hybrid" (None: the index's default).
-    ``with_answer`` / ``with_marks`` false leave a stage out, for the
-    benchmark that measures what each stage costs (``bench/ablated.py``).
+    not depend on how many passages the caller wants listed, nor on the
+    page or the order asked for: it comes from the best passages by
+    relevance that the filters allow.  ``terms``: the question's search
+    terms when the caller has them already; ``retrieval``: "lexical" or
+    "hybrid" (None: the index's default).  ``with_answer`` /
+    ``with_marks`` false leave a stage out, for the benchmark that
+    measures what each stage costs (``bench/ablated.py``).
     """
     t0 = time.perf_counter()
     if terms is None:
         terms = retriever.query_terms(question)
-    result = _finite_hits(retriever.search_terms(question, terms, max(k, ANSWER_DEPTH), retrieval))
-    chosen, abstained, reason = (None, True, _LEFT_OUT)
+    end = options.offset + k
+    result = _finite_hits(retriever.search_terms(question, terms, max(end, ANSWER_DEPTH), retrieval,
+                                                 options.filters))
+    shown = result
+    if options.sort == "date":
+        shown = _finite_hits(retriever.by_date(question, terms, end, options.filters))
+    chosen, abstained, reason, why = (None, True, _LEFT_OUT, None)
     if with_answer:
         outcome = answer(result, retriever)
         chosen, abstained, reason = outcome.answer, outcome.abstained, outcome.reason
+        why = outcome.explain if options.explain else None
     marked = result.terms if with_marks else ()
-    hits = tuple(ShownHit(h, highlight(h.text, marked, retriever.analyzer)) for h in result.hits[:k])
+    hits = tuple(ShownHit(h, highlight(h.text, marked, retriever.analyzer),
+                          retriever.explain(terms, h) if options.explain else None)
+                 for h in shown.hits[options.offset:end])
+    notice = NO_WEIGHT[result.retrieval] if result.hits and all(h.score == 0 for h in result.hits) else None
     took_ms = round((time.perf_counter() - t0) * 1000, 3)
-    return Response(result.query, k, took_ms, result.total, chosen, abstained, reason, hits, result.retrieval)
+    return Response(result.query, k, took_ms, result.total, chosen, abstained, reason, hits, result.retrieval,
+                    options, notice, why)
 
 
 def _finite(value: float | None) -> bool:
@@ -91,7 +131,7 @@ def _finite_hits(result: SearchResult) -> SearchResult:
 
 def hit_json(shown: ShownHit) -> dict[str, Any]:
     hit = shown.hit
-    return {
+    doc = {
         "rank": hit.rank,
         "id": hit.passage_id,
         "source_id": hit.source_id,
@@ -104,18 +144,39 @@ def hit_json(shown: ShownHit) -> dict[str, Any]:
         "highlights": shown.highlights,
         "source": hit.source,
     }
+    if shown.explain is not None:
+        doc["explain"] = {"terms": shown.explain}
+    return doc
 
 
-def response_json(response: Response) -> dict[str, Any]:
-    """The search document of the API (``service/web/openapi.json``)."""
+def _answer_json(response: Response, titles: dict[str, str | None]) -> dict[str, Any] | None:
+    """The answer's document, each citation with its source's title."""
+    if response.answer is None:
+        return None
+    doc = response.answer.to_json()
+    for c in doc["citations"]:
+        c["title"] = titles.get(c["source_id"])
+    if response.answer_explain is not None:
+        doc["explain"] = response.answer_explain
+    return doc
+
+
+def response_json(response: Response, titles: dict[str, str | None] | None = None) -> dict[str, Any]:
+    """The search document of the API (``service/web/openapi.json``);
+    ``titles``: source titles by ID, for the answer's citations."""
+    o = response.options
     return {
         "ok": True,
         "query": response.query,
         "k": response.k,
+        "offset": o.offset,
+        "sort": o.sort,
+        "filters": o.filters.to_json(),
         "retrieval": response.retrieval,
         "took_ms": response.took_ms,
         "total": response.total,
-        "answer": response.answer.to_json() if response.answer else None,
+        "notice": response.notice,
+        "answer": _answer_json(response, titles or {}),
         "abstained": response.abstained,
         "reason": response.reason,
         "hits": [hit_json(h) for h in response.hits],
@@ -123,6 +184,8 @@ def response_json(response: Response) -> dict[str, Any]:
 
 
 def search_json(retriever: Retriever, question: str, k: int, terms: list[str] | None = None,
-                retrieval: str | None = None) -> dict[str, Any]:
+                retrieval: str | None = None, options: Options = Options()) -> dict[str, Any]:
     """:func:`ask`, as the API's search document."""
-    return response_json(ask(retriever, question, k, terms, retrieval=retrieval))
+    response = ask(retriever, question, k, terms, retrieval=retrieval, options=options)
+    titles = {c.source_id: retriever.title(c.source_id) for c in response.answer.citations} if response.answer else {}
+    return response_json(response, titles)

@@ -36,13 +36,22 @@ def blend(bm25: np.ndarray, cosine: np.ndarray, weight: float) -> np.ndarray:
     return weight * lexical + (1.0 - weight) * cosine
 
 
-def nearest(question_vec: np.ndarray, vectors: np.ndarray, scales: np.ndarray, n: int) -> np.ndarray:
-    """The ``n`` passages whose vectors are nearest ``question_vec`` (ascending ids)."""
+def nearest(question_vec: np.ndarray, vectors: np.ndarray, scales: np.ndarray, n: int,
+            allowed: np.ndarray | None = None) -> np.ndarray:
+    """The ``n`` passages of ``allowed`` (a mask; None: all) whose vectors
+    are nearest ``question_vec`` (ascending ids)."""
     if n <= 0 or not len(vectors):
         return np.empty(0, dtype=np.int64)
-    cos = quantized_dot(question_vec, vectors, scales)
+    if allowed is None:
+        cos = quantized_dot(question_vec, vectors, scales)
+        n = min(n, len(cos))
+        return np.sort(np.argpartition(-cos, n - 1)[:n]).astype(np.int64)
+    ids = np.flatnonzero(allowed)
+    if not len(ids):
+        return np.empty(0, dtype=np.int64)
+    cos = quantized_dot(question_vec, vectors[ids], scales[ids])
     n = min(n, len(cos))
-    return np.sort(np.argpartition(-cos, n - 1)[:n]).astype(np.int64)
+    return np.sort(ids[np.argpartition(-cos, n - 1)[:n]]).astype(np.int64)
 
 
 def rerank(docs: np.ndarray, bm25: np.ndarray, question_vec: np.ndarray, vectors: np.ndarray,

@@ -168,35 +168,37 @@ def _add_looked_up(docs, weights, lo, hi, m, targets, out):
 
 
 @njit(cache=True, nogil=True)
-def term_order(ptr, qterms):
-    """Positions of the query's terms, shortest posting list first (stable).
+def term_order(df, qterms):
+    """Positions of the query's terms, lowest collection df first (stable).
 
-    Both scorers add a document's contributions in this order, so their
-    sums are the same floating-point operations and ties stay ties.
+    Every scorer adds a document's contributions in this order, so their
+    sums are the same floating-point operations and ties stay ties; ``df``
+    is the whole collection's (live) document frequency, not a segment's,
+    so a passage scores the same in whichever segment it lives.
     """
-    df = np.empty(qterms.shape[0], dtype=np.int64)
+    qdf = np.empty(qterms.shape[0], dtype=np.int64)
     for i in range(qterms.shape[0]):
-        df[i] = ptr[qterms[i] + 1] - ptr[qterms[i]]
-    return np.argsort(df, kind="mergesort")
+        qdf[i] = df[qterms[i]]
+    return np.argsort(qdf, kind="mergesort")
 
 
 @njit(cache=True, nogil=True)
-def scores_of(ptr, docs, weights, qterms, qmul, targets):
+def scores_of(ptr, docs, weights, df, qterms, qmul, targets):
     """The scores of the ascending documents ``targets`` only, looked up
     by galloping, term by term in the order :func:`accumulate` adds them
     (so each equals its dense score bit for bit)."""
     out = np.zeros(targets.shape[0])
-    for i in term_order(ptr, qterms):
+    for i in term_order(df, qterms):
         t = qterms[i]
         _add_looked_up(docs, weights, ptr[t], ptr[t + 1], qmul[i], targets, out)
     return out
 
 
 @njit(cache=True, nogil=True)
-def accumulate(ptr, docs, weights, qterms, qmul, n_docs):
+def accumulate(ptr, docs, weights, df, qterms, qmul, n_docs):
     """Dense scores of every document, term by term (``get_scores``)."""
     out = np.zeros(n_docs)
-    for i in term_order(ptr, qterms):
+    for i in term_order(df, qterms):
         t = qterms[i]
         m = qmul[i]
         for p in range(ptr[t], ptr[t + 1]):
@@ -327,7 +329,7 @@ def maxscore_top_k(ptr, docs, weights, max_weight, qterms, qmul, k, order, theta
 
 
 @njit(cache=True, nogil=True)
-def pruned_top_k(ptr, docs, weights, max_weight, idf, qterms, qmul, k, acc, mark, allow):
+def pruned_top_k(ptr, docs, weights, max_weight, idf, df, qterms, qmul, k, acc, mark, allow):
     """Exact top-``k`` ``(docs, scores)`` of a query among the documents
     of ``allow``, best first.
 
@@ -337,7 +339,7 @@ def pruned_top_k(ptr, docs, weights, max_weight, idf, qterms, qmul, k, acc, mark
     ``allow`` is skipped as its posting is read: it is never a candidate.
     """
     nq = qterms.shape[0]
-    order = term_order(ptr, qterms)
+    order = term_order(df, qterms)
     rest = np.zeros(nq + 1)  # rest[j]: the most that terms order[j:] can add
     for j in range(nq - 1, -1, -1):
         i = order[j]

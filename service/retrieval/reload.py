@@ -54,10 +54,12 @@ class IndexUnavailable(Exception):
 
 
 def _signature(version: Path) -> tuple | None:
-    """What a version directory holds, by name, size and change time: a
-    refused version is tried again once this changes."""
+    """What a version directory holds (its segments' directories too), by
+    name, size and change time: a refused version is tried again once this
+    changes."""
     try:
-        return tuple(sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(version)))
+        return tuple(sorted((str(f.relative_to(version)), st.st_size, st.st_mtime_ns)
+                            for f in version.rglob("*") for st in [f.stat()]))
     except OSError:
         return None
 

@@ -23,9 +23,12 @@ import numpy as np
 from ..config import RETRIEVAL_MODES, IndexSettings, RetrievalSettings
 from ..corpus.passages import passage_id
 from ..index.store import StoredIndex, load_best
+from ..index.weighted import WeightedIndex, weigh_index
 from ..text.analysis import Analyzer, Memo
 from . import hybrid
-from .scorer import Bm25Scorer
+from .collection import Collection, Filters
+from .explain import explain_terms
+from .scorer import Bm25Scorer, SegmentedScorer
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,7 @@ class SearchResult:
     query: str
     k: int
     terms: list[str]  # the query's index terms, in order
-    total: int  # passages sharing at least one term with the query
+    total: int  # passages sharing at least one term with the query (and allowed by the filters)
     hits: list[Hit]
     retrieval: str = "lexical"  # how the hits were ranked: "lexical" or "hybrid"
     #: The question's vector when the ranking computed one (hybrid), so the
@@ -71,14 +74,26 @@ def _metadata(source: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in source.items() if k != "id"}
 
 
-def _hit_fields(stored: StoredIndex, passages: dict[str, np.ndarray], source_text: Callable[[int], str],
+def _hit_fields(sources: list[dict[str, Any]], passages: dict[str, np.ndarray], source_text: Callable[[int], str],
                 doc: int) -> tuple[str, str, str, int, int, dict[str, str]]:
     """What a hit on passage ``doc`` says whatever the question: its ID,
     source ID, text, span and source metadata."""
     si, start, end = int(passages["p_source"][doc]), int(passages["p_start"][doc]), int(passages["p_end"][doc])
-    sid = stored.sources[si]["id"]
+    sid = sources[si]["id"]
     return (passage_id(sid, int(passages["p_n"][doc])), sid, source_text(si)[start:end], start, end,
-            _metadata(stored.sources[si]))
+            _metadata(sources[si]))
+
+
+def _scorer(weighted: WeightedIndex) -> SegmentedScorer:
+    """The scorer of every segment; ties between segments go by passage ID
+    (source ID, then passage number), a full rebuild's order."""
+    c = weighted
+    one = len(c.weighted) == 1
+    offsets = np.cumsum([0] + [w.n_docs for w in c.weighted])
+    parts = [Bm25Scorer(w, c.stats.vocab if one else None, c.live[a:b] if deleted else None)
+             for w, deleted, a, b in zip(c.weighted, c.has_deletions, offsets, offsets[1:])]
+    sources, p_source, p_n = c.sources, c.passages["p_source"], c.passages["p_n"]
+    return SegmentedScorer(parts, lambda doc: (sources[int(p_source[doc])]["id"], int(p_n[doc])))
 
 
 class Retriever:
@@ -91,30 +106,32 @@ class Retriever:
         self.manifest = stored.manifest
         self.settings = IndexSettings(**stored.manifest["settings"])
         self.analyzer = Analyzer(self.settings)
-        self.scorer = Bm25Scorer(stored.arrays)
+        #: The segments weighted under the collection's statistics.
+        self.weighted = w = weigh_index(stored, self.settings)
+        self.scorer = _scorer(w)
         #: Term → how many passages hold it, remembered: the answer weighs
         #: every question word by it, and questions share their words.
         self.doc_freq = Memo(self.scorer.doc_freq)
-        self._source_index = {s["id"]: i for i, s in enumerate(stored.sources)}
-        self._source_text = lru_cache(maxsize=256)(stored.source_text)
+        self._source_text = lru_cache(maxsize=256)(
+            lambda si: stored.segments[int(w.source_segment[si])].source_text(int(w.source_local[si])))
         # Plain-array views of the passage columns: a memory map's indexing
         # costs microseconds a call, several per hit.
-        self._passages = {key: np.asarray(column) for key, column in stored.passages.items()}
+        self._passages = w.passages
         # Passages come back for question after question: their hit fields
         # are kept, and the text kept is one string, hashed once for the
         # highlighter's and the answer's per-passage caches.
         self._passage_fields = lru_cache(maxsize=4096)(
-            partial(_hit_fields, stored, self._passages, self._source_text))
-        # Passages of source i are the contiguous range first[i]:first[i+1].
-        p_source = self._passages["p_source"]
-        self._first = np.searchsorted(p_source, np.arange(len(stored.sources) + 1))
+            partial(_hit_fields, w.sources, self._passages, self._source_text))
+        self.collection = Collection(w.sources, self._passages["p_source"], w.source_live)
+        #: The passages not deleted, where some are (None: all).
+        self._live = w.live if any(w.has_deletions) else None
         self._vectors = self._scales = self.encoder = None
-        if stored.vectors is not None:
+        if w.vectors is not None:
             from ..embedding.shared import encoder_fingerprint, shared_encoder  # onnxruntime only if needed
 
             if stored.manifest["semantic"].get("fingerprint") == encoder_fingerprint():
                 self.encoder = shared_encoder()
-                self._vectors, self._scales = np.asarray(stored.vectors), np.asarray(stored.vector_scales)
+                self._vectors, self._scales = w.vectors, w.vector_scales
             else:
                 log.warning("%s: its passage vectors come from another encoder; serving it lexically",
                             stored.path)
@@ -144,31 +161,69 @@ class Retriever:
 
     @property
     def n_passages(self) -> int:
-        return self.stored.arrays.n_docs
+        return self.weighted.stats.n_docs
 
     @property
     def n_sources(self) -> int:
-        return len(self.stored.sources)
+        return len(self.collection.index)
 
     def query_terms(self, question: str) -> list[str]:
         """The index terms of ``question``, in order, repeats kept: what
         search scores and what the question-size limit counts."""
         return self.analyzer(question)
 
-    def search(self, question: str, k: int = 10, retrieval: str | None = None) -> SearchResult:
+    def search(self, question: str, k: int = 10, retrieval: str | None = None,
+               filters: Filters | None = None) -> SearchResult:
         """The ``k`` best passages for ``question``: by BM25 (``"lexical"``)
         or by the blend of BM25 and meaning (``"hybrid"``; the default
-        where the index has vectors)."""
-        return self.search_terms(question, self.query_terms(question), k, retrieval)
+        where the index has vectors), among those ``filters`` allow."""
+        return self.search_terms(question, self.query_terms(question), k, retrieval, filters)
 
     def search_terms(self, question: str, terms: list[str], k: int = 10,
-                     retrieval: str | None = None) -> SearchResult:
+                     retrieval: str | None = None, filters: Filters | None = None) -> SearchResult:
         """:meth:`search` for a question whose terms (:meth:`query_terms`)
         are known already: a request's validation analyses it once."""
+        allowed = self.collection.allowed(filters)
         if self._mode(retrieval) == "lexical":
-            return self._result(question, k, terms, self.scorer.top_k(terms, k))
+            return self._result(question, k, terms, self.scorer.top_k(terms, k, allowed))
         vec = self.encoder.encode_queries([question])[0]
-        return self.rerank(question, k, terms, vec, self.scorer.top_k(terms, self.candidate_depth(k)))
+        return self.rerank(question, k, terms, vec, self.scorer.top_k(terms, self.candidate_depth(k), allowed),
+                           allowed)
+
+    def by_date(self, question: str, terms: list[str], k: int, filters: Filters | None = None) -> SearchResult:
+        """The first ``k`` passages sharing a term with the question (among
+        those ``filters`` allow), newest article first, BM25's score then
+        passage order breaking ties; undated articles come last."""
+        docs = self.scorer.matches(terms, self.collection.allowed(filters))
+        scores = self.scorer.scores_of(terms, docs)
+        order = np.lexsort((docs, -scores, -self.collection.passage_days(docs)))[:k]
+        return self._result(question, k, terms, (docs[order], scores[order], len(docs)))
+
+    def has_source(self, source_id: str) -> bool:
+        return source_id in self.collection.index
+
+    def title(self, source_id: str) -> str | None:
+        """The title of source ``source_id``, if it has one."""
+        si = self.collection.index.get(source_id)
+        return None if si is None else self.weighted.sources[si].get("title")
+
+    def explain(self, terms: list[str], hit: Hit) -> list[dict[str, Any]]:
+        """Hit ``hit``'s BM25 score for ``terms``, term by term
+        (:func:`service.retrieval.explain.explain_terms`)."""
+        doc = self._doc_of(hit)
+        title = hit.source.get("title")
+        words = (self.analyzer(title) if self.settings.index_titles and title else []) + self.analyzer(hit.text)
+        j = int(np.searchsorted(self.scorer.offsets, doc, side="right")) - 1
+        part = self.scorer.parts[j]
+        return explain_terms(terms, words, doc - int(self.scorer.offsets[j]), part.arrays, part.vocab,
+                             self.settings, self.n_passages)
+
+    def _doc_of(self, hit: Hit) -> int:
+        """The passage number of ``hit`` in this index."""
+        si = self.collection.index[hit.source_id]
+        first = int(self.collection.first[si])
+        n = int(hit.passage_id.rpartition("#")[2])
+        return first + int(np.searchsorted(self._passages["p_n"][first:int(self.collection.first[si + 1])], n))
 
     def _mode(self, retrieval: str | None) -> str:
         mode = retrieval or self.default_retrieval
@@ -183,12 +238,15 @@ class Retriever:
         return max(k, self.search_settings.hybrid_depth)
 
     def rerank(self, question: str, k: int, terms: list[str], vec: np.ndarray,
-                top: tuple[np.ndarray, np.ndarray, int]) -> SearchResult:
+               top: tuple[np.ndarray, np.ndarray, int], allowed: np.ndarray | None = None) -> SearchResult:
         """The hybrid hits for ``question`` from BM25's candidates ``top``
         (``scorer.top_k`` at :meth:`candidate_depth`) and the question's
-        vector ``vec``: they and the nearest passages, re-ranked by the blend."""
+        vector ``vec``: they and the nearest passages (of ``allowed``),
+        re-ranked by the blend."""
         docs, scores, total = top
-        near = hybrid.nearest(vec, self._vectors, self._scales, self.search_settings.dense_depth)
+        if self._live is not None:
+            allowed = self._live if allowed is None else allowed & self._live
+        near = hybrid.nearest(vec, self._vectors, self._scales, self.search_settings.dense_depth, allowed)
         extra = np.setdiff1d(near, docs, assume_unique=True)
         if len(extra):
             docs = np.concatenate([docs, extra])
@@ -237,7 +295,7 @@ class Retriever:
 
     def source(self, source_id: str) -> SourceView | None:
         """The article ``source_id`` with its passages' spans, or None."""
-        si = self._source_index.get(source_id)
+        si = self.collection.index.get(source_id)
         if si is None:
             return None
         p = self._passages
@@ -247,9 +305,9 @@ class Retriever:
                 "start_char": int(p["p_start"][d]),
                 "end_char": int(p["p_end"][d]),
             }
-            for d in range(int(self._first[si]), int(self._first[si + 1]))
+            for d in range(int(self.collection.first[si]), int(self.collection.first[si + 1]))
         ]
-        return SourceView(source_id, self._source_text(si), _metadata(self.stored.sources[si]), spans)
+        return SourceView(source_id, self._source_text(si), _metadata(self.weighted.sources[si]), spans)
 
     def info(self) -> dict[str, Any]:
         """What /readyz reports."""

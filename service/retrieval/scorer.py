@@ -1,9 +1,9 @@
-"""The BM25 scorer over an index's arrays: exact, pruned top-k and match counts."""
+"""The BM25 scorer over an index's segments: exact, pruned top-k and match counts."""
 
 from __future__ import annotations
 
 import threading
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -29,7 +29,7 @@ def mask_bits(allowed: np.ndarray | None, n_docs: int) -> np.ndarray:
 
 
 class Bm25Scorer:
-    """Scores queries against :class:`Bm25Arrays`.
+    """Scores queries against one segment's :class:`Bm25Arrays`.
 
     Top-k is exact and pruned (:func:`service.kernels.pruned_top_k`);
     ``total`` is a separate exact union count, cheap through the frequent
@@ -42,15 +42,22 @@ class Bm25Scorer:
     cache) happens at load time, never in a user's query.
     """
 
-    def __init__(self, arrays: Bm25Arrays) -> None:
+    def __init__(self, arrays: Bm25Arrays, vocab: dict[str, int] | None = None,
+                 live: np.ndarray | None = None) -> None:
         self.arrays = arrays
-        self.vocab = {t: i for i, t in enumerate(arrays.terms)}
+        #: term → id in ``arrays`` (given when already built: a lone
+        #: segment's ids are the collection's).
+        self.vocab = vocab if vocab is not None else {t: i for i, t in enumerate(arrays.terms)}
+        #: The passages not deleted (bool per passage; None: all), and as
+        #: the kernels' bitmap: every search is limited to them.
+        self._live = live
+        self._live_bits = mask_bits(live, arrays.n_docs)
         # Plain ndarray views of the memory maps: numba dispatches on them
         # several microseconds faster than on np.memmap, sharing the pages.
         # ``postings`` is (ptr, docs, weights, max_weight), what the kernels take.
         a = arrays
         self.postings = tuple(np.asarray(x) for x in (a.ptr, a.docs, a.weights, a.max_weight))
-        self._idf = np.asarray(a.idf)
+        self._idf, self._df = np.asarray(a.idf), np.asarray(a.df)
         self._bitmaps = (np.asarray(a.bitmap_row), np.asarray(a.bitmaps))
         self._local = threading.local()  # per-thread accumulator (see _scratch)
         if arrays.terms:
@@ -63,7 +70,7 @@ class Bm25Scorer:
             # query has no threshold; an infinite one rules every list out).
             kernels.seed_threshold(*self.postings[:3], one, np.ones(1), one, 1, ALL)
             kernels.maxscore_top_k(*self.postings, one, np.ones(1), 1, one, np.inf, ALL)
-            kernels.scores_of(*self.postings[:3], one, np.ones(1), one)
+            kernels.scores_of(*self.postings[:3], self._df, one, np.ones(1), one)
 
     def _scratch(self) -> tuple[np.ndarray, np.ndarray]:
         """This thread's zeroed score and mark arrays, one slot a document;
@@ -92,12 +99,12 @@ class Bm25Scorer:
 
     def _accumulate(self, ids: np.ndarray, mul: np.ndarray) -> np.ndarray:
         ptr, docs, weights, _ = self.postings
-        return kernels.accumulate(ptr, docs, weights, ids, mul, self.arrays.n_docs)
+        return kernels.accumulate(ptr, docs, weights, self._df, ids, mul, self.arrays.n_docs)
 
     def _top_k_ids(self, ids: np.ndarray, mul: np.ndarray, k: int,
                    allow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         acc, mark = self._scratch()
-        return kernels.pruned_top_k(*self.postings, self._idf, ids, mul, k, acc, mark, allow)
+        return kernels.pruned_top_k(*self.postings, self._idf, self._df, ids, mul, k, acc, mark, allow)
 
     def _union_count(self, ids: np.ndarray, allow: np.ndarray) -> int:
         ptr, docs = self.postings[:2]
@@ -113,7 +120,14 @@ class Bm25Scorer:
         ids, _ = self.query_ids(query_terms)
         if not len(ids):
             return np.empty(0, np.int64)
-        return self._union_docs(ids, mask_bits(allowed, self.arrays.n_docs))
+        return self._union_docs(ids, self._allow(allowed))
+
+    def _allow(self, allowed: np.ndarray | None) -> np.ndarray:
+        """The kernels' bitmap of the live passages of ``allowed``."""
+        if allowed is None:
+            return self._live_bits
+        allowed = np.asarray(allowed, dtype=bool)
+        return mask_bits(allowed if self._live is None else allowed & self._live, self.arrays.n_docs)
 
     def scores(self, query_terms: Sequence[str]) -> np.ndarray:
         """Dense scores of every document: ``BM25Okapi.get_scores``."""
@@ -129,16 +143,13 @@ class Bm25Scorer:
         if not len(ids) or not len(docs):
             return np.zeros(len(docs))
         ptr, all_docs, weights, _ = self.postings
-        return kernels.scores_of(ptr, all_docs, weights, ids, mul, np.ascontiguousarray(docs, dtype=np.int64))
+        return kernels.scores_of(ptr, all_docs, weights, self._df, ids, mul,
+                                 np.ascontiguousarray(docs, dtype=np.int64))
 
     def doc_freq(self, term: str) -> int:
-        """How many documents hold ``term`` (0 if none): read off the
-        plain-array view, a memory map's indexing being far slower."""
+        """How many live passages of the collection hold ``term`` (0 if none)."""
         i = self.vocab.get(term)
-        if i is None:
-            return 0
-        ptr = self.postings[0]
-        return int(ptr[i + 1] - ptr[i])
+        return 0 if i is None else int(self._df[i])
 
     def top_k(self, query_terms: Sequence[str], k: int,
               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
@@ -152,6 +163,64 @@ class Bm25Scorer:
         ids, mul = self.query_ids(query_terms)
         if not len(ids) or k <= 0:
             return np.empty(0, np.int64), np.empty(0), 0
-        allow = mask_bits(allowed, self.arrays.n_docs)
+        allow = self._allow(allowed)
         docs, scores = self._top_k_ids(ids, mul, k, allow)
         return docs, scores, self._union_count(ids, allow)
+
+
+class SegmentedScorer:
+    """Scores queries against every segment of a version, as one collection.
+
+    Passage ids run through the segments one after the other (segment
+    ``i``'s passage ``d`` is ``offsets[i] + d``).  Each segment's weights
+    use the collection's statistics, so its scores are the full rebuild's;
+    its own exact top-k are merged by score, ties by ``tie_key`` (the
+    passage's place in a full rebuild: source ID, then passage number),
+    since segment order is not that order.
+    """
+
+    def __init__(self, parts: list[Bm25Scorer], tie_key: Callable[[int], tuple]) -> None:
+        self.parts = parts
+        self.offsets = np.cumsum([0] + [p.arrays.n_docs for p in parts])
+        self._tie_key = tie_key
+
+    def _split(self, allowed: np.ndarray | None) -> list[np.ndarray | None]:
+        if allowed is None:
+            return [None] * len(self.parts)
+        return [allowed[a:b] for a, b in zip(self.offsets, self.offsets[1:])]
+
+    def top_k(self, query_terms: Sequence[str], k: int,
+              allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+        """:meth:`Bm25Scorer.top_k` over the whole collection."""
+        if len(self.parts) == 1:
+            return self.parts[0].top_k(query_terms, k, allowed)
+        found = [p.top_k(query_terms, k, a) for p, a in zip(self.parts, self._split(allowed))]
+        docs = np.concatenate([d + off for (d, _, _), off in zip(found, self.offsets)])
+        scores = np.concatenate([s for _, s, _ in found])
+        order = np.argsort(-scores, kind="stable")
+        if len(order) > k:  # only those reaching the k-th score can be in the top k
+            order = order[scores[order] >= scores[order[k - 1]]]
+        key = self._tie_key
+        best = sorted(order.tolist(), key=lambda i: (-scores[i], key(int(docs[i]))))[:k]
+        return docs[best].astype(np.int64), scores[best], sum(t for _, _, t in found)
+
+    def matches(self, query_terms: Sequence[str], allowed: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`Bm25Scorer.matches` over the whole collection."""
+        return np.concatenate([p.matches(query_terms, a) + off
+                               for p, a, off in zip(self.parts, self._split(allowed), self.offsets)])
+
+    def scores_of(self, query_terms: Sequence[str], docs: np.ndarray) -> np.ndarray:
+        """:meth:`Bm25Scorer.scores_of` over the whole collection (ascending ``docs``)."""
+        docs = np.asarray(docs, dtype=np.int64)
+        cuts = np.searchsorted(docs, self.offsets)
+        return np.concatenate([np.zeros(0)] + [
+            p.scores_of(query_terms, docs[a:b] - off)
+            for p, off, a, b in zip(self.parts, self.offsets, cuts, cuts[1:])])
+
+    def scores(self, query_terms: Sequence[str]) -> np.ndarray:
+        """Dense scores of every passage, deleted ones too (mask them with ``live``)."""
+        return np.concatenate([p.scores(query_terms) for p in self.parts])
+
+    def doc_freq(self, term: str) -> int:
+        """How many live passages of the collection hold ``term``."""
+        return max(p.doc_freq(term) for p in self.parts)

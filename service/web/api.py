@@ -1,4 +1,4 @@
-"""The JSON API: ``/api/search``, ``/api/sources/<id>``, ``/api/openapi.json``,
+"""The JSON API: ``/api/search``, ``/api/sources``, ``/api/sources/<id>``, ``/api/openapi.json``,
 and the health checks ``/healthz`` and ``/readyz``.
 
 Every 4xx/5xx under ``/api`` has one shape, documented in
@@ -26,6 +26,7 @@ from .state import app_state
 from .validation import (
     InvalidParams,
     ParamError,
+    check_list,
     flatten_query,
     parse_json_object,
 )
@@ -64,14 +65,26 @@ def search():
             abort(415, description="send the search as a JSON body with Content-Type: application/json")
         if request.args:
             names = ", ".join(repr(n[:40]) for n in sorted(request.args))
-            raise InvalidParams([ParamError(None, f"a POST takes q, k and retrieval in its JSON body, "
+            raise InvalidParams([ParamError(None, f"a POST takes its parameters in its JSON body, "
                                                   f"not in the query string (got {names})")])
         params, earlier = parse_json_object(_body(state.config.max_body_bytes)), []
     else:
         params, earlier = flatten_query(request.args.to_dict(flat=False))
     retriever = state.retriever
     checked = state.check_search(retriever, params, earlier, from_text=request.method != "POST")
-    return jsonify(state.search(retriever, checked.q, checked.k, checked.terms, checked.retrieval))
+    return jsonify(state.search(retriever, checked.q, checked.k, checked.terms, checked.retrieval,
+                                options=checked.options))
+
+
+@bp.get("/sources")
+def sources():
+    """``?offset=&limit=``: a page of the collection's sources, newest first."""
+    retriever = app_state().retriever
+    offset, limit, errors = check_list(request.args.to_dict(flat=False), app_state().config, retriever.n_sources)
+    if errors:
+        raise InvalidParams(errors)
+    return jsonify({"ok": True, "total": retriever.n_sources, "offset": offset, "limit": limit,
+                    "sources": [e.to_json() for e in retriever.collection.entries(offset, limit)]})
 
 
 @bp.get("/sources/<path:source_id>")

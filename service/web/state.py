@@ -26,13 +26,14 @@ class AppState:
         return self.holder.get()
 
     def check_search(self, retriever: Retriever, params: Mapping[str, Any], errors: list[ParamError],
-                     from_text: bool, ignore_unknown: bool = False) -> SearchParams:
+                     from_text: bool, ignore_unknown: bool = False, plain: bool = False) -> SearchParams:
         """:func:`service.web.validation.check_search` with this app's limits,
         finding terms with the analyzer of ``retriever``: the index the
         request will then be answered from (read once per request, so a
         reload between the check and the search cannot split them)."""
         return check_search(params, self.config, retriever.query_terms, modes=retriever.modes,
-                            ignore_unknown=ignore_unknown, errors=errors, from_text=from_text)
+                            ignore_unknown=ignore_unknown, errors=errors, from_text=from_text,
+                            has_source=retriever.has_source, plain=plain)
 
 
 def app_state() -> AppState:

@@ -1,0 +1,156 @@
+"""Archive benchmark: changing an index instead of rebuilding it.
+
+    python bench/archive.py --passages 1000000
+
+On a synthetic corpus of ``--passages`` passages (bench/synthetic.py,
+indexed lexically as bench/retrieval.py does): the full build, opening it
+(the load-time weighting), adding 1 article and publishing, adding 1,000,
+removing 1,000, then 49 more one-article adds without the automatic merge
+(50 segments), query p50 on those 50 segments and after ``compact``
+(timed interleaved in one process, query i to each in turn), the
+compaction's time, and the disk each change adds (bytes of the files not
+hard-linked from the version before).  Writes bench/out/archive.json and
+the "Changing the archive" section of bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path[:0] = [str(BENCH.parent), str(BENCH)]
+
+import numpy as np  # noqa: E402
+
+import synthetic  # noqa: E402
+from retrieval import OUT, run_info  # noqa: E402
+
+QUERIES = 400
+
+
+def _new_bytes(version: Path) -> int:
+    """Bytes of the files of ``version`` that no other version links."""
+    return sum(f.stat().st_size for f in version.rglob("*") if f.is_file() and f.stat().st_nlink == 1)
+
+
+def _articles(n: int, seed: int, prefix: str):
+    from service.corpus.reader import Article
+
+    path = OUT / f"archive-new-{seed}.jsonl"
+    synthetic.write_corpus(path, n * synthetic.PASSAGES_PER_ARTICLE, seed=seed)
+    out = []
+    for line in path.read_text().splitlines()[:n]:
+        rec = json.loads(line)
+        out.append(Article(f"{prefix}{rec['_id']}", rec["text"]))
+    return out
+
+
+def _p50(retrievers: list, queries: list[list[str]]) -> list[float]:
+    lat = [[] for _ in retrievers]
+    for q in queries[:10]:
+        for r in retrievers:
+            r.scorer.top_k(q, 10)
+    for q in queries:
+        for j, r in enumerate(retrievers):
+            t0 = time.perf_counter()
+            r.scorer.top_k(q, 10)
+            lat[j].append(time.perf_counter() - t0)
+    return [round(float(np.median(x)) * 1000, 3) for x in lat]
+
+
+def run(n_passages: int, work: Path) -> dict:
+    from service.config import IndexSettings
+    from service.corpus.reader import load_corpus
+    from service.index import changes
+    from service.index.build import build_from_report
+    from service.index.store import load_best
+    from service.retrieval.retriever import Retriever
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    corpus = synthetic.write_corpus(OUT / f"syn-{n_passages}.jsonl", n_passages)
+    idx = work / "idx"
+    out: dict = {"passages": n_passages}
+    report = load_corpus(corpus)
+    t0 = time.perf_counter()
+    build_from_report(report, idx, IndexSettings(), progress=False, semantic=False)
+    out["full_build_s"] = round(time.perf_counter() - t0, 2)
+    del report
+    t0 = time.perf_counter()
+    Retriever(load_best(idx, verify=False))
+    out["open_s"] = round(time.perf_counter() - t0, 2)
+
+    def change(**kw) -> tuple[float, int]:
+        t0 = time.perf_counter()
+        summary = changes.apply_changes(idx, IndexSettings(), progress=False, **kw)
+        return round(time.perf_counter() - t0, 3), _new_bytes(summary.version)
+
+    one = _articles(1, 901, "one-")
+    thousand = _articles(1000, 902, "k-")
+    out["add_1_s"], out["add_1_bytes"] = change(add=one)
+    out["add_1000_s"], out["add_1000_bytes"] = change(add=thousand)
+    out["remove_1000_s"], out["remove_1000_bytes"] = change(remove=[a.source_id for a in thousand])
+    changes.MAX_SEGMENTS = 10**6  # the automatic merge off: 50 segments
+    many = _articles(48, 903, "m-")
+    for a in many:
+        change(add=[a])
+    segmented = Retriever(load_best(idx, verify=False))
+    out["segments"] = len(segmented.stored.segments)
+    t0 = time.perf_counter()
+    changes.compact(idx, progress=False)
+    out["compact_s"] = round(time.perf_counter() - t0, 2)
+    compacted = Retriever(load_best(idx, verify=False))
+    queries = synthetic.queries(QUERIES)
+    out["p50_segmented_ms"], out["p50_compacted_ms"] = _p50([segmented, compacted], queries)
+    out["p50_ratio"] = round(out["p50_segmented_ms"] / out["p50_compacted_ms"], 2)
+    return out
+
+
+def section(data: dict) -> list[str]:
+    from report import _machine
+
+    r = data["results"][0]
+    n = r["passages"]
+    return ["## Changing the archive", "", *_machine(data["info"]), "",
+            f"`bench/archive.py --passages {n}`: a synthetic corpus of {n:,} passages, indexed lexically "
+            "in-process; each change is `apply_changes` as `add`/`remove` run it (analysis, publish). "
+            "*written* = bytes of the files the new version does not share with the one before (hard links).", "",
+            "| step | seconds | written MB |", "|---|---|---|",
+            f"| full build | {r['full_build_s']} | |",
+            f"| open the index (weights from the collection statistics) | {r['open_s']} | |",
+            f"| add 1 article and publish | {r['add_1_s']} | {r['add_1_bytes'] / 1e6:.3f} |",
+            f"| add 1,000 articles | {r['add_1000_s']} | {r['add_1000_bytes'] / 1e6:.2f} |",
+            f"| remove 1,000 articles | {r['remove_1000_s']} | {r['remove_1000_bytes'] / 1e6:.3f} |",
+            f"| compact {r['segments']} segments | {r['compact_s']} | |", "",
+            f"Top-10 p50 over {QUERIES} queries, timed interleaved: {r['p50_segmented_ms']} ms on "
+            f"{r['segments']} segments, {r['p50_compacted_ms']} ms after compaction "
+            f"({r['p50_ratio']}×; target ≤ 1.5×).", ""]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--passages", type=int, default=1_000_000)
+    args = ap.parse_args()
+    started, load_before = time.time(), os.getloadavg()
+    work = OUT / "archive-work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        result = run(args.passages, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    data = {"info": run_info(started, load_before), "results": [result]}
+    (OUT / "archive.json").write_text(json.dumps(data, indent=2))
+    import report
+
+    report.write()
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

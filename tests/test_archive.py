@@ -1,0 +1,141 @@
+"""A living archive: after any sequence of adds, replacements, removals and
+compactions, every score, every top-k order and every total equals a full
+rebuild's of the same articles, and rank-bm25's BM25Okapi."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings as hsettings, strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from rank_bm25 import BM25Okapi
+
+from service.config import IndexSettings
+from service.corpus.passages import passages_of
+from service.corpus.reader import Article, CorpusReport
+from service.index.build import build_from_report
+from service.index.changes import MAX_SEGMENTS, UnknownSources, apply_changes, compact
+from service.index.store import current_version, load_version
+from service.retrieval.collection import Filters
+from service.retrieval.retriever import Retriever
+
+#: Short passages, so articles have several; no stemming surprises.
+SETTINGS = IndexSettings(max_words=12, max_sentences=2)
+#: A few words: many repeats and ties, and words in over half the passages
+#: (negative raw idf: rank-bm25's epsilon floor).
+WORDS = ["lorenzo", "trust", "record", "patient", "contract", "london", "system", "meeting", "nurse", "budget"]
+QUERIES = ["lorenzo", "trust record", "patient patient nurse", "london contract system meeting budget",
+           "record trust lorenzo nurse", "zzzunknown", "budget"]
+
+sentences = st.lists(st.sampled_from(WORDS), min_size=1, max_size=7).map(lambda ws: " ".join(ws).capitalize() + ".")
+texts = st.lists(sentences, min_size=1, max_size=5).map(" ".join)
+source_ids = st.sampled_from([f"a{i:02d}" for i in range(14)])
+
+
+def passage_ids(r: Retriever, docs) -> list[str]:
+    return [r._passage_fields(int(d))[0] for d in docs]
+
+
+def assert_like_full_rebuild(index_dir, articles: dict[str, Article], work) -> None:
+    """The index in ``index_dir`` scores as a full rebuild of ``articles``
+    does (bit for bit, ties included) and as rank-bm25 does (to 1e-9)."""
+    inc = Retriever.open(index_dir)
+    full_dir = work / f"full-{next(_serial)}"
+    build_from_report(CorpusReport(articles=list(articles.values())), full_dir, SETTINGS, progress=False,
+                      semantic=False)
+    full = Retriever.open(full_dir)
+    assert (inc.n_passages, inc.n_sources) == (full.n_passages, full.n_sources)
+    ordered = sorted(articles.values(), key=lambda a: a.source_id)
+    tokens = [inc.analyzer(p.text) for p in passages_of(ordered, SETTINGS)]
+    ref = BM25Okapi(tokens, k1=SETTINGS.k1, b=SETTINGS.b, epsilon=SETTINGS.epsilon)
+    for q in QUERIES:
+        terms = inc.query_terms(q)
+        for k in (1, 3, 1000):
+            d_inc, s_inc, t_inc = inc.scorer.top_k(terms, k)
+            d_full, s_full, t_full = full.scorer.top_k(terms, k)
+            assert passage_ids(inc, d_inc) == passage_ids(full, d_full), (q, k)
+            assert s_inc.tolist() == s_full.tolist() and t_inc == t_full, (q, k)
+        want = ref.get_scores(terms)
+        np.testing.assert_allclose(full.scorer.scores(terms), want, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(s_full, want[d_full], rtol=1e-9, atol=1e-12)
+        assert [inc.scorer.doc_freq(t) for t in terms] == [full.scorer.doc_freq(t) for t in terms]
+    some = Filters(sources=tuple(sorted(articles)[::2]))  # a filter's mask beside the deletions
+    for q in QUERIES:
+        hits = [[(h.passage_id, h.score) for h in r.search(q, 5, "lexical", some).hits] for r in (inc, full)]
+        assert hits[0] == hits[1], q
+    assert [e.to_json() for e in inc.collection.entries(0, 100)] == [e.to_json() for e in full.collection.entries(0, 100)]
+    for sid in articles:
+        assert inc.source(sid) == full.source(sid)
+    assert inc.source("nope") is None
+
+
+_serial = itertools.count()
+
+
+class Archive(RuleBasedStateMachine):
+    """Random changes to an index, checked against a full rebuild."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.work = _work_dir()
+        self.index = self.work / f"index-{next(_serial)}"
+        self.articles: dict[str, Article] = {}
+
+    @rule(batch=st.dictionaries(source_ids, texts, min_size=1, max_size=4))
+    def add(self, batch):
+        new = [Article(sid, text, title=None) for sid, text in batch.items()]
+        summary = apply_changes(self.index, SETTINGS, add=new, semantic=False, progress=False)
+        assert (summary.added, summary.replaced) == (sum(s not in self.articles for s in batch),
+                                                     sum(s in self.articles for s in batch))
+        self.articles.update({a.source_id: a for a in new})
+
+    @precondition(lambda self: len(self.articles) > 1)
+    @rule(data=st.data())
+    def remove(self, data):
+        ids = data.draw(st.lists(st.sampled_from(sorted(self.articles)), min_size=1,
+                                 max_size=len(self.articles) - 1, unique=True))
+        summary = apply_changes(self.index, SETTINGS, remove=ids + ["unknown-id"], missing_ok=True, progress=False)
+        assert summary.removed == len(ids)
+        for sid in ids:
+            del self.articles[sid]
+
+    @precondition(lambda self: self.articles)
+    @rule()
+    def unknown_removal_publishes_nothing(self):
+        before = current_version(self.index)
+        with pytest.raises(UnknownSources, match="no article 'unknown-id'"):
+            apply_changes(self.index, SETTINGS, remove=[next(iter(self.articles)), "unknown-id"], progress=False)
+        assert current_version(self.index) == before
+
+    @precondition(lambda self: self.articles)
+    @rule()
+    def compact(self):
+        compact(self.index, progress=False)
+        assert len(load_version(current_version(self.index)).segments) == 1
+
+    @precondition(lambda self: self.articles)
+    @invariant()
+    def scores_equal_a_full_rebuild(self):
+        assert_like_full_rebuild(self.index, self.articles, self.work)
+        assert len(load_version(current_version(self.index)).segments) <= MAX_SEGMENTS
+
+
+_WORK = []
+
+
+def _work_dir():
+    return _WORK[-1]
+
+
+@pytest.fixture(autouse=True)
+def _archive_work(tmp_path):
+    _WORK.append(tmp_path)
+    yield
+    _WORK.pop()
+
+
+TestArchive = Archive.TestCase
+TestArchive.settings = hsettings(max_examples=25, stateful_step_count=8, deadline=None, derandomize=True,
+                                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
