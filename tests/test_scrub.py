@@ -65,3 +65,22 @@ def test_the_scrub_runs_in_the_background(flip_byte, two_versions):
     assert holder.problem and "checksum mismatch" in holder.problem
     assert holder.version != new.name  # the previous version, sound, answers instead
 
+
+
+def test_the_problem_is_published_with_the_fallback_never_before_it(flip_byte, two_versions):
+    """A reader (``/readyz``, a poll) must never see the problem beside the
+    damaged version: the scrub picks the fallback first."""
+    _, idx, old, new = two_versions
+    holder = IndexHolder(Retriever.open(idx), idx, scrub_interval=0)
+    seen = []
+    real_open = holder._open
+
+    def watched_open(version):
+        seen.append((holder.problem, holder.version))
+        return real_open(version)
+
+    holder._open = watched_open
+    flip_byte(new)
+    assert not holder.scrub()
+    assert seen and all(problem is None for problem, _ in seen)
+    assert holder.version == old.name and "checksum mismatch" in holder.problem

@@ -182,13 +182,14 @@ class IndexHolder:
             problem = f"the live index is damaged: {exc}"
         with self._lock:
             self._refused[stored.path.name] = _signature(stored.path)
-            self.problem = problem
+            # The fallback is chosen before the problem is made public, so a
+            # reader never sees the problem beside the damaged version.
             for candidate in reversed(list_versions(self.index_dir)):
                 fresh = self._open(candidate)
                 if fresh is not None:
-                    self._retriever = fresh
+                    self._retriever, self.problem = fresh, problem
                     log.warning("index scrub: serving %s instead", candidate.name)
                     return False
             log.error("index scrub: no sound version left; searches answer 503")
-            self._unavailable = True
+            self.problem, self._unavailable = problem, True
         return False
