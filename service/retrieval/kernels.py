@@ -45,7 +45,7 @@ from .heap import best_k, kth_best_above, offer, ranked
 
 # Pruning compares floating-point bounds with scores summed in another
 # order; this relative slack keeps every comparison on the safe side.
-_SLACK = 1e-9
+SLACK = 1e-9
 # Looking a document up in a posting list (galloping) costs about this
 # many postings walked in order: the cost model behind every choice below
 # between looking candidates up and walking the lists.
@@ -268,7 +268,7 @@ def maxscore_top_k(ptr, docs, weights, max_weight, qterms, qmul, k, order, theta
         ub[i] = max_weight[qterms[i]] * qmul[i]
         s += ub[i]
         cum[j] = s
-    slack = _SLACK * (s + 1e-300)
+    slack = SLACK * (s + 1e-300)
     cur = np.empty(nq, dtype=np.int64)
     end = np.empty(nq, dtype=np.int64)
     for i in range(nq):
@@ -344,7 +344,7 @@ def pruned_top_k(ptr, docs, weights, max_weight, idf, df, qterms, qmul, k, acc, 
     for j in range(nq - 1, -1, -1):
         i = order[j]
         rest[j] = rest[j + 1] + max(max_weight[qterms[i]] * qmul[i], 0.0)
-    slack = _SLACK * (rest[0] + 1e-300)
+    slack = SLACK * (rest[0] + 1e-300)
     # Scores of candidates are exact, but a document outside them is bounded
     # by ``rest`` only if no weight is negative (rank-bm25's floor allows
     # that on tiny corpora): then every list is walked.

@@ -106,6 +106,20 @@ class Bm25Scorer:
         acc, mark = self._scratch()
         return kernels.pruned_top_k(*self.postings, self._idf, self._df, ids, mul, k, acc, mark, allow)
 
+    def top_k_above(self, ids: np.ndarray, mul: np.ndarray, k: int, allow: np.ndarray,
+                    theta: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """The k best allowed documents scoring at least ``theta`` (known to
+        be reached by k passages elsewhere), for :meth:`query_ids`' ``ids``
+        and ``mul``; None when the terms' largest weights together cannot
+        reach it, so no document here could.  Ties at ``theta`` are kept:
+        another segment's tie key decides between them."""
+        if theta == -np.inf or (self._idf[ids] < 0).any():  # MaxScore's bounds need weights >= 0
+            return self._top_k_ids(ids, mul, k, allow)
+        bound = float(self.postings[3][ids] @ mul)
+        if bound * (1 + kernels.SLACK) < theta:
+            return None
+        return kernels.maxscore_top_k(*self.postings, ids, mul, k, kernels.term_order(self._df, ids), theta, allow)
+
     def _union_count(self, ids: np.ndarray, allow: np.ndarray) -> int:
         ptr, docs = self.postings[:2]
         return int(kernels.union_count(ptr, docs, *self._bitmaps, ids, self.arrays.n_docs, allow))
@@ -183,6 +197,7 @@ class SegmentedScorer:
         self.parts = parts
         self.offsets = np.cumsum([0] + [p.arrays.n_docs for p in parts])
         self._tie_key = tie_key
+        self._largest_first = np.argsort([-p.arrays.n_docs for p in parts], kind="stable").tolist()
 
     def _split(self, allowed: np.ndarray | None) -> list[np.ndarray | None]:
         if allowed is None:
@@ -191,18 +206,63 @@ class SegmentedScorer:
 
     def top_k(self, query_terms: Sequence[str], k: int,
               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
-        """:meth:`Bm25Scorer.top_k` over the whole collection."""
+        """:meth:`Bm25Scorer.top_k` over the whole collection.
+
+        Segments are visited largest first, sharing the k-th best score
+        found so far: a segment whose query terms' largest weights together
+        fall short of it is not scored at all, and the others are scored
+        from it (:meth:`Bm25Scorer.top_k_above`), so the many small
+        segments of an archive cost little more than their match counts.
+        Equal to :meth:`top_k_plain`.
+        """
+        return self.top_k_visits(query_terms, k, allowed)[0]
+
+    def top_k_visits(self, query_terms: Sequence[str], k: int, allowed: np.ndarray | None = None
+                     ) -> tuple[tuple[np.ndarray, np.ndarray, int], int]:
+        """:meth:`top_k`, and how many segments were scored (not skipped)."""
         if len(self.parts) == 1:
-            return self.parts[0].top_k(query_terms, k, allowed)
+            return self.parts[0].top_k(query_terms, k, allowed), 1
+        if k <= 0:
+            return (np.empty(0, np.int64), np.empty(0), 0), 0
+        split = self._split(allowed)
+        found_docs, found_scores, total, theta = [], [], 0, -np.inf
+        for i in self._largest_first:
+            p = self.parts[i]
+            ids, mul = p.query_ids(query_terms)
+            if not len(ids):
+                continue
+            allow = p._allow(split[i])
+            total += p._union_count(ids, allow)
+            best = p.top_k_above(ids, mul, k, allow, theta)
+            if best is None:
+                continue
+            found_docs.append(best[0] + self.offsets[i])
+            found_scores.append(best[1])
+            scores = np.concatenate(found_scores)
+            if len(scores) >= k:  # k passages reach this: nothing below it can enter
+                theta = float(np.partition(scores, len(scores) - k)[len(scores) - k])
+        return self._merge(found_docs, found_scores, k, total), len(found_docs)
+
+    def top_k_plain(self, query_terms: Sequence[str], k: int,
+                    allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+        """Every segment's own exact top-k, merged: what :meth:`top_k` must equal."""
         found = [p.top_k(query_terms, k, a) for p, a in zip(self.parts, self._split(allowed))]
-        docs = np.concatenate([d + off for (d, _, _), off in zip(found, self.offsets)])
-        scores = np.concatenate([s for _, s, _ in found])
+        return self._merge([d + off for (d, _, _), off in zip(found, self.offsets)],
+                           [s for _, s, _ in found], k, sum(t for _, _, t in found))
+
+    def _merge(self, found_docs: list[np.ndarray], found_scores: list[np.ndarray], k: int,
+               total: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """The k best of the segments' candidates (collection ids), by
+        score, ties by ``tie_key``."""
+        if not found_docs:
+            return np.empty(0, np.int64), np.empty(0), total
+        docs, scores = np.concatenate(found_docs), np.concatenate(found_scores)
         order = np.argsort(-scores, kind="stable")
         if len(order) > k:  # only those reaching the k-th score can be in the top k
             order = order[scores[order] >= scores[order[k - 1]]]
         key = self._tie_key
         best = sorted(order.tolist(), key=lambda i: (-scores[i], key(int(docs[i]))))[:k]
-        return docs[best].astype(np.int64), scores[best], sum(t for _, _, t in found)
+        return docs[best].astype(np.int64), scores[best], total
 
     def matches(self, query_terms: Sequence[str], allowed: np.ndarray | None = None) -> np.ndarray:
         """:meth:`Bm25Scorer.matches` over the whole collection."""
