@@ -24,10 +24,16 @@ import load
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from service.config import Config  # noqa: E402
-from service.index.store import POINTER, build_lock, current_version, load_version, new_staging, publish  # noqa: E402
+from service.index.store import (POINTER, build_lock, current_version, load_version, new_staging, publish,
+                                 read_manifest)  # noqa: E402
 from service.qa.ask import search_json  # noqa: E402
 from service.retrieval.retriever import Retriever  # noqa: E402
 from service.web.validation import check_search  # noqa: E402
+
+
+def segment(version: Path) -> Path:
+    """The first segment folder of index version ``version``."""
+    return version / read_manifest(version)["segments"][0]["name"]
 
 
 def index(corpus: Path, idx: Path, *flags: str, clock: str | None = None) -> str:
@@ -54,9 +60,9 @@ def copy_live(idx: Path) -> str:
 
 
 def publish_corrupt(corpus: Path, idx: Path, staging: Path) -> str:
-    """A version built elsewhere, a byte of its weights flipped, moved in and published."""
+    """A version built elsewhere, a byte of its term frequencies flipped, moved in and published."""
     built = staging / index(corpus, staging)
-    flip_byte(built / "weights.npy")
+    flip_byte(segment(built) / "tfs.npy")
     return _move_in(idx, built)
 
 
@@ -64,11 +70,11 @@ def publish_incomplete(corpus: Path, idx: Path, staging: Path) -> tuple[str, Pat
     """A version copied in without its docs.npy (a copy still arriving) and
     published; returns its name and where the missing file is."""
     built = staging / index(corpus, staging)
-    return _move_in(idx, built, skip="docs.npy"), built / "docs.npy"
+    return _move_in(idx, built, skip="docs.npy"), segment(built) / "docs.npy"
 
 
 def complete(idx: Path, name: str, missing: Path) -> str:
-    shutil.copy2(missing, idx / name / missing.name)
+    shutil.copy2(missing, idx / name / missing.parent.name / missing.name)
     return name
 
 
@@ -85,7 +91,7 @@ def damage_live(idx: Path) -> str:
     scrub can find (the file was read when the version was loaded, so no
     answer carries it)."""
     live = current_version(idx)
-    flip_byte(live / "sources.json", offset=-2)
+    flip_byte(segment(live) / "sources.json", offset=-2)
     return live.name
 
 

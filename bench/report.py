@@ -289,7 +289,8 @@ def semantic_section(data: dict) -> list[str]:
 SECTIONS = (("retrieval.json", "## Retrieval", retrieval_section), ("http.json", "## HTTP", http_section),
             ("request.json", "## One request's work", request_section),
             ("semantic.json", "## The semantic stage", semantic_section),
-            ("archive.json", "## Changing the archive", lambda data: __import__("archive").section(data)))
+            ("archive.json", "## Changing the archive", lambda data: __import__("archive").section(data)),
+            ("startup.json", "## Start-up", lambda data: __import__("startup").section(data)))
 
 
 def _kept_sections() -> dict[str, str]:

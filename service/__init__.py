@@ -28,14 +28,14 @@ __all__ = ["Hit", "Retriever", "SearchResult", "open_corpus"]
 def open_corpus(corpus: Path | str, index_dir: Path | str | None = None, settings: "IndexSettings | None" = None,
                 rebuild: str = "auto") -> "Retriever":
     """A :class:`Retriever` over ``corpus``'s index, built first if missing
-    or stale (:func:`service.index.build.ensure_index`)."""
+    or stale (:func:`service.index.sync.open_index`)."""
     from .config import Config, IndexSettings
-    from .index.build import ensure_index
+    from .index.sync import open_index
     from .retrieval.retriever import Retriever
 
     config = Config(corpus=Path(corpus), index_dir=Path(index_dir) if index_dir else None,
                     settings=settings or IndexSettings())
-    return Retriever(ensure_index(config, rebuild=rebuild))  # type: ignore[arg-type]
+    return Retriever(open_index(config, rebuild=rebuild))  # type: ignore[arg-type]
 
 
 def __getattr__(name: str):

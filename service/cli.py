@@ -20,9 +20,10 @@ from typing import Callable, Sequence
 
 from .config import PROJECT_ROOT, RETRIEVAL_MODES, Config
 from .corpus.reader import CorpusError, read_files
-from .index.build import Rebuild, build_index, ensure_index, recorded_corpus
-from .index.changes import ChangeSummary, apply_changes, compact
-from .index.store import IndexFault, load_version
+from .index.build import Rebuild, build_index, check_same_corpus, recorded_corpus
+from .index.changes import apply_changes, compact
+from .index.store import IndexFault, load_best, load_version
+from .index.sync import open_index, sync_folder, syncable
 from .qa.ask import search_json
 from .retrieval.retriever import Retriever
 from .web.validation import InvalidParams, check_search
@@ -74,12 +75,14 @@ def make_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("index", help="build (or rebuild) the index of a corpus")
+    p = sub.add_parser("index", help="bring the index of a corpus up to date (a folder: only what changed)")
     _common(p)
+    p.add_argument("--full", action="store_true", help="rebuild from scratch instead of applying what changed")
     p.add_argument("--skip-bad", action="store_true",
                    help="index the good files and report the bad ones instead of failing")
     p.add_argument("--no-semantic", action="store_true",
-                   help="lexical only: store no passage vectors (faster to build; no hybrid retrieval)")
+                   help="lexical only: store no passage vectors (faster to build; no hybrid retrieval); "
+                        "an existing index keeps its own unless --full")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("add", help="add articles to the index, replacing those with the same source ID")
@@ -156,9 +159,22 @@ def cmd_index(args: argparse.Namespace, config: Config) -> int:
     target = config.resolved_index_dir
     recorded = recorded_corpus(target) if config.corpus is None and config.index_dir else None
     corpus = Path(recorded) if recorded else config.corpus_path
+    semantic = config.semantic and not args.no_semantic
+    if syncable(corpus):
+        if not args.rebuild:
+            check_same_corpus(target, corpus)
+        summary = sync_folder(corpus, target, config.settings, semantic, args.skip_bad, config.max_file_bytes,
+                              full=args.full or args.rebuild)
+        for problem in summary.rejected:
+            print(f"skipped {problem}", file=sys.stderr)
+        live = load_best(target, verify=False)
+        print(f"{summary}; indexed {live.manifest['n_sources']} articles as {live.manifest['n_passages']} passages "
+              f"({len(summary.rejected)} rejected of {summary.seen} seen) into {live.path}"
+              + ("" if summary.version else " (nothing changed; nothing published)"))
+        return EXIT_OK
     version, report = build_index(corpus, target, config.settings, skip_bad=args.skip_bad,
                                   max_file_bytes=config.max_file_bytes,
-                                  semantic=config.semantic and not args.no_semantic, replace_other=args.rebuild)
+                                  semantic=semantic, replace_other=args.rebuild)
     for problem in report.problems:
         print(f"skipped {problem}", file=sys.stderr)
     retriever = Retriever.open(target)
@@ -167,12 +183,12 @@ def cmd_index(args: argparse.Namespace, config: Config) -> int:
     return EXIT_OK
 
 
-def _published(summary: ChangeSummary) -> str:
-    if summary.version is None:
+def _published(version: Path | None, n_merged: int = 0) -> str:
+    if version is None:
         return "nothing changed; nothing published"
-    stored = load_version(summary.version, verify=False)
-    merged = f", {summary.merged} segments merged" if summary.merged else ""
-    return (f"published {summary.version.name}: {stored.manifest['n_sources']} articles, "
+    stored = load_version(version, verify=False)
+    merged = f", {n_merged} segments merged" if n_merged else ""
+    return (f"published {version.name}: {stored.manifest['n_sources']} articles, "
             f"{stored.manifest['n_passages']} passages in {len(stored.segments)} segments{merged}")
 
 
@@ -188,7 +204,7 @@ def cmd_add(args: argparse.Namespace, config: Config) -> int:
                             semantic=config.semantic and not args.no_semantic,
                             rejected=[str(p) for p in report.problems])
     print(f"added {summary.added}, replaced {summary.replaced} ({len(report.problems)} skipped); "
-          + _published(summary))
+          + _published(summary.version, summary.merged))
     return EXIT_OK
 
 
@@ -197,19 +213,19 @@ def cmd_remove(args: argparse.Namespace, config: Config) -> int:
                             missing_ok=args.missing_ok)
     unknown = len(set(args.source_ids)) - summary.removed
     print(f"removed {summary.removed}" + (f" ({unknown} not in the index)" if unknown else "") + "; "
-          + _published(summary))
+          + _published(summary.version, summary.merged))
     return EXIT_OK
 
 
 def cmd_compact(args: argparse.Namespace, config: Config) -> int:
     summary = compact(config.resolved_index_dir)
-    print(_published(summary) if summary.version else "already one segment without deletions; nothing published")
+    print(_published(summary.version, summary.merged) if summary.version else "already one segment without deletions; nothing published")
     return EXIT_OK
 
 
 def cmd_ask(args: argparse.Namespace, config: Config) -> int:
     """The API's search with its limits (the same check_search), printed for a terminal."""
-    retriever = Retriever(ensure_index(config, _rebuild(args)), config.search)
+    retriever = Retriever(open_index(config, _rebuild(args)), config.search)
     params = {"q": " ".join(args.question).strip(), "k": args.k, "retrieval": args.retrieval,
               "source": args.source, "date_from": args.date_from, "date_to": args.date_to, "sort": args.sort,
               "offset": args.offset, "explain": args.explain}

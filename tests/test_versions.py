@@ -242,13 +242,16 @@ def test_a_refused_version_is_retried_once_its_files_change(corpus, tmp_path):
     assert holder.check() and holder.version == new.name
 
 
-def test_index_on_a_full_disk_prints_one_line(corpus, tmp_path, full_disk, capsys):
+@pytest.mark.parametrize("how", ["full", "changed"])
+def test_index_on_a_full_disk_prints_one_line(corpus, tmp_path, full_disk, capsys, how):
     idx = tmp_path / "idx"
     assert main(["index", "--corpus", str(corpus), "--index", str(idx)]) == 0
     before = current_version(idx)
     capsys.readouterr()
+    if how == "changed":  # an incremental change: one new file
+        (corpus / "b.txt").write_text("Bananas are yellow.")
     with full_disk(idx):
-        assert main(["index", "--corpus", str(corpus), "--index", str(idx)]) == 1
+        assert main(["index", "--corpus", str(corpus), "--index", str(idx)] + (["--full"] if how == "full" else [])) == 1
     assert capsys.readouterr().err == f"error: {idx}: cannot write the index: No space left on device\n"
     assert current_version(idx) == before and list_versions(idx) == [before]
     assert not list(idx.glob(".tmp-*"))

@@ -226,17 +226,35 @@ def _apply_sidecar(sidecar: Path, report: CorpusReport) -> None:
 
 
 def _read_text_file(file: Path, root: Path, max_file_bytes: int) -> Article | Problem:
+    return read_text_file(file, root, max_file_bytes)[0]
+
+
+def list_files(folder: Path) -> Iterator[Path]:
+    """The files a folder corpus consists of (hidden ones left out), in
+    reading order; ``metadata.jsonl`` among them."""
+    return _walk(folder)
+
+
+def read_text_file(file: Path, root: Path, max_file_bytes: int = MAX_FILE_BYTES) -> tuple[Article | Problem, str | None]:
+    """One article file of the folder ``root``, and the SHA-256 of its bytes
+    (None when they could not be read): what an incremental index records
+    to tell a changed file from a touched one."""
     where = str(file)
     try:
         real = file.resolve()
         if root not in real.parents and real != root:
-            return Problem(where, "symbolic link pointing outside the corpus folder")
+            return Problem(where, "symbolic link pointing outside the corpus folder"), None
         size = real.stat().st_size
         if size > max_file_bytes:
-            return Problem(where, f"file is {size} bytes, over the {max_file_bytes}-byte limit")
+            return Problem(where, f"file is {size} bytes, over the {max_file_bytes}-byte limit"), None
         data = real.read_bytes()
     except OSError as exc:
-        return Problem(where, f"cannot be read: {exc.strerror or exc}")
+        return Problem(where, f"cannot be read: {exc.strerror or exc}"), None
+    digest = hashlib.sha256(data).hexdigest()
+    return _parse_text_file(file, data, where), digest
+
+
+def _parse_text_file(file: Path, data: bytes, where: str) -> Article | Problem:
     if b"\x00" in data:
         return Problem(where, "binary file (contains NUL bytes)")
     try:

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..config import Config, default_index_dir
 from ..corpus.reader import load_corpus
-from ..index.build import ensure_index
+from ..index.sync import open_index
 from ..retrieval.retriever import Retriever
 from .datasets import EvalError, check_sources, load_beir, load_questions, qrels_of
 from .metrics import ALL
@@ -104,7 +104,7 @@ def _retriever(config: Config, corpus: Path | None, whole_docs: bool, rebuild: b
         everyday = default_index_dir(corpus or config.corpus_path)
         index_dir = everyday.with_name(everyday.name + "-whole")
     config = replace(config, corpus=corpus, index_dir=index_dir, settings=settings)
-    return Retriever(ensure_index(config, rebuild="always" if rebuild else "auto"), config.search)
+    return Retriever(open_index(config, rebuild="always" if rebuild else "auto"), config.search)
 
 
 def _mode(request: EvalRequest, retriever: Retriever | None) -> str:

@@ -153,11 +153,13 @@ def build_from_report(
     workers: int | None = None,
     semantic: bool = True,
     corpus: Path | None = None,
+    corpus_files: dict | None = None,
 ) -> Path:
     """Index the accepted articles of ``report`` into one segment and
     publish the result (a full rebuild).
 
-    ``corpus``: where the articles were read from, recorded in the manifest.
+    ``corpus``: where the articles were read from, recorded in the manifest
+    (``corpus_files``: what its files looked like, see :mod:`service.index.sync`).
     A write that fails (a full or read-only disk) raises :class:`IndexFault`.
     """
     started = time.perf_counter()
@@ -167,7 +169,8 @@ def build_from_report(
                 **manifest_common(settings, semantic_info(semantic)),
                 "n_sources": len(report.articles),
                 "n_passages": int(len(pending.passages["p_n"])),
-                "rejected": [str(p) for p in report.problems]}
+                "rejected": [str(p) for p in report.problems],
+                "corpus_files": corpus_files}
     try:
         with build_lock(index_dir):
             staging = new_staging(index_dir)

@@ -44,7 +44,7 @@ class ChangeSummary:
     version: Path | None
 
 
-def _live_version(index_dir: Path) -> Path | None:
+def live_version(index_dir: Path) -> Path | None:
     """The version a change builds on: the one ``CURRENT`` names, else the newest."""
     live = current_version(index_dir)
     if live is not None and live.is_dir():
@@ -55,28 +55,31 @@ def _live_version(index_dir: Path) -> Path | None:
 
 def apply_changes(index_dir: Path, settings: IndexSettings, add: Sequence[Article] = (),
                   remove: Sequence[str] = (), missing_ok: bool = False, semantic: bool = True,
-                  progress: bool = True, rejected: Sequence[str] = ()) -> ChangeSummary:
+                  progress: bool = True, rejected: Sequence[str] = (),
+                  corpus_files: dict | None = None) -> ChangeSummary:
     """Add (or replace, by source ID) ``add`` and remove ``remove``, and publish.
 
     An index that does not exist yet is created (with ``settings`` and
     ``semantic``); an existing one keeps its own settings and vectors.  An
     unknown ID in ``remove`` raises :class:`UnknownSources` (nothing is
     published) unless ``missing_ok``.  ``rejected``: the bad files left out
-    of ``add``, recorded in the manifest.
+    of ``add``, recorded in the manifest.  ``corpus_files``: what the
+    folder corpus's files looked like (:mod:`service.index.sync`); a change
+    without it leaves the index owing nothing to a folder.
     """
     index_dir = Path(index_dir)
     ids = [a.source_id for a in add]
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise ValueError(f"article {dup!r} is given twice")
-    base = _live_version(index_dir)
+    base = live_version(index_dir)
     if base is not None:
         manifest = load_version(base, verify=False).manifest
         settings, semantic = IndexSettings(**manifest["settings"]), bool(manifest.get("semantic"))
     # The slow part (analysis, vectors) before the lock; checked under it.
     pending = prepare_segment(list(add), settings, progress, semantic=semantic) if add else None
     with build_lock(index_dir):
-        base = _live_version(index_dir)
+        base = live_version(index_dir)
         stored = load_version(base, verify=False) if base is not None else None
         if stored is not None and stored.manifest.get("settings_fingerprint") != settings.fingerprint():
             raise IndexFault(f"{base}: the index was rebuilt with other settings meanwhile; try again")
@@ -89,7 +92,8 @@ def apply_changes(index_dir: Path, settings: IndexSettings, add: Sequence[Articl
                                  + (f" (and {len(unknown) - 1} more unknown)" if len(unknown) > 1 else ""))
         gone = [where[sid] for sid in dict.fromkeys(remove) if sid in where]
         replaced = [where[sid] for sid in ids if sid in where]
-        if not gone and pending is None:
+        same_files = corpus_files is None or (stored is not None and corpus_files == stored.manifest.get("corpus_files"))
+        if not gone and pending is None and same_files:
             return ChangeSummary(0, 0, 0, 0, None)
         deleted = [set(seg.deleted) for seg in segments]
         for j, i in gone + replaced:
@@ -98,7 +102,7 @@ def apply_changes(index_dir: Path, settings: IndexSettings, add: Sequence[Articl
         if not kept and pending is None:
             raise ValueError("removing every article would leave the index empty")
         summary = ChangeSummary(len(ids) - len(replaced), len(replaced), len(gone), 0, None)
-        merged = _publish(index_dir, stored, kept, pending, settings, semantic, list(rejected))
+        merged = _publish(index_dir, stored, kept, pending, settings, semantic, list(rejected), corpus_files)
         return replace(summary, merged=merged[0], version=merged[1])
 
 
@@ -106,7 +110,7 @@ def compact(index_dir: Path, progress: bool = True) -> ChangeSummary:
     """Merge every segment of the live version into one (live articles only)."""
     index_dir = Path(index_dir)
     with build_lock(index_dir):
-        base = _live_version(index_dir)
+        base = live_version(index_dir)
         if base is None:
             raise IndexFault(f"{index_dir}: no index here (build one with `python -m service index`)")
         stored = load_version(base, verify=False)
@@ -116,7 +120,7 @@ def compact(index_dir: Path, progress: bool = True) -> ChangeSummary:
             return ChangeSummary(0, 0, 0, 0, None)
         merged = _merge(kept, settings, progress)
         _, version = _publish(index_dir, stored, [], merged, settings, stored.semantic,
-                              stored.manifest.get("rejected", []), policy=False)
+                              stored.manifest.get("rejected", []), stored.manifest.get("corpus_files"), policy=False)
         return ChangeSummary(0, 0, 0, len(kept), version)
 
 
@@ -150,7 +154,7 @@ def _merge(parts: list[tuple[Segment, frozenset[int]]], settings: IndexSettings,
 
 
 def _publish(index_dir: Path, stored: StoredIndex | None, kept: list[tuple[Segment, frozenset[int]]], pending: PendingSegment | None,
-             settings: IndexSettings, semantic: bool, rejected: list[str],
+             settings: IndexSettings, semantic: bool, rejected: list[str], corpus_files: dict | None,
              policy: bool = True) -> tuple[int, Path]:
     """Publish ``kept`` segments (with their deletions) and ``pending``'s
     new one; with ``policy``, first merge the small segments if there would
@@ -189,6 +193,7 @@ def _publish(index_dir: Path, stored: StoredIndex | None, kept: list[tuple[Segme
             "n_sources": n_sources,
             "n_passages": n_passages,
             "rejected": rejected,
+            "corpus_files": corpus_files,
             "segments": entries,
         }
         return n_merged, save_index(index_dir, staging, manifest, known)

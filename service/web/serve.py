@@ -19,7 +19,8 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from ..config import Config
-from ..index.build import Rebuild, ensure_index
+from ..index.build import Rebuild
+from ..index.sync import open_index
 from ..qa.ask import Search, search_json
 from ..retrieval.retriever import Retriever
 from .app import create_app
@@ -76,7 +77,7 @@ def app_from_env() -> Flask:
     """The app for the index of the environment's corpus (built if missing
     or stale): ``gunicorn 'service.web.serve:app_from_env()'``."""
     config = Config.from_env()
-    return create_app(config, Retriever(ensure_index(config), config.search))
+    return create_app(config, Retriever(open_index(config), config.search))
 
 
 def warm_up(app: Flask) -> Any:
@@ -107,10 +108,10 @@ def exit_at_once(server: Any, worker: Any) -> None:
 
 
 def serve(config: Config, search: Search = search_json, rebuild: Rebuild = "auto") -> None:
-    """Load the index once (:func:`service.index.build.ensure_index` with
+    """Load the index once (:func:`service.index.sync.open_index` with
     ``rebuild``), then serve it with ``config.workers`` workers
     (``search``: see :func:`service.web.app.create_app`)."""
-    app = create_app(config, Retriever(ensure_index(config, rebuild), config.search), search)
+    app = create_app(config, Retriever(open_index(config, rebuild), config.search), search)
     # Everything loaded so far (the index's vocabulary, the libraries) lives
     # as long as the server: moved out of the garbage collector's sight, a
     # worker's full collections no longer walk it (tens of ms each on a

@@ -1,0 +1,119 @@
+"""A folder corpus's index follows the folder incrementally: only new,
+changed and deleted files are applied, the result scores as a full rebuild
+does, nothing is read when nothing changed, and files a ``--skip-bad`` run
+rejected do not stop a later ``ask``."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import pytest
+
+from service.cli import main
+from service.corpus.reader import read_corpus
+from service.index.store import current_version
+from service.index.sync import sync_folder
+
+from test_archive import SETTINGS, assert_like_full_rebuild
+
+TEXTS = {
+    "a.txt": "Lorenzo trust record. Patient nurse.",
+    "b.txt": "London contract system. Budget meeting london.",
+    "c.md": "Nurse patient record. Trust system.",
+    "d.txt": "Budget budget budget. Lorenzo contract.",
+}
+
+
+def _write(folder: pathlib.Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+
+
+def _sync(folder, idx, **kw):
+    return sync_folder(folder, idx, SETTINGS, semantic=False, progress=False, **kw)
+
+
+def _articles(folder):
+    return {a.source_id: a for a in read_corpus(folder).articles}
+
+
+def test_incremental_index_equals_a_full_rebuild_after_adds_edits_and_deletes(tmp_path):
+    folder, idx = tmp_path / "c", tmp_path / "idx"
+    folder.mkdir()
+    _write(folder, TEXTS)
+    first = _sync(folder, idx)
+    assert (first.added, first.full) == (4, True)
+    _write(folder, {"e.txt": "Patient london.", "a.txt": "Lorenzo trust record record."})
+    (folder / "b.txt").unlink()
+    st = (folder / "d.txt").stat()
+    os.utime(folder / "d.txt", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched, not changed
+    second = _sync(folder, idx)
+    assert (second.added, second.replaced, second.removed, second.unchanged, second.full) == (1, 1, 1, 2, False)
+    assert_like_full_rebuild(idx, _articles(folder), tmp_path)
+    (folder / "sub").mkdir()
+    _write(folder, {"sub/f.txt": "Trust nurse, trust budget.", "c.md": "Record meeting."})
+    (folder / "e.txt").unlink()
+    third = _sync(folder, idx)
+    assert (third.added, third.replaced, third.removed, third.unchanged) == (1, 1, 1, 2)
+    assert_like_full_rebuild(idx, _articles(folder), tmp_path)
+
+
+def test_nothing_changed_reads_no_file(tmp_path, monkeypatch):
+    folder, idx = tmp_path / "c", tmp_path / "idx"
+    folder.mkdir()
+    _write(folder, TEXTS)
+    _sync(folder, idx)
+    live = current_version(idx)
+    reads = []
+    real = pathlib.Path.read_bytes
+    monkeypatch.setattr(pathlib.Path, "read_bytes", lambda self: reads.append(self) or real(self))
+    again = _sync(folder, idx)
+    assert (again.version, again.unchanged, reads) == (None, 4, [])
+    assert current_version(idx) == live
+    _write(folder, {"b.txt": TEXTS["b.txt"] + " More budget."})
+    assert _sync(folder, idx).replaced == 1
+    assert [p.name for p in reads] == ["b.txt"]
+
+
+def test_ask_with_nothing_changed_reads_no_file(tmp_path, monkeypatch, capsys):
+    folder, idx = tmp_path / "c", tmp_path / "idx"
+    folder.mkdir()
+    _write(folder, TEXTS)
+    assert main(["index", "--corpus", str(folder), "--index", str(idx), "--no-semantic"]) == 0
+    reads = []
+    real = pathlib.Path.read_bytes
+    monkeypatch.setattr(pathlib.Path, "read_bytes",
+                        lambda self: (reads.append(self) if self.parent == folder else None) or real(self))
+    assert main(["ask", "--corpus", str(folder), "--index", str(idx), "contract"]) == 0
+    assert "[b]" in capsys.readouterr().out and reads == []
+
+
+def test_a_file_rejected_by_skip_bad_does_not_fail_a_later_ask(tmp_path, capsys):
+    folder, idx = tmp_path / "c", tmp_path / "idx"
+    folder.mkdir()
+    _write(folder, TEXTS)
+    (folder / "bad.txt").write_bytes(b"\xff\xfe not text")
+    assert main(["index", "--corpus", str(folder), "--index", str(idx), "--no-semantic", "--skip-bad"]) == 0
+    assert "1 rejected of 5 seen" in capsys.readouterr().out
+    assert main(["ask", "--corpus", str(folder), "--index", str(idx), "budget"]) == 0
+    assert "[d]" in capsys.readouterr().out
+    (folder / "bad.txt").write_bytes(b"\xff still not text")  # changed: read again, and refused again
+    assert main(["ask", "--corpus", str(folder), "--index", str(idx), "budget"]) == 1
+    assert "bad.txt: not valid UTF-8" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", [b"", b"\x00\x01binary", b"\xff\xfe"])
+def test_a_bad_new_file_stops_index_with_one_line_and_publishes_nothing(tmp_path, capsys, bad):
+    folder, idx = tmp_path / "c", tmp_path / "idx"
+    folder.mkdir()
+    _write(folder, TEXTS)
+    assert main(["index", "--corpus", str(folder), "--index", str(idx), "--no-semantic"]) == 0
+    live = current_version(idx)
+    capsys.readouterr()
+    (folder / "new.txt").write_bytes(bad)
+    _write(folder, {"a.txt": "Changed as well."})
+    assert main(["index", "--corpus", str(folder), "--index", str(idx)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "new.txt" in err and "Traceback" not in err
+    assert current_version(idx) == live
