@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -30,7 +28,7 @@ sys.path[:0] = [str(BENCH.parent), str(BENCH)]
 import numpy as np  # noqa: E402
 
 import synthetic  # noqa: E402
-from retrieval import OUT, run_info  # noqa: E402
+from retrieval import OUT, run_in_work  # noqa: E402
 
 QUERIES = 400
 
@@ -139,21 +137,7 @@ def section(data: dict) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--passages", type=int, default=1_000_000)
-    args = ap.parse_args()
-    started, load_before = time.time(), os.getloadavg()
-    work = OUT / "archive-work"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    try:
-        result = run(args.passages, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    data = {"info": run_info(started, load_before), "results": [result]}
-    (OUT / "archive.json").write_text(json.dumps(data, indent=2))
-    import report
-
-    report.write()
-    print(json.dumps(result, indent=2))
+    run_in_work("archive", run, ap.parse_args().passages)
 
 
 if __name__ == "__main__":

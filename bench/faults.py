@@ -37,8 +37,9 @@ def segment(version: Path) -> Path:
 
 
 def index(corpus: Path, idx: Path, *flags: str, clock: str | None = None) -> str:
-    """``python -m service index`` (under faketime when ``clock`` is given); the version published."""
-    cmd = [sys.executable, "-m", "service", "index", "--corpus", str(corpus), "--index", str(idx), *flags]
+    """``python -m service index --full`` (a new version even when nothing
+    changed; under faketime when ``clock`` is given); the version published."""
+    cmd = [sys.executable, "-m", "service", "index", "--corpus", str(corpus), "--index", str(idx), "--full", *flags]
     subprocess.run((["faketime", "-f", clock] if clock else []) + cmd, check=True, capture_output=True, cwd=ROOT)
     return current_version(idx).name
 

@@ -35,6 +35,7 @@ import os
 import pickle
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -345,6 +346,27 @@ def query_worker(name: str, engines: list[str], n_queries: int, seconds: float) 
 
 
 # -- the driver ---------------------------------------------------------------
+
+
+def run_in_work(name: str, run, *args) -> dict:
+    """``run(*args, work)`` in a fresh bench/out/<name>-work (removed after);
+    its result, with :func:`run_info`, to bench/out/<name>.json and
+    bench/RESULTS.md."""
+    started, load_before = time.time(), os.getloadavg()
+    work = OUT / f"{name}-work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        result = run(*args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    data = {"info": run_info(started, load_before), "results": [result]}
+    (OUT / f"{name}.json").write_text(json.dumps(data, indent=2))
+    import report
+
+    report.write()
+    print(json.dumps(result, indent=2))
+    return result
 
 
 def run_info(started: float, load_before: tuple[float, float, float]) -> dict:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import synthetic  # noqa: E402
-from retrieval import OUT, run_info  # noqa: E402
+from retrieval import OUT, run_in_work  # noqa: E402
 
 
 def run(n_passages: int, work: Path) -> dict:
@@ -82,21 +81,7 @@ def section(data: dict) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--passages", type=int, default=380_000)
-    args = ap.parse_args()
-    started, load_before = time.time(), os.getloadavg()
-    work = OUT / "startup-work"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    try:
-        result = run(args.passages, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    data = {"info": run_info(started, load_before), "results": [result]}
-    (OUT / "startup.json").write_text(json.dumps(data, indent=2))
-    import report
-
-    report.write()
-    print(json.dumps(result, indent=2))
+    run_in_work("startup", run, ap.parse_args().passages)
 
 
 if __name__ == "__main__":

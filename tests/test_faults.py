@@ -153,7 +153,7 @@ def test_kill_9_during_build_never_leaves_a_broken_index(tmp_path, docs, kills, 
     (encoded by worker processes before anything is written) a few times."""
     corpus, idx = tmp_path / "corpus", tmp_path / "idx"
     _synthetic_corpus(corpus, docs)
-    cmd = [sys.executable, "-m", "service", "index", "--corpus", str(corpus), "--index", str(idx), *flags]
+    cmd = [sys.executable, "-m", "service", "index", "--corpus", str(corpus), "--index", str(idx), "--full", *flags]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True, env=env)

@@ -181,3 +181,32 @@ def test_health_checks_report_a_new_version_with_no_search_and_name_the_worker_o
     second = client.get("/healthz")
     tag = first.headers["X-Served-By"]
     assert tag == second.headers["X-Served-By"] and str(os.getpid()) not in tag
+
+
+def test_the_version_header_names_the_index_that_answered(make_corpus, tmp_path):
+    """A reload that lands while a request is being answered (the reload
+    thread swaps at any moment) must not relabel that answer: the request
+    keeps the retriever it began with, and X-Index-Version names it."""
+    from service.config import Config
+    from service.qa.ask import search_json
+    from service.web.app import create_app
+
+    folder = make_corpus({"a.txt": "Apples are red."})
+    idx = tmp_path / "idx"
+    first = build_index(folder, idx, IndexSettings())[0]
+    used = []
+
+    def search_during_a_reload(retriever, *args, **kwargs):
+        (folder / "b.txt").write_text("Apples are green.")
+        build_index(folder, idx, IndexSettings())
+        assert holder.check()  # the swap lands mid-request
+        used.append(retriever.stored.path.name)
+        return search_json(retriever, *args, **kwargs)
+
+    app = create_app(Config(index_dir=idx, reload_interval=0, scrub_interval=0), Retriever.open(idx),
+                     search=search_during_a_reload)
+    holder = app.extensions["groundedqa"].holder
+    resp = app.test_client().get("/api/search?q=apples")
+    assert resp.status_code == 200 and used == [first.name]
+    assert resp.headers["X-Index-Version"] == first.name != holder.version
+    assert {hit["source_id"] for hit in resp.json["hits"]} == {"a"}

@@ -29,7 +29,7 @@ from ..retrieval.reload import IndexHolder, IndexUnavailable
 from ..retrieval.retriever import Retriever
 from . import api, pages
 from .errors import handle_http_error, handle_unavailable, handle_unexpected_error
-from .state import AppState
+from .state import PINNED, AppState
 
 #: Sent with every response.  The CSP allows no script at all (the pages
 #: need none), styles and images only from this origin, and no framing.
@@ -143,16 +143,20 @@ class _ResponseHeaders:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         holder = self.holder
         try:
-            holder.get()  # starts this process's reload and scrub threads on its first request
+            # Also starts this process's reload and scrub threads on its first
+            # request.  The request is answered from this one retriever, and
+            # its header names it, though a reload may swap in another meanwhile.
+            retriever = environ[PINNED] = holder.get()
+            version = retriever.stored.path.name
         except IndexUnavailable:
-            pass  # the view answers that (a search's 503, /readyz's reason)
+            version = holder.version  # the view answers that (a search's 503, /readyz's reason)
         tag = _worker_tag()
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             present = {name.lower() for name, _ in headers}
             missing = (_SECURITY_ITEMS if _SECURITY_NAMES.isdisjoint(present)
                        else [item for item in _SECURITY_ITEMS if item[0].lower() not in present])
-            return start_response(status, [*headers, *missing, ("X-Index-Version", holder.version),
+            return start_response(status, [*headers, *missing, ("X-Index-Version", version),
                                            ("X-Served-By", tag)], exc_info)
 
         return self.wsgi_app(environ, start)

@@ -5,13 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from flask import current_app
+from flask import current_app, has_request_context, request
 
 from ..config import Config
 from ..qa.ask import Search
 from ..retrieval.reload import IndexHolder
 from ..retrieval.retriever import Retriever
 from .validation import ParamError, SearchParams, check_search
+
+
+#: The WSGI environ key of the retriever a request is answered from.
+PINNED = "groundedqa.retriever"
 
 
 @dataclass(frozen=True)
@@ -22,7 +26,11 @@ class AppState:
 
     @property
     def retriever(self) -> Retriever:
-        """This worker's live index (a newer published one is swapped in)."""
+        """The index this request is answered from: the worker's live one
+        when the request began (a newer published one is swapped in between
+        requests, never within one)."""
+        if has_request_context() and PINNED in request.environ:
+            return request.environ[PINNED]
         return self.holder.get()
 
     def check_search(self, retriever: Retriever, params: Mapping[str, Any], errors: list[ParamError],
