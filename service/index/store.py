@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 #: 2: per-term max weights and frequent-term bitmaps for the pruned scorer.
 #: 3: versions named by sequence number; the manifest records the corpus's path.
 #: 4: segments of term frequencies, weighted when loaded; deletions.
-FORMAT_VERSION = 4
+#: 5: segments store their passages' readings (words, terms, cues, sentences).
+FORMAT_VERSION = 5
 POINTER = "CURRENT"
 #: The files pruning read whole and found sound (see :func:`prune`).
 VERIFIED = ".verified.json"
