@@ -12,7 +12,8 @@ from numba import njit
 def term_hits(term_ids, nterms, wanted):
     """For each of a passage's word terms that is in ``wanted``, in text
     order: its word's index (words have ``nterms`` terms each, back to back
-    in ``term_ids``) and the index in ``wanted`` of the term."""
+    in ``term_ids``) and the index in ``wanted`` of the term (the first, if
+    it is there twice)."""
     words = np.empty(term_ids.shape[0], dtype=np.int64)
     which = np.empty(term_ids.shape[0], dtype=np.int64)
     n = 0
@@ -25,5 +26,6 @@ def term_hits(term_ids, nterms, wanted):
                     words[n] = w
                     which[n] = k
                     n += 1
+                    break  # once per word term, whatever ``wanted`` repeats
         pos += nterms[w]
     return words[:n], which[:n]

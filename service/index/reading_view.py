@@ -40,8 +40,7 @@ class PassageWords:
     def words_with(self, terms: Sequence[str]) -> tuple[list[int], list[str]]:
         """The words carrying any of ``terms``: for each of their terms that
         is one, in text order, the word's index and the term."""
-        ids = [self.term_id(t) for t in terms]
-        found = [(i, t) for i, t in zip(ids, terms) if i >= 0]
+        found = [(i, t) for i, t in zip(map(self.term_id, terms), terms) if i >= 0]
         if not found:
             return [], []
         words, which = term_hits(self.term_ids, self.columns["w_nterms"],
