@@ -107,7 +107,9 @@ def retrieval_section(data: dict) -> list[str]:
                            f"| {_f(api['p50_ms'], 3)} | {_f(api['p99_ms'], 3)} | {_f(api['qps'], 0)} | | | | | |")
                 out.append(f"| ↳ `Retriever.search_many` (same, batch of {api['queries']:,}, thread pool) "
                            f"| | | | | | | | {_f(r.get('search_many_qps'), 0)} | | | | | |")
-    out += ["", f"![p50 latency vs corpus size]({PLOT.name})", ""]
+    out += ["", "index MB: ours, every file of the index's segment folders (postings, passages, texts, terms and the "
+            "readings); bm25s, its saved folder; rank-bm25, its pickle.",
+            "", f"![p50 latency vs corpus size]({PLOT.name})", ""]
     return out
 
 

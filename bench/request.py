@@ -81,8 +81,6 @@ def build(corpus: str, index_dir: Path, rebuild: bool) -> dict:
     the figures of the build that made it."""
     import psutil
 
-    from service.index.readings import READING_ARRAYS
-
     figures = OUT / f"build-{corpus}.json"
     if not rebuild and (index_dir / "CURRENT").exists() and figures.exists():
         return json.loads(figures.read_text())
@@ -99,11 +97,8 @@ def build(corpus: str, index_dir: Path, rebuild: bool) -> dict:
         raise RuntimeError(f"{' '.join(cmd)} failed")
     seconds = time.perf_counter() - t0
     version = index_dir / (index_dir / "CURRENT").read_text().strip()
-    files = [f for f in version.rglob("*") if f.is_file()]
-    readings = {f"{k}.npy" for k in READING_ARRAYS} | {"extra_terms.json"}
     row = {"build_s": round(seconds, 2), "peak_rss_mb": round(peak / 2**20, 1), "load_avg_1m": load,
-           "index_mb": round(sum(f.stat().st_size for f in files) / 2**20, 1),
-           "readings_mb": round(sum(f.stat().st_size for f in files if f.name in readings) / 2**20, 1),
+           **retrieval.segment_mb(version),
            "command": " ".join(["python", *cmd[1:]]).replace(str(ROOT) + "/", "")}
     figures.write_text(json.dumps(row, indent=2))
     return row

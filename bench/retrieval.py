@@ -181,9 +181,20 @@ def peak_rss_mb() -> float:
     return _TREE_PEAK.mb() if _TREE_PEAK else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def dir_mb(path: Path, names: set[str] | None = None) -> float:
-    files = [f for f in Path(path).rglob("*") if f.is_file() and (names is None or f.name in names)]
-    return sum(f.stat().st_size for f in files) / 2**20
+def dir_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) / 2**20
+
+
+def segment_mb(version: Path) -> dict:
+    """An index version's size on disk: ``index_mb`` counts every file of
+    every segment folder (postings, passages, texts, terms, the readings;
+    not the manifest), ``readings_mb`` the readings' files among them."""
+    from service.index.readings import READING_ARRAYS
+
+    readings = {f"{k}.npy" for k in READING_ARRAYS} | {"extra_terms.json"}
+    files = [f for seg in Path(version).glob("seg-*") for f in seg.rglob("*") if f.is_file()]
+    return {"index_mb": round(sum(f.stat().st_size for f in files) / 2**20, 1),
+            "readings_mb": round(sum(f.stat().st_size for f in files if f.name in readings) / 2**20, 1)}
 
 
 def time_queries(search, queries: list, n: int, seconds: float) -> dict:
@@ -221,7 +232,6 @@ def build_worker(engine: str, name: str, n_queries: int, seconds: float) -> dict
     if engine == "ours":
         from service.index.build import build_index
         from service.config import IndexSettings
-        from service.index.store import _ARRAYS
 
         t0 = time.perf_counter()
         # The BM25 build alone: passage vectors are timed by bench/semantic.py.
@@ -236,7 +246,7 @@ def build_worker(engine: str, name: str, n_queries: int, seconds: float) -> dict
             tokenize_workers=manifest["build_stats"]["workers"],
             build_total_s=total,
             peak_rss_mb=peak_rss_mb(),
-            index_mb=dir_mb(version, {f"{k}.npy" for k in _ARRAYS} | {"terms.json"}),
+            **segment_mb(version),
             index_total_mb=dir_mb(version),
             n_passages=manifest["n_passages"],
         )
