@@ -139,9 +139,13 @@ class Expectations:
         self.digests[version.name] = digests
         return version.name
 
+    def is_wrong(self, sample: load.Sample) -> bool:
+        """Whether a checked response differs from its version's answer."""
+        return (sample.digest is not None
+                and sample.digest != self.digests.get(sample.version, [None] * len(self.questions))[sample.question])
+
     def wrong(self, samples: list[load.Sample]) -> tuple[int, list[str]]:
         """How many responses were checked, and what was wrong with any."""
         checked = [s for s in samples if s.digest is not None]
-        wrong = [f"{s.t:.1f} s: question {s.question} from {s.version}" for s in checked
-                 if s.digest != self.digests.get(s.version, [None] * len(self.questions))[s.question]]
+        wrong = [f"{s.t:.1f} s: question {s.question} from {s.version}" for s in checked if self.is_wrong(s)]
         return len(checked), wrong

@@ -11,9 +11,13 @@ standard library's ``http`` package.)
 
 Needs ``wrk`` (Debian: ``apt-get install wrk``).  Each target is started
 as its own server process on a free loopback port, warmed up for a few
-seconds, then loaded for ``--duration`` seconds; requests cycle through the
-corpus's benchmark questions (bench/retrieval.py's), URL-encoded GETs of
-``/api/search?q=...&k=10``.  The targets run in ``--rounds`` interleaved
+seconds, then loaded for ``--duration`` seconds; requests go through the
+corpus's benchmark questions (bench/retrieval.py's) in order, URL-encoded
+GETs of ``/api/search?q=...&k=10``: the warm-up takes its questions from
+the end of the list, the measured run from the start, so with
+``--queries`` above the requests a run makes no question is asked twice of
+one server (each row says how many distinct questions it had).  After the
+measured run, each worker's private memory (USS) is read.  The targets run in ``--rounds`` interleaved
 rounds (ceiling, then each corpus, in turn) and each reports its median
 round, so load from other work on the machine hits them alike.  Every
 wait is bounded (server start-up, ``wrk``'s own duration and a timeout on
@@ -143,10 +147,24 @@ def run_wrk(url: str, lua: Path, args, duration: float) -> dict:
     }
 
 
+def worker_uss_mb(pid: int) -> list[float]:
+    """Private memory (USS, MB) of each worker of the server ``pid``."""
+    import psutil
+
+    out = []
+    for p in psutil.Process(pid).children(recursive=True):
+        try:
+            out.append(p.memory_full_info().uss / 2**20)
+        except psutil.Error:
+            pass
+    return out
+
+
 def load_target(target: str, corpus: str, server_cmd: list[str], paths: list[str], args, env) -> dict:
     port = free_port()
-    lua = OUT / f"wrk-{corpus}.lua"
+    lua, warm = OUT / f"wrk-{corpus}.lua", OUT / f"wrk-{corpus}-warmup.lua"
     lua.write_text(LUA % ", ".join(json.dumps(p) for p in paths))
+    warm.write_text(LUA % ", ".join(json.dumps(p) for p in reversed(paths)))
     log = open(OUT / f"server-{target.replace(' ', '_')}-{corpus}.log", "w")
     print(f"[{time.strftime('%H:%M:%S')}] {target} on {corpus}, port {port} "
           f"(load {os.getloadavg()[0]:.2f})", flush=True)
@@ -155,17 +173,20 @@ def load_target(target: str, corpus: str, server_cmd: list[str], paths: list[str
     try:
         wait_ready(f"http://127.0.0.1:{port}{paths[0]}", proc, args.startup_timeout)
         url = f"http://127.0.0.1:{port}"
-        run_wrk(url, lua, args, args.warmup)
+        run_wrk(url, warm, args, args.warmup)
         cpu_before = server_cpu_s(proc.pid)
         res = run_wrk(url, lua, args, args.duration)
         # CPU the server spent per request (master and workers, user and
         # system): what the service adds to the ceiling, free of how the
         # machine's two cores were shared with wrk and other work.
         res["server_cpu_us"] = (server_cpu_s(proc.pid) - cpu_before) / max(res["requests"], 1) * 1e6
+        uss = worker_uss_mb(proc.pid)
+        if uss:
+            res["worker_uss_mb"] = max(uss)
     finally:
         stop(proc)
         log.close()
-    res.update(target=target, corpus=corpus, load_avg_1m=os.getloadavg()[0])
+    res.update(target=target, corpus=corpus, load_avg_1m=os.getloadavg()[0], distinct_questions=len(set(paths)))
     print("   ", {k: (round(v, 2) if isinstance(v, float) else v) for k, v in res.items()}, flush=True)
     return res
 
@@ -185,7 +206,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers (both servers)")
-    ap.add_argument("--queries", type=int, default=300, help="distinct questions cycled through")
+    ap.add_argument("--queries", type=int, default=40000, help="distinct questions (a run asks each at most once if it makes fewer requests)")
     ap.add_argument("--startup-timeout", type=float, default=180)
     ap.add_argument("--parts", action="store_true",
                     help="also serve the seeds with stages of a request left out (bench/ablated.py): "

@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import http.client
 import ipaddress
+import itertools
 import json
 import random
 import socket
@@ -123,13 +124,14 @@ def make_questions(n: int, seed: int = 1) -> list[str]:
 
 
 def run(url: str, questions: list[str], requests: int, concurrency: int, deadline_s: float,
-        checked: int = 0) -> RunResult:
-    """Send ``requests`` GETs over ``concurrency`` keep-alive connections;
-    the answers to the first ``checked`` questions are digested."""
+        checked: int = 0, until: threading.Event | None = None) -> RunResult:
+    """Send ``requests`` GETs over ``concurrency`` keep-alive connections
+    (with ``until``: at least that many, and on until it is set); the
+    answers to the first ``checked`` questions are digested."""
     host, port = check_loopback(url)
     result = RunResult()
     lock = threading.Lock()
-    counter = iter(range(requests))
+    counter = iter(range(requests)) if until is None else itertools.count()
     start = time.perf_counter()
     stop_at = start + deadline_s
 
@@ -138,7 +140,7 @@ def run(url: str, questions: list[str], requests: int, concurrency: int, deadlin
         while time.perf_counter() < stop_at:
             with lock:
                 i = next(counter, None)
-            if i is None:
+            if i is None or (until is not None and i >= requests and until.is_set()):
                 break
             question = i % len(questions)
             path = f"/api/search?k=10&q={quote(questions[question])}"

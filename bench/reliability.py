@@ -3,7 +3,8 @@
 Run 1: 20,000 requests at concurrency 8 over 1,000 varied questions;
 expects 0 errors and 0 non-2xx.
 
-Run 2: the same load while the faults of bench/faults.py happen in turn:
+Run 2: the same load (at least as many requests, and on until the last
+fault is over) while the faults of bench/faults.py happen in turn:
 two publishes, a corrupt publish, a worker killed with SIGKILL, a build
 made with the clock 2 h ahead and one after it, a publish of another
 corpus's index, ``CURRENT`` deleted with a worker killed and the master
@@ -44,6 +45,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from email.message import Message
 from pathlib import Path
 from typing import Collection
 
@@ -120,15 +122,19 @@ def fault_run(args, base: str, server: subprocess.Popen, work: Path, questions: 
     start = expect.add(current_version(idx))
     events: list[str] = []
     box: dict[str, load.RunResult] = {}
+    done = threading.Event()  # the load goes on until the last fault is over
     loader = threading.Thread(target=lambda: box.setdefault(
-        "r", load.run(base, questions, args.requests, args.concurrency, args.deadline, checked=CHECKED)))
+        "r", load.run(base, questions, args.requests, args.concurrency, args.deadline, checked=CHECKED, until=done)))
     t0 = time.monotonic()
     loader.start()
+
+    steps: list[tuple[float, str]] = []  # (seconds from the start, what), as each step took effect
 
     def at(seconds: float, what: str, action):
         time.sleep(max(0.0, seconds - (time.monotonic() - t0)))
         result = action()
-        events.append(f"{time.monotonic() - t0:5.1f} s  {what}: {result}")
+        steps.append((time.monotonic() - t0, what))
+        events.append(f"{steps[-1][0]:5.1f} s  {what}: {result}")
         return result
 
     def article(n: int, text: str) -> None:
@@ -158,10 +164,19 @@ def fault_run(args, base: str, server: subprocess.Popen, work: Path, questions: 
        lambda: faults.drop_pointer_kill_and_hup(idx, server.pid, children(server.pid)))
     restarted += 1 + WORKERS
     article(5, "The fifth extra article mentions tea estates in Assam.")
+    log_mark = (work / "server.log").stat().st_size
     partial, missing = at(30, "published a copy missing docs.npy (item 7)",
                           lambda: faults.publish_incomplete(corpus, idx, staging))
+    # Each step waits for the one before to have its effect: with builds
+    # slower than the schedule (a loaded machine), the copy was completed and
+    # damaged within a second, before any worker had loaded it, so every
+    # worker refused it as damaged and no scrub had anything to find.
+    at(30.5, "a worker refused the incomplete copy, after s",
+       lambda: wait_for_log(work / "server.log", log_mark, "index version rejected", partial,
+                            seconds=30))
     at(33, "completed the copy", lambda: faults.complete(idx, partial, missing))
     good.append(expect.add(idx / partial))
+    at(33.5, "every worker answers from the completed copy, after s", lambda: wait_for_workers(base, partial, 30))
     host, port = load.check_loopback(base)
     chunked = at(36, "sent malformed chunked requests (item 5)", lambda: faults.malformed_chunked(host, port))
     damaged_at = time.monotonic() - t0
@@ -170,19 +185,20 @@ def fault_run(args, base: str, server: subprocess.Popen, work: Path, questions: 
                    lambda: wait_for_status(base, 503, 30))
     article(6, "The sixth extra article mentions cork forests in Portugal.")
     good.append(expect.add(idx / at(48, "published a new index", lambda: faults.index(corpus, idx))))
+    at(50, "every worker answers from it, after s", lambda: wait_for_workers(base, good[-1], 30))
+    done.set()
     loader.join()
     run = box["r"]
     load.wait_until(lambda: len(children(server.pid)) == WORKERS, 60, "gunicorn to restore its workers")
     finals = set()
     for _ in range(20):
-        with urllib.request.urlopen(base + "/readyz", timeout=5) as resp:
-            finals.add(resp.headers["X-Index-Version"])
+        finals.add(readyz(base)[1]["X-Index-Version"])
     checked, wrong = expect.wrong(run.samples)
     before_damage = [s for s in run.samples if s.t < damaged_at]
     # With CURRENT gone, no worker (the new ones forked from the master's
     # preloaded index included) answers from an older version than was live.
     stale = sorted({s.version for s in before_damage if s.t > dropped_at and s.version and s.version < live_at_drop})
-    return {"summary": run.summary(), "events": events, "good": good, "refused": refused, "damaged": damaged,
+    return {"summary": run.summary(), "events": events, "per_step": per_step(run.samples, steps, expect), "good": good, "refused": refused, "damaged": damaged,
             "chunked": chunked, "not_ready_after_s": not_ready, "finals": sorted(finals), "checked": checked,
             "wrong": wrong, "restarted": restarted,
             "backwards": check_versions(before_damage, refused) + [
@@ -191,20 +207,74 @@ def fault_run(args, base: str, server: subprocess.Popen, work: Path, questions: 
             "versions_seen": sorted({s.version for s in run.samples if s.version})}
 
 
+def per_step(samples: list[load.Sample], steps: list[tuple[float, str]], expect: faults.Expectations) -> list[dict]:
+    """What the requests that ended between a step's effect and the next
+    one's met (a request a killed worker held fails after the kill): requests
+    lost (connection errors), non-2xx, wrong answers of those checked."""
+    bounds = [(0.0, "load alone, before the first fault")] + steps + [(float("inf"), "")]
+    rows = []
+    for (start, what), (end, _) in zip(bounds, bounds[1:]):
+        window = [s for s in samples if start <= s.t + s.ms / 1000 < end]
+        rows.append({"from_s": round(start, 1), "step": what, "requests": len(window),
+                     "lost": sum(1 for s in window if s.status == 0),
+                     "non_2xx": sum(1 for s in window if s.status and not 200 <= s.status < 300),
+                     "checked": sum(1 for s in window if s.digest is not None),
+                     "wrong": sum(1 for s in window if expect.is_wrong(s))})
+    return rows
+
+
+def readyz(base: str) -> tuple[int, Message]:
+    """``/readyz``'s status and headers (a 503 included)."""
+    try:
+        with urllib.request.urlopen(base + "/readyz", timeout=5) as resp:
+            return resp.status, resp.headers
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers
+
+
 def wait_for_status(base: str, status: int, seconds: float) -> float:
     """Seconds until ``/readyz`` answers ``status``."""
     t0 = time.monotonic()
 
     def answered() -> bool:
         try:
-            with urllib.request.urlopen(base + "/readyz", timeout=2) as resp:
-                return resp.status == status
-        except urllib.error.HTTPError as exc:
-            return exc.code == status
+            return readyz(base)[0] == status
         except OSError:
             return False
 
     load.wait_until(answered, seconds, f"/readyz to answer {status}")
+    return round(time.monotonic() - t0, 2)
+
+
+def wait_for_log(log: Path, since: int, *words: str, seconds: float) -> float:
+    """Seconds until a line the server logged past byte ``since`` of its log
+    holds all of ``words``."""
+    t0 = time.monotonic()
+    with open(log, "rb") as fh:
+        fh.seek(since)
+        text = b""
+
+        def logged() -> bool:
+            nonlocal text
+            text = text.rsplit(b"\n", 1)[-1] + fh.read()
+            return any(all(w in line for w in words) for line in text.decode(errors="replace").splitlines())
+
+        load.wait_until(logged, seconds, f"the server to log {words}")
+    return round(time.monotonic() - t0, 2)
+
+
+def wait_for_workers(base: str, version: str, seconds: float) -> float:
+    """Seconds until ``WORKERS`` workers (told apart by ``X-Served-By``)
+    have answered ``/readyz`` from ``version``."""
+    t0, on = time.monotonic(), set()
+
+    def all_on() -> bool:
+        headers = readyz(base)[1]
+        if headers["X-Index-Version"] == version:
+            on.add(headers["X-Served-By"])
+        return len(on) >= WORKERS
+
+    load.wait_until(all_on, seconds, f"{WORKERS} workers to answer from {version}")
     return round(time.monotonic() - t0, 2)
 
 
@@ -327,7 +397,7 @@ questions), before run 1:
     return f"""# Reliability under load
 
 Produced by `python bench/reliability.py --requests {args.requests} --concurrency {args.concurrency} --slow {args.slow} --slow-seconds {args.slow_seconds:g}{flags}`
-(`make reliability` runs it without `--long`) on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: the real
+(`make reliability` runs it without `--long` and `--big`) on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: the real
 `python -m service serve` with {WORKERS} gunicorn workers on 127.0.0.1, the bundled corpus,
 {args.concurrency} keep-alive client threads (bench/load.py) over 1,000 varied questions.
 Machine: {os.cpu_count()} cores, shared with other jobs (load average {load_avg:.2f} before the run);
@@ -340,6 +410,13 @@ Run 2 events (seconds from its start):
 ```
 {chr(10).join(r2["events"])}
 ```
+
+Requests by step (those that ended from the step's effect, at its time
+above, until the next step's; "lost" are connection errors):
+
+| from, s | step | requests | lost | non_2xx | checked | wrong |
+|---|---|---|---|---|---|---|
+{chr(10).join(f"| {r['from_s']} | {r['step']} | {r['requests']} | {r['lost']} | {r['non_2xx']} | {r['checked']} | {r['wrong']} |" for r in r2["per_step"])}
 
 - Versions published and sound: {', '.join(f'`{v}`' for v in r2['good'])}; refused: {', '.join(f'`{v}`' for v in r2['refused'])}; damaged while live: `{r2['damaged']}`.
 - Versions seen in run 2's responses: {', '.join(f'`{v}`' for v in r2['versions_seen'])}; refused versions served: {r2['served_refused'] or 'none'}.

@@ -139,18 +139,21 @@ def http_section(data: dict) -> list[str]:
            f"`wrk` on loopback, {info['threads']} threads, {info['connections']} connections, "
            f"{info['duration_s']} s per target, against `python -m service serve` "
            f"({info['server']}) and, as the ceiling, a bare Flask JSON endpoint under the same gunicorn "
-           "configuration. Requests cycle through the corpus's queries."
+           "configuration. Requests go through the corpus's queries in order (the warm-up through the same list from "
+           "its end); *distinct questions*: how many the list holds, so a run with fewer requests asked none twice; "
+           "*worker USS*: the largest worker's private memory after the run."
            + (f" {info['note']}" if info.get("note") else ""), "",
            "| target | corpus | req/s | p50 ms | p99 ms | requests | errors (non-2xx, socket) | % of ceiling "
-           "| server CPU µs/request | load avg |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+           "| server CPU µs/request | distinct questions | worker USS MB | load avg |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     ceiling = {r["corpus"]: r["rps"] for r in results if r["target"] == "bare flask"}
     for r in results:
         c = ceiling.get(r["corpus"]) or ceiling.get("-")
         pct = f"{100 * r['rps'] / c:.0f}%" if c and r["target"] != "bare flask" else ""
         out.append(f"| {r['target']} | {r['corpus']} | {r['rps']:,.0f} | {_f(r['p50_ms'])} | {_f(r['p99_ms'])} "
                    f"| {r['requests']:,} | {r['non2xx']}, {r['socket_errors']} | {pct} "
-                   f"| {_f(r.get('server_cpu_us'))} | {_f(r.get('load_avg_1m'))} |")
+                   f"| {_f(r.get('server_cpu_us'))} | {_f(r.get('distinct_questions'))} "
+                   f"| {_f(r.get('worker_uss_mb'))} | {_f(r.get('load_avg_1m'))} |")
     if any(r["target"].startswith("serve, ") for r in results):
         out += ["", "Rows `serve, ...` (`--parts`, `bench/ablated.py`) are the same server with a stage of the "
                 "request left out: `no-answer` chooses no answer, `no-marks` returns each passage escaped but "
@@ -177,8 +180,10 @@ def request_section(data: dict) -> list[str]:
     out = ["## One request's work, in-process", "", *_machine(info), "",
            "`service.qa.ask.search_json` (what `/api/search` computes: search, answer, highlights), "
            "single thread, per question, µs. *warm*: every passage read before (best of "
-           f"{info['rounds']} passes); *cold*: the per-passage caches emptied before each question (words "
-           "known), as on a large archive under varied questions; then the warm parts.", "",
+           f"{info['rounds']} passes); *cold*: what is kept between requests (the retriever's hit fields and "
+           "article texts, sentence vectors) emptied before each question (words known), as on a large archive "
+           "under varied questions; the answer and the highlights read the index's stored readings either way; "
+           "then the warm parts.", "",
            "| corpus | passages | questions | warm p50 | warm mean | cold p50 | cold p90 | cold mean "
            "| search mean | answer mean | 10 highlights mean | answer cold CPU p50 | answer cold CPU p90 |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -188,6 +193,15 @@ def request_section(data: dict) -> list[str]:
                    f"| {r['cold']['mean_us']:,.0f} | {r['search']['mean_us']:,.0f} | {r['answer']['mean_us']:,.0f} "
                    f"| {r['highlights']['mean_us']:,.0f} | {_us(r, 'answer_cold_cpu', 'p50_us')} "
                    f"| {_us(r, 'answer_cold_cpu', 'p90_us')} |")
+    built = [r for r in results if r.get("build")]
+    if built:
+        out += ["", "Each index as built for this run (`service index`, timed from outside: wall time, the peak "
+                "of the build's processes' summed RSS, files on disk):", "",
+                "| corpus | build s | peak RSS MB | index MB | of which readings MB | load avg | command |",
+                "|---|---|---|---|---|---|---|"]
+        out += [f"| {r['corpus']} | {r['build']['build_s']:.1f} | {r['build']['peak_rss_mb']:,.0f} "
+                f"| {r['build']['index_mb']:,.1f} | {r['build']['readings_mb']:,.1f} | {r['build']['load_avg_1m']:.2f} "
+                f"| `{r['build']['command']}` |" for r in built]
     out.append("")
     return out
 
@@ -226,6 +240,16 @@ def http_targets(http: dict | None) -> list[str]:
         ok = p50 <= limit * base50 and p99 <= limit * base99
         out.append(f"{what}: p50 {p50:.2f} vs {base50:.2f} ms ({p50 / base50:.2f}×), p99 {p99:.2f} vs "
                    f"{base99:.2f} ms ({p99 / base99:.2f}×): {'met' if ok else 'NOT met'}")
+    big = rows.get((SERVICE, "1000000"))
+    what = (f"- Worker private memory (USS, largest worker) after {WORKER_REQUESTS:,} varied requests on "
+            f"1,000,000 passages ≤ {WORKER_USS_MB} MB")
+    if not big or "worker_uss_mb" not in big:
+        out.append(f"{what}: not measured")
+    elif big["requests"] < WORKER_REQUESTS:
+        out.append(f"{what}: not measured (only {big['requests']:,} requests in the run)")
+    else:
+        out.append(f"{what}: {big['worker_uss_mb']:.1f} MB after {big['requests']:,} requests: "
+                   f"{'met' if big['worker_uss_mb'] <= WORKER_USS_MB else 'NOT met'}")
     ceiling, seeds = rows.get(CEILING_ROW), rows.get((SERVICE, "seeds"))
     if ceiling and seeds:
         out.append(f"- Context, not a target: `/api/search` through `{SERVICE}` on the seeds at "
@@ -234,7 +258,41 @@ def http_targets(http: dict | None) -> list[str]:
     return out
 
 
-def targets_section(ret: dict | None, http: dict | None) -> list[str]:
+#: Worker memory: private memory of the largest worker after this many requests.
+WORKER_REQUESTS, WORKER_USS_MB = 10_000, 150
+#: The in-process cold request at 1M passages: its mean at most this, and
+#: at most this many times the warm mean.
+COLD_MS, COLD_OVER_WARM = 1.5, 2.0
+#: The 1M build from text with the readings: seconds and peak RSS MB, and
+#: the limits allowed where the readings make those impossible.
+BUILD_LIMITS, BUILD_FALLBACK = (90, 2048), (120, 2560)
+
+
+def request_targets(request: dict | None) -> list[str]:
+    """The in-process cold request and the 1M build (with the readings),
+    from bench/request.py's 1,000,000-passage row."""
+    rows = {r["corpus"]: r for r in request["results"]} if request else {}
+    big = rows.get("1000000")
+    what = (f"- In-process cold request (`bench/request.py`) at 1,000,000 passages: mean ≤ {COLD_MS} ms and "
+            f"≤ {COLD_OVER_WARM:g}× the warm mean")
+    if not big:
+        return [f"{what}: not measured", "- 1,000,000-passage build from text with the readings: not measured"]
+    cold, warm = big["cold"]["mean_us"] / 1000, big["warm"]["mean_us"] / 1000
+    ok = cold <= COLD_MS and cold <= COLD_OVER_WARM * warm
+    out = [f"{what}: cold {cold:.3f} ms, warm {warm:.3f} ms ({cold / warm:.2f}×): {'met' if ok else 'NOT met'}"]
+    b = big.get("build")
+    what = (f"- 1,000,000-passage build from text with the readings ≤ {BUILD_LIMITS[0]} s and "
+            f"≤ {BUILD_LIMITS[1] / 1024:g} GB peak RSS (else ≤ {BUILD_FALLBACK[0]} s, "
+            f"≤ {BUILD_FALLBACK[1] / 1024:g} GB)")
+    if not b:
+        return out + [f"{what}: not measured"]
+    fits = lambda limits: b["build_s"] <= limits[0] and b["peak_rss_mb"] <= limits[1]  # noqa: E731
+    verdict = "met" if fits(BUILD_LIMITS) else "fallback met" if fits(BUILD_FALLBACK) else "NOT met"
+    return out + [f"{what}: {b['build_s']:.1f} s, {b['peak_rss_mb']:,.0f} MB peak RSS, index {b['index_mb']:,.0f} MB "
+                  f"on disk ({b['readings_mb']:,.0f} MB of it the readings): {verdict}"]
+
+
+def targets_section(ret: dict | None, http: dict | None, request: dict | None = None) -> list[str]:
     """The targets against this run's figures, computed, not typed."""
     out = ["## Targets against this run", ""]
     if ret:
@@ -256,6 +314,7 @@ def targets_section(ret: dict | None, http: dict | None) -> list[str]:
                        f"{big['tokenize_s']:.0f} s) with {big['peak_rss_mb']:,.0f} MB peak RSS (target ≤ 90 s, "
                        f"≤ 2 GB): {'met' if ok else 'NOT met'}")
     out += http_targets(http)
+    out += request_targets(request)
     out.append("")
     return out
 
@@ -319,7 +378,7 @@ def write() -> None:
              "not part of the test suite. A section a run did not redo keeps its last figures.", ""]
     data = {name: json.loads((OUT / name).read_text()) for name, _, _ in SECTIONS if (OUT / name).exists()}
     kept = _kept_sections()
-    parts += targets_section(data.get("retrieval.json"), data.get("http.json"))
+    parts += targets_section(data.get("retrieval.json"), data.get("http.json"), data.get("request.json"))
     if "retrieval.json" in data:
         plot(data["retrieval.json"]["results"])
     for name, heading, render in SECTIONS:

@@ -5,17 +5,24 @@ adds to a bare Flask endpoint, without the HTTP server and load tool.
     python bench/request.py --corpora seeds --questions 50
 
 ``service.qa.ask.search_json`` (search, answer, highlights; the very
-document the API returns) is timed per question, single thread, in three
-states of the per-passage caches (service/answer/caches.py):
+document the API returns) is timed per question, single thread.  The
+answer and the highlights read each passage's words from the arrays the
+index stored (service/index/readings.py) and keep nothing; what is still
+kept between requests is the retriever's hit fields and article texts and
+the sentence vectors:
 
-* *warm*: every passage already read: a server's steady state when the
-  same passages keep coming back (what ``bench/http_bench.py`` loads);
-* *cold*: every passage new to the worker but its words known (their
-  caches emptied before each question): a large archive under varied
-  questions, where each request reads about ten passages for the first time;
+* *warm*: every question asked before, so those are kept;
+* *cold*: those emptied before each question: a large archive under varied
+  questions, where each request meets about ten passages for the first time;
 * the warm parts: search alone, the answer alone, the ten highlights;
 * the answer stage cold, in CPU time: what one question's answer costs
   when none of its passages or sentences were read before.
+
+Each corpus's index is built first if it is not there yet (``--rebuild``:
+always), by ``python -m service index`` in a subprocess whose wall time,
+peak RSS (the process and its tokenizer processes, summed, sampled every
+20 ms) and index size on disk (the readings' share apart) are recorded in
+bench/out/build-<corpus>.json and reported with the corpus.
 
 Writes bench/out/request.json and the request section of bench/RESULTS.md.
 """
@@ -56,16 +63,60 @@ def summary(us: list[float]) -> dict:
     return {"p50_us": us[len(us) // 2], "p90_us": us[int(len(us) * 0.9)], "mean_us": statistics.fmean(us)}
 
 
-def measure(corpus: str, n_questions: int, rounds: int) -> dict:
+def tree_rss(proc) -> int:
+    """Resident bytes of ``proc`` (a psutil process) and its children now."""
+    import psutil
+
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:  # exited between listing and reading
+            pass
+    return total
+
+
+def build(corpus: str, index_dir: Path, rebuild: bool) -> dict:
+    """Build ``corpus``'s index unless it is there (see the module doc);
+    the figures of the build that made it."""
+    import psutil
+
+    from service.index.readings import READING_ARRAYS
+
+    figures = OUT / f"build-{corpus}.json"
+    if not rebuild and (index_dir / "CURRENT").exists() and figures.exists():
+        return json.loads(figures.read_text())
+    cmd = [sys.executable, "-m", "service", "index", "--corpus", str(retrieval.corpus_path(corpus)),
+           "--index", str(index_dir), "--full", *retrieval.index_flags(corpus)]
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
+    watched, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None and time.perf_counter() - t0 < 1800:
+        peak = max(peak, tree_rss(watched))
+        time.sleep(0.02)
+    if proc.wait(timeout=60) != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed")
+    seconds = time.perf_counter() - t0
+    version = index_dir / (index_dir / "CURRENT").read_text().strip()
+    files = [f for f in version.rglob("*") if f.is_file()]
+    readings = {f"{k}.npy" for k in READING_ARRAYS} | {"extra_terms.json"}
+    row = {"build_s": round(seconds, 2), "peak_rss_mb": round(peak / 2**20, 1), "load_avg_1m": load,
+           "index_mb": round(sum(f.stat().st_size for f in files) / 2**20, 1),
+           "readings_mb": round(sum(f.stat().st_size for f in files if f.name in readings) / 2**20, 1),
+           "command": " ".join(["python", *cmd[1:]]).replace(str(ROOT) + "/", "")}
+    figures.write_text(json.dumps(row, indent=2))
+    return row
+
+
+def measure(corpus: str, n_questions: int, rounds: int, rebuild: bool = False) -> dict:
     from service.answer import ANSWER_DEPTH, answer, highlight
-    from service.answer import PassageCaches
     from service.answer.semantic import forget_sentence_vectors
     from service.qa.ask import search_json
     from service.retrieval.retriever import Retriever
 
     index_dir = OUT / f"index-{corpus}"
-    subprocess.run([sys.executable, "-m", "service", "index", "--corpus", str(retrieval.corpus_path(corpus)),
-                    "--index", str(index_dir), *retrieval.index_flags(corpus)], check=True, cwd=ROOT, timeout=1800, stdout=subprocess.DEVNULL)
+    built = build(corpus, index_dir, rebuild)
     retriever = Retriever.open(index_dir, verify=False)
     questions = retrieval.query_texts(corpus, n_questions)
     for q in questions:  # every passage and word read once
@@ -82,15 +133,17 @@ def measure(corpus: str, n_questions: int, rounds: int) -> dict:
         "corpus": corpus,
         "passages": retriever.n_passages,
         "questions": len(questions),
+        "build": built,
         "warm": summary(best_of_rounds(lambda q: search_json(retriever, q, 10), questions)),
         "search": summary(best_of_rounds(lambda q: retriever.search(q, max(10, ANSWER_DEPTH)), questions)),
         "answer": summary(best_of_rounds(lambda q: answer(results[q], retriever), questions)),
         "highlights": summary(best_of_rounds(
-            lambda q: [highlight(h.text, results[q].terms, retriever.analyzer) for h in results[q].hits[:10]],
+            lambda q: [highlight(h, results[q].terms, retriever) for h in results[q].hits[:10]],
             questions)),
     }
     def forget() -> None:
-        retriever.analyzer.caches[PassageCaches].clear()
+        retriever._passage_fields.cache_clear()
+        retriever._source_text.cache_clear()
         forget_sentence_vectors()
 
     cold_us: list[float] = []
@@ -114,11 +167,12 @@ def main() -> None:
     ap.add_argument("--corpora", default="seeds,squad,100000", help="corpora (names as in retrieval.py)")
     ap.add_argument("--questions", type=int, default=300, help="distinct questions per corpus")
     ap.add_argument("--rounds", type=int, default=3, help="warm timings: the best of this many passes")
+    ap.add_argument("--rebuild", action="store_true", help="build every index again (timed) even if it is there")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     started = time.time()
     load_before = os.getloadavg()
-    rows = [measure(c, args.questions, args.rounds) for c in args.corpora.split(",")]
+    rows = [measure(c, args.questions, args.rounds, args.rebuild) for c in args.corpora.split(",")]
     info = {
         **retrieval.run_info(started, load_before),
         "rounds": args.rounds,

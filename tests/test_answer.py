@@ -176,29 +176,6 @@ def test_ask_prints_the_answer_first_or_says_the_articles_do_not_answer(capsys):
     assert doc["abstained"] is True and doc["answer"] is None
 
 
-def test_a_cached_passage_costs_the_garbage_collector_a_few_objects_not_one_per_word():
-    """The answer's passage cache lives as long as the server; every full
-    collection walks whatever it holds that the collector tracks."""
-    import gc
-
-    from service.text.analysis import Analyzer
-    from service.answer import PassageCaches
-
-    analyzer = Analyzer()
-    words = [f"Word{i} £{i}m in London" for i in range(150)]
-    text = ". ".join(" ".join(words[i:i + 15]) for i in range(0, 150, 15)) + "."
-    caches = analyzer.caches[PassageCaches]
-    caches.reading(text, 1)  # the analyzer's per-word memos, warmed
-    gc.collect()
-    before = len(gc.get_objects())
-    cached = caches.reading(text, 0)
-    gc.collect()
-    added = len(gc.get_objects()) - before
-    n_words = sum(len(s.words) for s in cached.sentences)
-    assert n_words >= 600
-    assert added < 0.1 * n_words
-
-
 def test_every_answer_carries_its_calibrated_confidence(seed_retriever):
     from service.answer.model import shipped_model
 

@@ -54,3 +54,39 @@ def test_scaling_targets_compare_p50_and_p99_with_the_1k_row():
     at_100k, at_1m = (line for line in http_lines(http) if "varied questions" in line)
     assert at_100k.endswith("p50 4.40 vs 4.00 ms (1.10×), p99 12.50 vs 10.00 ms (1.25×): NOT met")
     assert at_1m.endswith("p50 5.00 vs 4.00 ms (1.25×), p99 12.00 vs 10.00 ms (1.20×): met")
+
+
+def request_row(corpus, cold_us, warm_us, build=None):
+    row = {"corpus": corpus, "cold": {"mean_us": cold_us}, "warm": {"mean_us": warm_us}}
+    return {**row, "build": build} if build else row
+
+
+def request_lines(request):
+    return [line for line in report.targets_section(None, None, request) if "In-process" in line or "build" in line]
+
+
+def test_cold_request_and_build_targets_read_the_1m_row_of_the_request_run():
+    assert all(line.endswith(": not measured") for line in request_lines(None))
+    request = {"results": [
+        request_row("100000", 900.0, 300.0),  # not the row that measures it
+        request_row("1000000", 1400.0, 800.0, {"build_s": 101.0, "peak_rss_mb": 1900.0, "index_mb": 2100.0,
+                                               "readings_mb": 900.0}),
+    ]}
+    cold, built = request_lines(request)
+    assert cold.endswith("cold 1.400 ms, warm 0.800 ms (1.75×): met")
+    assert built.endswith("101.0 s, 1,900 MB peak RSS, index 2,100 MB on disk (900 MB of it the readings): "
+                          "fallback met")
+    request["results"][1]["cold"]["mean_us"] = 1700.0  # over 1.5 ms, under 2× warm
+    assert request_lines(request)[0].endswith("(2.12×): NOT met")
+
+
+def test_worker_memory_reads_the_1m_service_row_and_needs_enough_requests():
+    def worker_line(http):
+        return next(line for line in http_lines(http) if "Worker private memory" in line)
+
+    assert worker_line(SEEDS_RUN).endswith(": not measured")
+    few = {"results": [dict(row("service serve", "1000000", 500.0), requests=9_000, worker_uss_mb=90.0)]}
+    assert worker_line(few).endswith("not measured (only 9,000 requests in the run)")
+    enough = {"results": [dict(row("service serve", "1000000", 500.0), requests=12_000, worker_uss_mb=151.5),
+                          dict(row("serve, cached", "1000000", 500.0), requests=12_000, worker_uss_mb=80.0)]}
+    assert worker_line(enough).endswith("151.5 MB after 12,000 requests: NOT met")

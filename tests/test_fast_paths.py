@@ -1,11 +1,13 @@
 """The request path's precomputed shortcuts give exactly what the plain
 algorithms give.
 
-Highlighting and answer selection prepare each passage once (cached) so
-that a request only does the question-dependent part.  Each test here
-computes the plain way (the answer's choice by its definition,
-``service.answer.selection.plain_best``; small reference implementations
-of the rest, kept in this file) for every question of eval/ and compares.
+Highlighting and answer selection read each passage from the arrays the
+index stored for it, so that a request only does the question-dependent
+part.  Each test here computes the plain way (the answer's choice by its
+definition, ``service.answer.selection.plain_best``; the highlighter's,
+``plain_highlight``; small reference implementations of the rest, kept in
+this file) for every question of eval/ and compares.  (That the stored
+arrays are what reading the text gives: tests/test_readings.py.)
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.answer import ANSWER_DEPTH, highlight
-from service.answer.cues import PLACE_PREPOSITIONS, read_cues
-from service.answer import PassageCaches
+from service.answer.highlight import plain_highlight
+from service.answer.reading import read_passage
+from service.text.cues import PLACE_PREPOSITIONS, read_cues
 from service.answer.selection import plain_best, plain_share, select
 from service.text import analysis
 from service.text.analysis import Analyzer
-from service.text.words import word_spans
+from service.text.words import passage_words, word_spans
 from service.text.sentences import sentence_units
 from service.qa.ask import search_json
 
@@ -35,33 +38,21 @@ def eval_questions() -> list[str]:
             for line in (EVAL / name).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def plain_highlight(text: str, terms: list[str], analyzer: Analyzer) -> str:
-    """Escape the gaps and the matched words one by one, as read."""
-    wanted, out, pos = set(terms), [], 0
-    for s, e in word_spans(text):
-        if not wanted.isdisjoint(analyzer.word_terms(text[s:e])):
-            out += [html.escape(text[pos:s]), "<mark>", html.escape(text[s:e]), "</mark>"]
-            pos = e
-    out.append(html.escape(text[pos:]))
-    return "".join(out)
-
-
 def test_highlights_match_the_plain_algorithm_on_every_eval_question(seed_retriever):
     questions = eval_questions()
     assert len(questions) > 100
     for question in questions:
         result = seed_retriever.search(question, 20)
         for hit in result.hits:
-            assert highlight(hit.text, result.terms, seed_retriever.analyzer) == \
+            assert highlight(hit, result.terms, seed_retriever) == \
                 plain_highlight(hit.text, result.terms, seed_retriever.analyzer), (question, hit.passage_id)
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.text(alphabet="ab <>&\"'’-£1.,\n", max_size=60), st.text(alphabet="ab £1", max_size=12))
-def test_highlights_match_the_plain_algorithm_on_any_text(text, question):
-    analyzer = Analyzer()
-    terms = analyzer(question)
-    assert highlight(text, terms, analyzer) == plain_highlight(text, terms, analyzer)
+def test_plain_highlight_escapes_everything_and_marks_whole_words():
+    text = "Tom & Jerry's <b>cheese</b> \"cheeses\" cheesecake"
+    assert plain_highlight(text, Analyzer()("cheese"), Analyzer()) == (
+        "Tom &amp; Jerry&#x27;s &lt;b&gt;<mark>cheese</mark>&lt;/b&gt; &quot;<mark>cheeses</mark>&quot; cheesecake")
+    assert plain_highlight(text, [], Analyzer()) == html.escape(text)
 
 
 @settings(max_examples=300, deadline=None)
@@ -142,6 +133,12 @@ def test_a_replaced_retriever_is_freed_at_once_despite_its_caches(seed_retriever
         gc.enable()
 
 
+def reading(text: str, analyzer: Analyzer | None = None):
+    """The plain reading of ``text`` as a passage starting at 0."""
+    analyzer = analyzer or Analyzer()
+    return read_passage(text, 0, passage_words(text, analyzer))
+
+
 def plain_cues(sentence: str) -> tuple[tuple[str, ...], ...]:
     """Each word's cues with its context read word by word, as written."""
     surfaces = [sentence[s:e] for s, e in word_spans(sentence)]
@@ -161,7 +158,7 @@ def test_sentence_cues_read_each_words_context_as_written(seed_articles):
         "In Paris, iSoft and Accenture met; across Wales 5 trusts joined.  O'Neill wasn't there."]
     n = 0
     for text in texts:
-        for sentence in analyzer.caches[PassageCaches].reading(text, 0).sentences:
+        for sentence in reading(text, analyzer).sentences:
             words = text[sentence.start:sentence.end]
             assert sentence.cues == plain_cues(words), words
             n += len(sentence.cues)
@@ -173,7 +170,7 @@ def test_sentence_cues_read_each_words_context_as_written(seed_articles):
                                  "2007", "weeks", "ten", "x"]), min_size=1, max_size=12))
 def test_sentence_cues_on_any_word_sequence(words):
     sentence = " ".join(words) + "."
-    [analysed] = Analyzer().caches[PassageCaches].reading(sentence, 0).sentences
+    [analysed] = reading(sentence).sentences
     assert analysed.cues == plain_cues(sentence)
 
 
@@ -186,13 +183,13 @@ def plain_sentence_words(text: str) -> list[list[tuple[int, int]]]:
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet="aB1 .!?'\"’”)(\n£,-", max_size=120))
 def test_sentence_words_are_the_words_of_each_sentence_read_alone(text):
-    sentences = Analyzer().caches[PassageCaches].reading(text, 0).sentences
+    sentences = reading(text).sentences
     assert [list(zip(a.starts, a.ends)) for a in sentences] == plain_sentence_words(text)
 
 
 def test_sentence_words_on_the_seeds(seed_articles):
     analyzer = Analyzer()
     for article in seed_articles:
-        sentences = analyzer.caches[PassageCaches].reading(article.text, 0).sentences
+        sentences = reading(article.text, analyzer).sentences
         assert [list(zip(a.starts, a.ends)) for a in sentences] == plain_sentence_words(article.text)
         assert all(a.surfaces == tuple(article.text[s:e] for s, e in zip(a.starts, a.ends)) for a in sentences)

@@ -32,3 +32,14 @@ def test_older_version_sent_after_newer_arrived_is_a_regression():
 def test_workers_are_checked_separately_and_corrupt_is_flagged():
     samples = [sample(1.0, 5, "v2", "1"), sample(2.0, 5, "v1", "2"), sample(3.0, 5, "v9", "2")]
     assert reliability.check_versions(samples, refused={"v9"}) == ["worker 2 served a refused version"]
+
+
+def test_each_step_is_charged_with_the_requests_that_ended_until_the_next_one():
+    expect = reliability.faults.Expectations(["q0"])
+    expect.digests = {"v1": ["right"], "v2": ["new"]}
+    # the lost request was sent before the kill and failed after it
+    samples = [Sample(0.5, 5, 200, "v1", "1", 0, "right"), Sample(0.9, 200, 0, None, None),
+               Sample(2.5, 5, 200, "v2", "1", 0, "right"), Sample(2.6, 5, 503, "v2", "1")]
+    rows = reliability.per_step(samples, [(1.0, "kill"), (2.0, "publish")], expect)
+    assert [(r["step"], r["requests"], r["lost"], r["non_2xx"], r["checked"], r["wrong"]) for r in rows] == [
+        ("load alone, before the first fault", 1, 0, 0, 1, 0), ("kill", 1, 1, 0, 0, 0), ("publish", 2, 0, 1, 1, 1)]

@@ -42,6 +42,22 @@ def test_damage_to_the_live_version_moves_the_worker_to_a_sound_one_and_fails_re
     assert client.get("/readyz").status_code == 200
 
 
+def test_a_worker_whose_version_was_pruned_moves_to_the_published_one_and_stays_ready(two_versions):
+    # A worker slow to reload is still on a version a later publish pruned:
+    # its files are gone (its mappings still read), which is no damage to report.
+    folder, idx, old, new = two_versions
+    app = create_app(Config(index_dir=idx, scrub_interval=0, reload_interval=0), Retriever.open(idx))
+    holder = app.extensions["groundedqa"].holder
+    (folder / "c.txt").write_text("Cherries are dark.")
+    build_index(folder, idx, IndexSettings())
+    (folder / "d.txt").write_text("Dates are sweet.")
+    published = build_index(folder, idx, IndexSettings())[0]
+    assert not new.exists()  # pruned: the published version and the one before it are kept
+    assert not holder.scrub()
+    assert holder.version == published.name and holder.problem is None
+    assert app.test_client().get("/readyz").status_code == 200
+
+
 def test_with_no_sound_version_left_searches_get_a_clear_503(flip_byte, two_versions):
     _, idx, old, new = two_versions
     app = create_app(Config(index_dir=idx, scrub_interval=0), Retriever.open(idx))

@@ -198,6 +198,55 @@ def test_pruning_keeps_the_last_sound_published_version_after_a_corrupt_publish(
     assert list_versions(idx) == [served, newest]
 
 
+def _age(idx: Path) -> None:
+    """Date every file of ``idx`` an hour back: written well before any read."""
+    old = os.stat(idx).st_mtime_ns - 3600 * 10**9
+    for f in idx.rglob("*"):
+        os.utime(f, ns=(old, old))
+
+
+def _add(corpus: Path, idx: Path, name: str, text: str) -> Path:
+    (corpus / name).write_text(text)
+    assert main(["index", "--corpus", str(corpus), "--index", str(idx), "--no-semantic"]) == 0
+    return current_version(idx)
+
+
+def test_pruning_reads_a_segment_every_version_links_once_not_at_every_build(corpus, tmp_path, monkeypatch):
+    idx = tmp_path / "idx"
+    first = _add(corpus, idx, "b.txt", "Bananas are yellow.")
+    _age(idx)
+    second = _add(corpus, idx, "c.txt", "Cherries are dark.")  # the fallback, first, is read whole
+    shared = segment_file(second, "tfs.npy")
+    assert shared.samefile(segment_file(first, "tfs.npy"))  # linked, not copied
+    read, real = [], store._sha256
+    monkeypatch.setattr(store, "_sha256", lambda path, pace=None: read.append(path) or real(path, pace))
+    _add(corpus, idx, "d.txt", "Dates are sweet.")  # the fallback is now second
+    first_segment = shared.parent.name
+    assert [p for p in read if second in p.parents] and not [p for p in read if first_segment in p.parts]
+
+
+def test_pruning_reads_a_recorded_file_again_once_it_changed(corpus, tmp_path):
+    idx = tmp_path / "idx"
+    first = _add(corpus, idx, "b.txt", "Bananas are yellow.")
+    _age(idx)
+    _add(corpus, idx, "c.txt", "Cherries are dark.")
+    second_segment = [p for p in current_version(idx).iterdir() if p.is_dir() and not (first / p.name).exists()][0]
+    _age(idx)
+    third = _add(corpus, idx, "d.txt", "Dates are sweet.")  # records second's segments as sound
+    assert (idx / store.VERIFIED).exists()
+    data = second_segment / "tfs.npy"
+    with open(data, "r+b") as fh:  # damage in a segment second and third share: its mtime moves
+        fh.seek(-3, 2)
+        byte = fh.read(1)
+        fh.seek(-3, 2)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    (corpus / "e.txt").write_text("Elderberries are small.")
+    assert main(["index", "--corpus", str(corpus), "--index", str(idx), "--no-semantic", "--full"]) == 0
+    newest = current_version(idx)
+    # third (the fallback) and second hold the damaged file (first was pruned): neither is kept
+    assert third.name != newest.name and list_versions(idx) == [newest]
+
+
 def test_a_pointer_write_on_a_full_disk_leaves_nothing_behind_and_pruning_keeps_the_published(
         corpus, tmp_path, full_disk, monkeypatch, capsys):
     idx = tmp_path / "idx"

@@ -1,38 +1,54 @@
 """Highlighting: mark the question's words in a passage, safely.
 
-The text is escaped first and marked second: every character of the source
-goes through :func:`html.escape` (:mod:`.escaping`), and the only markup
-added is ``<mark>`` around whole words whose index term is one of the
-question's.  No user text ever reaches a regular expression: the patterns
-are fixed, and matching is done by comparing analyzed terms.
+Every character of the source goes through :func:`html.escape`, and the
+only markup added is ``<mark>`` around whole words whose index term is one
+of the question's.  No user text ever reaches a regular expression:
+matching is done by comparing analyzed terms.  Escaping is character by
+character, so the gaps and the marked words are escaped apart.
+
+:func:`plain_highlight` is the definition, reading the words from the
+text; :func:`highlight`, on the request path, finds them in the words the
+index stored for the passage (:mod:`service.index.readings`), and gives the
+same (a test compares them).
 """
 
 from __future__ import annotations
 
-from itertools import chain
-from typing import Collection
+import html
+from typing import Collection, Iterable
 
+import numpy as np
+
+from ..retrieval.retriever import Hit, Retriever
 from ..text.analysis import Analyzer
-from .caches import PassageCaches
-from .escaping import EscapedPassage
+from ..text.words import word_spans
 
 
-def _matched_words(escaped: EscapedPassage, terms: Collection[str]) -> list[int]:
-    """Indices, in text order, of the words carrying any of ``terms``."""
-    by_term = escaped.by_term
-    return sorted(set(chain.from_iterable(map(by_term.__getitem__, by_term.keys() & terms))))
-
-
-def highlight(text: str, terms: Collection[str], analyzer: Analyzer) -> str:
-    """``text`` as escaped HTML with the words carrying any of ``terms`` in
-    ``<mark>``; with no terms, the escaped text alone."""
-    escaped = analyzer.caches[PassageCaches].escaped(text)
-    html = escaped.text
-    out = []
-    pos = 0
-    for i in _matched_words(escaped, terms):
-        start, end = escaped.spans[i]
-        out += (html[pos:start], "<mark>", html[start:end], "</mark>")
-        pos = end
-    out.append(html[pos:])
+def _marked(text: str, spans: Iterable[tuple[int, int]]) -> str:
+    """``text`` escaped, with the words at ``spans`` (in order) in ``<mark>``."""
+    out, pos = [], 0
+    for s, e in spans:
+        out += (html.escape(text[pos:s]), "<mark>", html.escape(text[s:e]), "</mark>")
+        pos = e
+    out.append(html.escape(text[pos:]))
     return "".join(out)
+
+
+def plain_highlight(text: str, terms: Collection[str], analyzer: Analyzer) -> str:
+    """``text`` as escaped HTML with the words carrying any of ``terms`` in
+    ``<mark>``, each word read from the text; with no terms, the escaped text."""
+    wanted = set(terms)
+    return _marked(text, ((s, e) for s, e in word_spans(text)
+                          if not wanted.isdisjoint(analyzer.word_terms(text[s:e]))))
+
+
+def highlight(hit: Hit, terms: Collection[str], retriever: Retriever) -> str:
+    """:func:`plain_highlight` of ``hit``'s text, from its stored words."""
+    words = retriever.passage_words(hit)
+    found, _ = words.words_with(terms)
+    if not len(found):
+        return html.escape(hit.text)
+    found = np.unique(found)
+    starts = words.columns["w_start"][found].tolist()
+    ends = map(int.__add__, starts, words.columns["w_len"][found].tolist())
+    return _marked(hit.text, zip(starts, ends))

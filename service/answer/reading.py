@@ -1,24 +1,31 @@
-"""A passage read once, whatever the question: its sentences, each with its
-words' spans in the source, index terms and (when first asked for)
-answer-type cues, and which sentences hold each term.
+"""A passage read whatever the question: its sentences, each with its
+words' spans in the source, index terms and answer-type cues, and which
+sentences hold each of a question's terms.
 
-The same top passages come back for question after question, so a
-reading is kept (:mod:`.caches`) and only the question-dependent part is
-done per request.
+:func:`read_passage` reads it from the text (the definition);
+:class:`StoredPassage` takes it from the arrays the index stored for the
+passage when it was indexed (:mod:`service.index.readings`), working out
+each part only when first asked for, so a request does only the
+question-dependent part and keeps nothing between requests.  A test holds
+the two equal.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, reduce
 from itertools import compress
+from operator import or_
 from typing import NamedTuple
 
+import numpy as np
+
+from ..index.reading_view import PassageWords
 from ..text.analysis import positions_by_term
+from ..text.cues import CUES_OF_BITS, NORMALIZED, sentence_cues
 from ..text.sentences import sentence_units
 from ..text.words import Words
-from .cues import NORMALIZED, sentence_cues
 
 
 class Word(NamedTuple):
@@ -30,30 +37,15 @@ class Word(NamedTuple):
     cue: tuple[str, ...]  # answer types this word can fill
 
 
-@dataclass(frozen=True)
-class SentenceReading:
-    """A sentence of a passage, read once whatever the question."""
+class _Sentence:
+    """What a sentence's reading derives from its words' columns (``cues``,
+    ``surfaces``, ``starts``, ``ends``, ``word_terms``)."""
 
-    start: int  # in the source
-    end: int
-    paragraph: int
-    # Word j is surfaces[j] at starts[j]:ends[j] in the source, with index
-    # terms word_terms[j].  Columns of plain tuples of ints and strings
-    # rather than a Word object per word: CPython's garbage collector stops
-    # tracking such tuples, and the passage cache holds hundreds of
-    # thousands of words, which every full collection would otherwise walk.
+    cues: tuple[tuple[str, ...], ...]
+    surfaces: tuple[str, ...]
     starts: tuple[int, ...]
     ends: tuple[int, ...]
     word_terms: tuple[tuple[str, ...], ...]
-    surfaces: tuple[str, ...]  # as written, one shared string per spelling
-    terms: frozenset[str]
-
-    # Worked out when first read (a question asking for a type of answer,
-    # or the chosen sentence): most sentences a request reads never are.
-    @cached_property
-    def cues(self) -> tuple[tuple[str, ...], ...]:
-        """Each word's answer-type cues, as if no word were in the question."""
-        return sentence_cues(self.surfaces)
 
     @cached_property
     def cued(self) -> tuple[int, ...]:
@@ -69,6 +61,45 @@ class SentenceReading:
     def words(self) -> tuple[Word, ...]:
         return tuple(map(Word, self.starts, self.ends, self.word_terms, self.cues))
 
+    def _key(self) -> tuple:
+        return (self.start, self.end, self.paragraph, self.starts, self.ends, self.word_terms, self.surfaces,
+                self.terms)
+
+    # Equal readings whichever way they were read: the fast path's choice
+    # is compared with the definition's (tests/test_fast_paths.py).
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Sentence) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+
+@dataclass(frozen=True, eq=False)
+class SentenceReading(_Sentence):
+    """A sentence of a passage, read from its text."""
+
+    start: int  # in the source
+    end: int
+    paragraph: int
+    # Word j is surfaces[j] at starts[j]:ends[j] in the source, with index
+    # terms word_terms[j]: columns, a Word built only when asked for.
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+    word_terms: tuple[tuple[str, ...], ...]
+    surfaces: tuple[str, ...]  # as written, one shared string per spelling
+    terms: frozenset[str]
+
+    # Worked out when first read (a question asking for a type of answer,
+    # or the chosen sentence): most sentences a request reads never are.
+    @cached_property
+    def cues(self) -> tuple[tuple[str, ...], ...]:  # type: ignore[override]
+        """Each word's answer-type cues, as if no word were in the question."""
+        return sentence_cues(self.surfaces)
+
+    @property
+    def n_terms(self) -> int:
+        return len(self.terms)
+
 
 @dataclass(frozen=True)
 class PassageReading:
@@ -76,6 +107,14 @@ class PassageReading:
 
     sentences: tuple[SentenceReading, ...]
     by_term: dict[str, tuple[int, ...]]
+
+    def term_masks(self, bits: dict[str, int]) -> list[int]:
+        """Each sentence's mask of the terms in ``bits`` (term → its bit)."""
+        masks = [0] * len(self.sentences)
+        for t, bit in bits.items():
+            for i in self.by_term.get(t, ()):
+                masks[i] |= bit
+        return masks
 
 
 def read_passage(text: str, base: int, words: Words) -> PassageReading:
@@ -96,3 +135,70 @@ def read_passage(text: str, base: int, words: Words) -> PassageReading:
             base + s, base + e, pno, tuple(map(base.__add__, words.starts[i:j])),
             tuple(map(base.__add__, words.ends[i:j])), terms, words.surfaces[i:j], frozenset().union(*terms)))
     return PassageReading(tuple(out), positions_by_term(a.terms for a in out))
+
+
+class StoredSentence(_Sentence):
+    """A sentence of a :class:`StoredPassage`: what
+    :class:`SentenceReading` holds, its words' columns sliced from the
+    passage's when first read."""
+
+    def __init__(self, passage: StoredPassage, start: int, end: int, paragraph: int, first: int, n_words: int,
+                 n_terms: int) -> None:
+        self._passage, self._first, self._last = passage, first, first + n_words
+        self.start, self.end, self.paragraph, self.n_terms = start, end, paragraph, n_terms
+
+    def _column(self, k: int) -> tuple:
+        return self._passage.word_columns[k][self._first:self._last]
+
+    starts = cached_property(lambda self: self._column(0))  # type: ignore[assignment]
+    ends = cached_property(lambda self: self._column(1))  # type: ignore[assignment]
+    word_terms = cached_property(lambda self: self._column(2))  # type: ignore[assignment]
+    surfaces = cached_property(lambda self: self._column(3))  # type: ignore[assignment]
+    cues = cached_property(lambda self: self._column(4))  # type: ignore[assignment]
+
+    @cached_property
+    def terms(self) -> frozenset[str]:
+        return frozenset().union(*self.word_terms)
+
+
+class StoredPassage:
+    """A passage's reading from the index's arrays (``words``), for the
+    passage ``text`` starting at ``base`` in its source."""
+
+    def __init__(self, words: PassageWords, text: str, base: int) -> None:
+        self._words, self._text, self._base = words, text, base
+        c = words.columns
+        rows = zip(*(c[k].tolist() for k in ("s_start", "s_end", "s_para", "s_first", "s_words", "s_nterms")))
+        self.sentences = tuple(StoredSentence(self, base + s, base + e, p, f, n, t) for s, e, p, f, n, t in rows)
+
+    @cached_property
+    def word_columns(self) -> tuple[tuple, ...]:
+        """Every word's start and end in the source, terms, spelling and
+        cues: what a sentence's words are sliced from."""
+        c, text, base, name = self._words.columns, self._text, self._base, self._words.term_name
+        starts = c["w_start"].tolist()
+        ends = [s + n for s, n in zip(starts, c["w_len"].tolist())]
+        return (tuple(map(base.__add__, starts)), tuple(map(base.__add__, ends)),
+                tuple(tuple(map(name, ids)) for ids in self._words.word_terms()),
+                tuple(map(text.__getitem__, map(slice, starts, ends))),
+                tuple(map(CUES_OF_BITS.__getitem__, c["w_cues"].tolist())))
+
+    def term_masks(self, bits: dict[str, int]) -> list[int]:
+        """:meth:`PassageReading.term_masks`, from the words' term ids."""
+        masks = [0] * len(self.sentences)
+        words, ids = self._words.words_with(bits)
+        if not len(words):
+            return masks
+        c = self._words.columns
+        first, count = c["s_first"].astype(np.int64), c["s_words"].astype(np.int64)
+        sentence = first.searchsorted(words, side="right") - 1
+        bit_of = {self._words.term_id(t): bit for t, bit in bits.items()}
+        inside = (sentence >= 0) & (words < first[sentence] + count[sentence])
+        for s, i in zip(sentence[inside].tolist(), ids[inside].tolist()):
+            masks[s] |= bit_of[i]
+        return masks
+
+
+def union_mask(masks: list[int]) -> int:
+    """The union of sentences' masks: the passage's."""
+    return reduce(or_, masks, 0)

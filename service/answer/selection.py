@@ -24,7 +24,8 @@ over features a reader can check:
 them all by the prefilter (the first of equals first), scores the
 finalists in full, and the first best wins.  :func:`select`, on the
 request path, gives exactly the same candidate while skipping most of the
-work: it reads each passage's sentences from the per-passage cache, sums
+work: it reads each passage's sentences from the index's stored
+readings (:class:`~.reading.StoredPassage`), sums
 shares over bit masks, works out a run's type cue only when it could
 still be a finalist, skips passages whose best conceivable prefilter
 score cannot make the finalists, and keeps sentence vectors
@@ -40,12 +41,11 @@ import numpy as np
 
 from ..retrieval.retriever import Hit, Retriever, SearchResult
 from ..text.words import passage_words
-from .caches import PassageCaches
 from .candidates import (MAX_RUN, Candidate, Sentence, answering_hits, asked_word, cheap_features,
                          choose, feature_bounds, misses_focus, nearness, ranked_by, run_cosine, sentence_for)
 from .model import SelectorModel, shipped_model
 from .question import Question, read_question
-from .reading import PassageReading, SentenceReading, read_passage
+from .reading import PassageReading, SentenceReading, StoredPassage, StoredSentence, read_passage, union_mask
 from .semantic import question_vector
 
 # -- the definition ---------------------------------------------------------------
@@ -137,18 +137,9 @@ class _Shares:
         self._total = q.total
         self._memo: dict[int, float] = {}
 
-    def union(self, passage: PassageReading) -> int:
-        """The mask of the question's terms anywhere in the passage (the
-        bits are distinct, so their sum is their union)."""
-        return sum(map(self.bits.__getitem__, self.bits.keys() & passage.by_term.keys()))
-
-    def masks(self, passage: PassageReading) -> list[int]:
+    def masks(self, passage: PassageReading | StoredPassage) -> list[int]:
         """Each sentence's mask of the question's terms."""
-        masks = [0] * len(passage.sentences)
-        for t, bit in self.bits.items():
-            for i in passage.by_term.get(t, ()):
-                masks[i] |= bit
-        return masks
+        return passage.term_masks(self.bits)
 
     def __call__(self, mask: int) -> float:
         share = self._memo.get(mask)
@@ -167,7 +158,7 @@ class _Roles:
     words of the wanted answer type (not in the question) and of its words
     the question asks about, each worked out only when first needed."""
 
-    def __init__(self, passage: PassageReading, q: Question) -> None:
+    def __init__(self, passage: StoredPassage, q: Question) -> None:
         self._sentences = passage.sentences
         self._q = q
         self._typed: dict[int, list[int]] = {}
@@ -186,7 +177,7 @@ class _Roles:
         return self._asked[i]
 
 
-def _run_positions(passage: PassageReading, first: int, n: int, of: Callable[[int], list[int]]) -> list[int]:
+def _run_positions(passage: StoredPassage, first: int, n: int, of: Callable[[int], list[int]]) -> list[int]:
     """Word positions ``of`` each sentence of a run, counted from the run's first word."""
     out: list[int] = []
     offset = 0
@@ -196,7 +187,7 @@ def _run_positions(passage: PassageReading, first: int, n: int, of: Callable[[in
     return out
 
 
-def _run_nearness(passage: PassageReading, first: int, n: int, q: Question, roles: _Roles) -> float:
+def _run_nearness(passage: StoredPassage, first: int, n: int, q: Question, roles: _Roles) -> float:
     """:func:`plain_nearness` of the run of ``n`` sentences from ``first``,
     from the positions ``roles`` keeps."""
     if q.kind is None or misses_focus(q, passage.sentences[first:first + n]):
@@ -216,7 +207,7 @@ class Selection:
     best: Candidate | None
     hits: tuple[Hit, ...]
     shares: _Shares
-    caches: PassageCaches  # of the index the hits are from
+    read: Callable[[Hit], StoredPassage]  # a hit's passage, as :func:`select` read it
 
     def may_state(self, hit: Hit) -> bool:
         """Could a sentence of ``hit`` state the answer (it must hold half
@@ -226,16 +217,15 @@ class Selection:
         same order, some left out), so skipping such passages changes no
         citation."""
         assert self.best is not None
-        passage = self.caches.reading(hit.text, hit.start_char)
-        return self.shares(self.shares.union(passage)) >= self.best.coverage / 2
+        return self.shares(union_mask(self.shares.masks(self.read(hit)))) >= self.best.coverage / 2
 
     def sentence_shares(self, hit: Hit) -> Iterator[tuple[SentenceReading, float]]:
         """Each sentence of ``hit`` with its share of the question's weight."""
-        passage = self.caches.reading(hit.text, hit.start_char)
+        passage = self.read(hit)
         return zip(passage.sentences, map(self.shares, self.shares.masks(passage)))
 
 
-def _runs(sentences: tuple[SentenceReading, ...], masks: list[int],
+def _runs(sentences: tuple[SentenceReading, ...] | tuple[StoredSentence, ...], masks: list[int],
           shares: _Shares) -> Iterator[tuple[int, int, int, bool]]:
     """The runs a candidate can be, in order: (first sentence, length, mask
     of the question's terms in the run, whether it holds a term the
@@ -247,7 +237,7 @@ def _runs(sentences: tuple[SentenceReading, ...], masks: list[int],
             if last >= len(sentences) or sentences[last].paragraph != sentences[i].paragraph:
                 break
             mask |= masks[last]
-            novel = novel or len(sentences[last].terms) > masks[last].bit_count()
+            novel = novel or sentences[last].n_terms > masks[last].bit_count()
             if n == 1 or shares(mask) > shares(masks[i]):
                 yield i, n, mask, novel
 
@@ -259,7 +249,7 @@ def select(result: SearchResult, retriever: Retriever, model: SelectorModel | No
     q = read_question(result.query, result.terms, retriever)
     hits, top, top_rank = answering_hits(result, q)
     shares = _Shares(q)
-    caches = retriever.analyzer.caches[PassageCaches]
+    read = _passages(retriever)
     prefilter, size = model.prefilter, model.finalists
     finalists: list[tuple[float, tuple, tuple[float, ...], Hit, tuple[SentenceReading, ...]]] = []
     for h, hit in enumerate(hits):
@@ -267,13 +257,14 @@ def select(result: SearchResult, retriever: Retriever, model: SelectorModel | No
         if len(finalists) == size and prefilter.ceiling(
                 *feature_bounds(q, (0.0, 1.0), 1.0, bm25, rank, (1, MAX_RUN), (False, True))) <= finalists[-1][0]:
             continue  # not even a passage holding every question word could make the finalists
-        passage = caches.reading(hit.text, hit.start_char)
-        context = shares(shares.union(passage))
+        passage = read(hit)
+        masks = shares.masks(passage)
+        context = shares(union_mask(masks))
         if len(finalists) == size and prefilter.ceiling(
                 *feature_bounds(q, (0.0, context), context, bm25, rank, (1, MAX_RUN), (False, True))) <= finalists[-1][0]:
             continue  # no candidate here can
         roles = _Roles(passage, q)
-        for i, n, mask, novel in _runs(passage.sentences, shares.masks(passage), shares):
+        for i, n, mask, novel in _runs(passage.sentences, masks, shares):
             coverage = shares(mask)
             if len(finalists) == size and prefilter.ceiling(
                     *feature_bounds(q, (coverage, coverage), context, bm25, rank, (n, n), (novel, novel))) <= finalists[-1][0]:
@@ -293,4 +284,17 @@ def select(result: SearchResult, retriever: Retriever, model: SelectorModel | No
         _, _, _, hit, run = finalists[j]
         terms = frozenset().union(*(a.terms for a in run))
         best = Candidate(tuple(sentence_for(hit, a, q) for a in run), terms, full, score, margin)
-    return Selection(q, best, tuple(hits), shares, caches)
+    return Selection(q, best, tuple(hits), shares, read)
+
+
+def _passages(retriever: Retriever) -> Callable[[Hit], StoredPassage]:
+    """A hit → its passage's stored reading, each read once per request."""
+    read: dict[str, StoredPassage] = {}
+
+    def passage(hit: Hit) -> StoredPassage:
+        found = read.get(hit.passage_id)
+        if found is None:
+            found = read[hit.passage_id] = StoredPassage(retriever.passage_words(hit), hit.text, hit.start_char)
+        return found
+
+    return passage

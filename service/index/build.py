@@ -25,6 +25,7 @@ from ..corpus.reader import Article, CorpusReport, load_corpus
 from .arrays import ArrayBuilder
 from ..embedding.shared import encoder_fingerprint
 from .passage_terms import TermMerger, default_workers, tokenize_chunks
+from .readings import ReadingSpill
 from .segments import new_segment_name, write_segment
 from .store import (IndexFault, StoredIndex, build_lock, current_version, list_versions, load_best, load_version,
                     new_staging, publish, read_manifest, save_index)
@@ -93,6 +94,7 @@ class PendingSegment:
     articles: list[Article]  # in source-ID order
     builder: ArrayBuilder
     passages: dict[str, np.ndarray]
+    readings: ReadingSpill
     vectors: tuple[np.ndarray, np.ndarray] | None
     stats: dict
 
@@ -103,6 +105,7 @@ class PendingSegment:
         path.mkdir()
         # The big arrays go straight to the unpublished version's files.
         write_segment(path, self.builder.finish(path), self.articles, self.passages, self.vectors)
+        self.readings.write(path, self.builder.vocab)
         return name
 
 
@@ -120,8 +123,8 @@ def prepare_segment(articles: list[Article], settings: IndexSettings, progress: 
     # listed its records in.
     articles = sorted(articles, key=lambda a: a.source_id)
     workers = default_workers(articles) if workers is None else workers
-    builder = ArrayBuilder()
-    passages, worker_s = _tokenize(articles, settings, workers, builder, progress)
+    builder, readings = ArrayBuilder(), ReadingSpill()
+    passages, worker_s = _tokenize(articles, settings, workers, builder, readings, progress)
     # analysis_s: wall-clock seconds until every passage was cut and
     # analysed (by ``workers`` processes, busy ``worker_s`` in all).
     stats = {"analysis_s": round(time.perf_counter() - started, 3), "workers": workers, "worker_s": worker_s}
@@ -133,7 +136,7 @@ def prepare_segment(articles: list[Article], settings: IndexSettings, progress: 
                                                         passages["p_start"].tolist(), passages["p_end"].tolist())]
         vectors = encode_passages(texts, progress=progress)
         stats["vectors_s"] = round(time.perf_counter() - started - stats["analysis_s"], 3)
-    return PendingSegment(articles, builder, passages, vectors, stats)
+    return PendingSegment(articles, builder, passages, readings, vectors, stats)
 
 
 def semantic_info(semantic: bool) -> dict | None:
@@ -187,16 +190,19 @@ def build_from_report(
 
 
 def _tokenize(
-    articles: list[Article], settings: IndexSettings, workers: int, builder: ArrayBuilder, progress: bool
+    articles: list[Article], settings: IndexSettings, workers: int, builder: ArrayBuilder,
+    readings: ReadingSpill, progress: bool
 ) -> tuple[dict[str, np.ndarray], float]:
-    """Cut and analyse every article into ``builder``; returns the passage
-    span arrays and the seconds the tokenizers were busy."""
+    """Cut and analyse every article into ``builder`` (and the passages'
+    readings into ``readings``); returns the passage span arrays and the
+    seconds the tokenizers were busy."""
     merger = TermMerger(builder.term_id)
     counts, p_n, p_start, p_end = [], [], [], []
     bar = _progress(len(articles), progress)
     worker_s = 0.0
     for chunk in tokenize_chunks(articles, settings, workers):
         builder.add_documents(merger.global_ids(chunk), chunk.lens)
+        readings.add(chunk.worker, chunk.readings, chunk.new_extra, lambda ids: merger.ids_of(chunk.worker, ids))
         counts.append(chunk.passages_per_article)
         p_n.append(chunk.p_n)
         p_start.append(chunk.p_start)

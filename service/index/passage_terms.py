@@ -38,6 +38,7 @@ from ..config import IndexSettings
 from ..corpus.passages import make_passages
 from ..corpus.reader import Article
 from ..text.analysis import Analyzer
+from .readings import ReadingRecorder
 
 #: Characters of article text per chunk handed to a worker (~20k passages).
 CHUNK_CHARS = 12_000_000
@@ -57,6 +58,8 @@ class ChunkResult:
     p_end: np.ndarray  # int64
     ids: np.ndarray  # int32 local term ids of the passages, back to back
     lens: np.ndarray  # int32 ids per passage
+    readings: dict[str, np.ndarray]  # the passages' readings, local term ids (:mod:`.readings`)
+    new_extra: list[str]  # the tokenizer's new extra terms of words, in their id order
     seconds: float  # time spent cutting and analysing
 
 
@@ -69,7 +72,9 @@ class ChunkTokenizer:
         self.settings = settings
         self.vocab: dict[str, int] = {}
         self._sent = 0  # local terms already reported to the parent
-        self._term_ids = Analyzer(settings).term_ids(self._term_id)
+        analyzer = Analyzer(settings)
+        self._term_ids = analyzer.term_ids(self._term_id)
+        self._reader = ReadingRecorder(analyzer, self.vocab)
 
     def _term_id(self, term: str) -> int:
         return self.vocab.setdefault(term, len(self.vocab))
@@ -77,7 +82,7 @@ class ChunkTokenizer:
     def __call__(self, articles: Sequence[tuple[str, str | None, str]]) -> ChunkResult:
         """Cut and count ``(source_id, title, text)`` articles."""
         started = time.perf_counter()
-        settings, term_ids = self.settings, self._term_ids
+        settings, term_ids, read = self.settings, self._term_ids, self._reader.add
         counts, p_n, p_start, p_end = [], [], [], []
         packed, lens = bytearray(), []
         for source_id, title, text in articles:
@@ -93,8 +98,10 @@ class ChunkTokenizer:
                 ids = title_ids + term_ids(p.text)
                 packed += ids
                 lens.append(len(ids) // 4)
+                read(p.text)
         vocab_order = list(self.vocab)  # dicts keep insertion order: id order
         new_terms, self._sent = vocab_order[self._sent:], len(vocab_order)
+        readings, new_extra = self._reader.take()
         return ChunkResult(
             worker=os.getpid(),
             new_terms=new_terms,
@@ -104,6 +111,8 @@ class ChunkTokenizer:
             p_end=np.array(p_end, dtype=np.int64),
             ids=np.frombuffer(packed, dtype=np.int32),
             lens=np.array(lens, dtype=np.int32),
+            readings=readings,
+            new_extra=new_extra,
             seconds=time.perf_counter() - started,
         )
 
@@ -172,3 +181,8 @@ class TermMerger:
         new = np.fromiter(map(self._term_id, chunk.new_terms), dtype=np.int32, count=len(chunk.new_terms))
         remap = self._remap[chunk.worker] = np.concatenate([old, new])
         return remap[chunk.ids]
+
+    def ids_of(self, worker: int, ids: np.ndarray) -> np.ndarray:
+        """Local term ids of tokenizer ``worker`` (whose chunk was mapped
+        already) in global ids."""
+        return self._remap[worker][ids]

@@ -18,6 +18,8 @@ Files of a segment directory (``seg-…/``)::
     ptr, docs, tfs, doc_len, bitmap_row, bitmaps .npy   the postings
     p_source, p_n, p_start, p_end .npy                   the passages
     sources.json, text_offsets.npy, texts.bin            the articles
+    r_*, w_*, s_* .npy, extra_terms.json                 the passages' readings
+                                                         (:mod:`service.index.readings`)
     vectors.npy, vector_scales.npy                       (if semantic)
 
 Within a segment, articles are in source-ID order and passages follow
@@ -38,6 +40,7 @@ import numpy as np
 from ..corpus.reader import Article
 from .arrays import SegmentArrays
 from .checks import damage
+from .readings import ReadingArrays, load_readings, reading_problem
 
 POSTING_ARRAYS = ("ptr", "docs", "tfs", "doc_len", "bitmap_row", "bitmaps")
 PASSAGE_ARRAYS = ("p_source", "p_n", "p_start", "p_end")
@@ -60,6 +63,7 @@ class Segment:
     sources: list[dict[str, Any]]  # id, title, url, date
     text_offsets: np.ndarray  # byte offsets into texts.bin, len(sources) + 1
     texts: np.ndarray  # uint8 memory map of texts.bin
+    readings: ReadingArrays  # the passages' words and sentences, as the answer reads them
     vectors: np.ndarray | None = None  # int8 (passages, dim)
     vector_scales: np.ndarray | None = None  # float32 (passages,)
     #: Indices into ``sources`` of the articles deleted from this segment.
@@ -131,15 +135,17 @@ def load_segment(path: Path, name: str, deleted: frozenset[int], semantic: Any) 
         texts = np.memmap(path / "texts.bin", dtype=np.uint8, mode="r") if size else np.zeros(0, np.uint8)
         vectors = [np.load(path / f"{k}.npy", mmap_mode="r", allow_pickle=False)
                    for k in VECTOR_ARRAYS] if semantic else [None, None]
+        readings = load_readings(path)
     except (OSError, ValueError) as exc:
         raise SegmentFault(f"unreadable index file ({exc})") from None
     arrays = SegmentArrays(terms=terms, **arr)
     if not all(isinstance(i, int) and 0 <= i < len(sources) for i in deleted):
         raise SegmentFault("a deleted article is out of range (damaged index)")
-    problem = damage(arrays, passages, sources, offsets, texts.shape[0], semantic, *vectors)
+    problem = damage(arrays, passages, sources, offsets, texts.shape[0], semantic, *vectors) or reading_problem(
+        readings, arrays.n_docs, len(terms), np.asarray(passages["p_end"]) - np.asarray(passages["p_start"]))
     if problem:
         raise SegmentFault(f"{name}: {problem} (damaged index)")
-    return Segment(name, arrays, passages, sources, offsets, texts, *vectors, deleted=deleted)
+    return Segment(name, arrays, passages, sources, offsets, texts, readings, *vectors, deleted=deleted)
 
 
 def _write_json(path: Path, obj: Any) -> None:

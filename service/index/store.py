@@ -30,6 +30,8 @@ import json
 import logging
 import os
 import shutil
+import stat
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +44,15 @@ log = logging.getLogger(__name__)
 #: 2: per-term max weights and frequent-term bitmaps for the pruned scorer.
 #: 3: versions named by sequence number; the manifest records the corpus's path.
 #: 4: segments of term frequencies, weighted when loaded; deletions.
-FORMAT_VERSION = 4
+#: 5: segments store their passages' readings (words, terms, cues, sentences).
+FORMAT_VERSION = 5
 POINTER = "CURRENT"
+#: The files pruning read whole and found sound (see :func:`prune`).
+VERIFIED = ".verified.json"
+#: Timestamps are coarse (a kernel tick, or a second on some file systems):
+#: a file written within this long before it was read might have been
+#: written again without its mtime moving, so its record is not trusted.
+RACY_NS = 2_000_000_000
 
 
 class IndexFault(Exception):
@@ -200,16 +209,21 @@ def prune(index_dir: Path, keep: str, previous: str | None) -> None:
     than ``previous`` other than ``keep`` were never published (a build
     killed, or whose pointer could not be written), and a corrupt publish
     is no fallback, so neither is kept in place of the last one served.
-    Soundness is the files' checksums, read for the kept fallback only.
+    Soundness is the files' checksums, checked for the kept fallback only;
+    a file read whole once and unchanged since (same inode, size and mtime:
+    :data:`VERIFIED` records them) is not read again, so a big segment
+    that every version of a growing archive links is read once, not at
+    every build.  Silent damage that keeps the mtime is the scrub's to find.
     """
     index_dir = Path(index_dir)
     versions = [v for v in list_versions(index_dir) if v.name != keep]
     limit = sequence(previous) if previous else sequence(keep)
+    trusted = _read_verified(index_dir)
     fallback = None
     for v in reversed(versions):
         if v.name == previous or sequence(v.name) < limit:
             try:
-                verify_files(v, read_manifest(v))
+                verify_files(v, read_manifest(v), trusted=trusted)
             except IndexFault:
                 continue
             fallback = v
@@ -222,6 +236,33 @@ def prune(index_dir: Path, keep: str, previous: str | None) -> None:
             shutil.rmtree(leftover, ignore_errors=True)
         else:
             leftover.unlink(missing_ok=True)
+    _write_verified(index_dir, trusted, [index_dir / keep] + ([fallback] if fallback else []))
+
+
+def _file_key(st: os.stat_result) -> str:
+    return f"{st.st_dev}:{st.st_ino}"
+
+
+def _read_verified(index_dir: Path) -> dict[str, list]:
+    """The record of files read whole and found sound: inode → [size, mtime_ns, sha256, read at (ns)]."""
+    try:
+        record = json.loads((index_dir / VERIFIED).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _write_verified(index_dir: Path, trusted: dict[str, list], kept: list[Path]) -> None:
+    """Save the record for the files the kept versions hold.  Losing it
+    costs only a re-read, so a write that fails (a full disk) is let go."""
+    tmp = index_dir / f".tmp-verified-{uuid.uuid4().hex[:8]}"
+    try:
+        held = {_file_key(f.stat()) for v in kept for f in v.rglob("*") if f.is_file()}
+        _write_json(tmp, {k: r for k, r in trusted.items() if k in held})
+        os.replace(tmp, index_dir / VERIFIED)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        log.info("%s: verification record not saved: %s", index_dir, exc)
 
 
 def list_versions(index_dir: Path) -> list[Path]:
@@ -298,18 +339,33 @@ def read_manifest(version: Path) -> dict[str, Any]:
 
 
 def verify_files(version: Path, manifest: dict[str, Any], checksums: bool = True,
-                 pace: Callable[[int], None] | None = None) -> None:
+                 pace: Callable[[int], None] | None = None, trusted: dict[str, list] | None = None) -> None:
     """Check that every file the manifest lists is there with its size and,
     with ``checksums``, its sha256; ``pace(n)`` is called after each ``n``
-    bytes read (a background scrub sleeps in it, to bound its I/O)."""
+    bytes read (a background scrub sleeps in it, to bound its I/O).  With
+    ``trusted`` (the record :func:`prune` keeps), a file recorded there as
+    read and sound, unchanged since and not written just before that read,
+    is not read again; the files read are recorded in it."""
     for name, info in (manifest.get("files") or {}).items():
         f = version / name
-        if not f.is_file():
+        try:
+            st = f.stat()
+        except OSError:
+            st = None
+        if st is None or not stat.S_ISREG(st.st_mode):
             raise IndexFault(f"{f}: missing index file")
-        if f.stat().st_size != info.get("bytes"):
-            raise IndexFault(f"{f}: size {f.stat().st_size}, manifest says {info.get('bytes')} (truncated?)")
-        if checksums and _sha256(f, pace) != info.get("sha256"):
+        if st.st_size != info.get("bytes"):
+            raise IndexFault(f"{f}: size {st.st_size}, manifest says {info.get('bytes')} (truncated?)")
+        if not checksums:
+            continue
+        seen, record = [st.st_size, st.st_mtime_ns, info.get("sha256")], (trusted or {}).get(_file_key(st))
+        if isinstance(record, list) and len(record) == 4 and record[:3] == seen and st.st_mtime_ns < record[3] - RACY_NS:
+            continue
+        read_at = time.time_ns()
+        if _sha256(f, pace) != info.get("sha256"):
             raise IndexFault(f"{f}: checksum mismatch (corrupted)")
+        if trusted is not None:
+            trusted[_file_key(st)] = [*seen, read_at]
 
 
 def load_version(version: Path, verify: bool = True) -> StoredIndex:

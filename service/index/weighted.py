@@ -37,6 +37,7 @@ class WeightedIndex:
     source_live: np.ndarray  # bool per source
     vectors: np.ndarray | None
     vector_scales: np.ndarray | None
+    gids: list[np.ndarray]  # per segment: its term ids' global ids (``stats.vocab``'s)
 
 
 def weigh_index(stored: StoredIndex, settings: IndexSettings) -> WeightedIndex:
@@ -61,7 +62,8 @@ def weigh_index(stored: StoredIndex, settings: IndexSettings) -> WeightedIndex:
         stats=stats, weighted=weighted, gids=gids, passages=passages, sources=sources,
         source_segment=np.repeat(np.arange(len(segs), dtype=np.int32), [len(seg.sources) for seg in segs]),
         source_local=_join([np.arange(len(seg.sources), dtype=np.int32) for seg in segs]),
-        live=live, has_deletions=[len(d) > 0 for d in dead], source_live=source_live, vectors=vectors, vector_scales=scales)
+        live=live, has_deletions=[len(d) > 0 for d in dead], source_live=source_live, vectors=vectors, vector_scales=scales,
+        gids=gids)
 
 
 def _offsets(sizes: list[int]) -> np.ndarray:

@@ -105,7 +105,7 @@ def ask(retriever: Retriever, question: str, k: int, terms: list[str] | None = N
         chosen, abstained, reason = outcome.answer, outcome.abstained, outcome.reason
         why = outcome.explain if options.explain else None
     marked = result.terms if with_marks else ()
-    hits = tuple(ShownHit(h, highlight(h.text, marked, retriever.analyzer),
+    hits = tuple(ShownHit(h, highlight(h, marked, retriever),
                           retriever.explain(terms, h) if options.explain else None)
                  for h in shown.hits[options.offset:end])
     notice = NO_WEIGHT[result.retrieval] if result.hits and all(h.score == 0 for h in result.hits) else None

@@ -20,11 +20,12 @@ server down, while here every worker always has a good index in hand.
 Damage after loading (a disk's bit rot, a stray write) is found by a
 scrub: a background thread per process re-reads the live version's
 checksums every ``scrub_interval`` seconds, at most ``SCRUB_BYTES_PER_S``.
-On a mismatch the holder logs the path and reason, reports it as
-:attr:`IndexHolder.problem` (``/readyz`` answers 503) until a newly
-published sound version is swapped in, and answers from the newest sound
-version on disk meanwhile; with none, :meth:`IndexHolder.get` raises
-:class:`IndexUnavailable` rather than search damaged arrays.
+On a mismatch the holder logs the path and reason, answers from the
+newest sound version on disk and, unless that is the published one (a
+worker that lagged behind a publish whose pruning removed its version),
+reports it as :attr:`IndexHolder.problem` (``/readyz`` answers 503) until a
+newly published sound version is swapped in; with none, :meth:`IndexHolder.get`
+raises :class:`IndexUnavailable` rather than search damaged arrays.
 """
 
 from __future__ import annotations
@@ -180,6 +181,10 @@ class IndexHolder:
         except IndexFault as exc:
             log.error("index scrub: live version damaged: %s", exc)
             problem = f"the live index is damaged: {exc}"
+        try:
+            published = current_version(self.index_dir)
+        except IndexFault:
+            published = None
         with self._lock:
             self._refused[stored.path.name] = _signature(stored.path)
             # The fallback is chosen before the problem is made public, so a
@@ -187,7 +192,11 @@ class IndexHolder:
             for candidate in reversed(list_versions(self.index_dir)):
                 fresh = self._open(candidate)
                 if fresh is not None:
-                    self._retriever, self.problem = fresh, problem
+                    # Moved to the published version itself, the worker is as
+                    # it should be: it had lagged behind a publish whose
+                    # pruning removed the version it was on.
+                    self._retriever = fresh
+                    self.problem = None if candidate == published else problem
                     log.warning("index scrub: serving %s instead", candidate.name)
                     return False
             log.error("index scrub: no sound version left; searches answer 503")

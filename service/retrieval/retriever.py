@@ -22,6 +22,7 @@ import numpy as np
 
 from ..config import RETRIEVAL_MODES, IndexSettings, RetrievalSettings
 from ..corpus.passages import passage_id
+from ..index.reading_view import PassageWords, ReadingView
 from ..index.store import StoredIndex, load_best
 from ..index.weighted import WeightedIndex, weigh_index
 from ..text.analysis import Analyzer, Memo
@@ -44,6 +45,8 @@ class Hit:
     source: dict[str, str] = field(default_factory=dict)
     semantic_score: float | None = None  # cosine of question and passage (hybrid retrieval)
     rank_score: float | None = None  # what ordered the hits: the blend, or BM25's score
+    #: Its passage number in the index that found it (-1: unknown, looked up by ID).
+    doc: int = field(default=-1, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -118,9 +121,9 @@ class Retriever:
         # Plain-array views of the passage columns: a memory map's indexing
         # costs microseconds a call, several per hit.
         self._passages = w.passages
-        # Passages come back for question after question: their hit fields
-        # are kept, and the text kept is one string, hashed once for the
-        # highlighter's and the answer's per-passage caches.
+        #: The passages' words and sentences, as the index stored them.
+        self.readings = ReadingView(stored.segments, w.gids, w.stats.vocab)
+        # Passages come back for question after question: their hit fields are kept.
         self._passage_fields = lru_cache(maxsize=4096)(
             partial(_hit_fields, w.sources, self._passages, self._source_text))
         self.collection = Collection(w.sources, self._passages["p_source"], w.source_live)
@@ -219,8 +222,14 @@ class Retriever:
         return explain_terms(terms, words, doc - int(self.scorer.offsets[j]), part.arrays, part.vocab,
                              self.settings, self.n_passages)
 
+    def passage_words(self, hit: Hit) -> PassageWords:
+        """The words and sentences the index stored for ``hit``'s passage."""
+        return self.readings.passage(self._doc_of(hit))
+
     def _doc_of(self, hit: Hit) -> int:
         """The passage number of ``hit`` in this index."""
+        if hit.doc >= 0:
+            return hit.doc
         si = self.collection.index[hit.source_id]
         first = int(self.collection.first[si])
         n = int(hit.passage_id.rpartition("#")[2])
@@ -258,7 +267,7 @@ class Retriever:
                                                               ranked.cosine[:k].tolist(),
                                                               ranked.blended[:k].tolist()), start=1):
             pid, sid, text, start, end, source = self._passage_fields(doc)
-            hits.append(Hit(rank, score, pid, sid, text, start, end, dict(source), cos, blended))
+            hits.append(Hit(rank, score, pid, sid, text, start, end, dict(source), cos, blended, doc))
         return SearchResult(query=question, k=k, terms=terms, total=total, hits=hits, retrieval="hybrid",
                             query_vector=vec)
 
@@ -291,7 +300,7 @@ class Retriever:
         hits = []
         for rank, (doc, score) in enumerate(zip(docs.tolist(), scores.tolist()), start=1):
             pid, sid, text, start, end, source = self._passage_fields(doc)
-            hits.append(Hit(rank, score, pid, sid, text, start, end, dict(source), None, score))
+            hits.append(Hit(rank, score, pid, sid, text, start, end, dict(source), None, score, doc))
         return SearchResult(query=question, k=k, terms=terms, total=total, hits=hits)
 
     def source(self, source_id: str) -> SourceView | None:

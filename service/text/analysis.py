@@ -189,11 +189,6 @@ class Analyzer:
         #: value per distinct word of everything served.
         self.word_terms: Callable[[str], tuple[str, ...]] = \
             Memo(lambda word: tuple(dict.fromkeys(self(word)))).__getitem__
-        #: The caches later stages keep of text read with this analyzer
-        #: (the answer's passages), by kind: ``caches[kind]`` is
-        #: ``kind(analyzer)``, made on first use.  A loaded index makes its
-        #: own analyzer, so they go when the index is replaced.
-        self.caches = Memo(lambda kind: kind(self))
 
     def _stem_uncached(self, token: str) -> str:
         if self._stemmer is None or token[0].isdigit() or not token[0].isalpha():

@@ -13,7 +13,7 @@ from .analysis import Analyzer, Memo
 
 # Word-like runs in the *original* text (before normalisation), so spans
 # are positions in the passage as shown.
-_WORD_RE = re.compile(r"[£$€¥]?[^\W_]+(?:['\u2019.,\-][^\W_]+)*%?")
+WORD_RE = re.compile(r"[£$€¥]?[^\W_]+(?:['\u2019.,\-][^\W_]+)*%?")
 
 
 #: A word as written → one string object for that spelling, so the
@@ -23,7 +23,7 @@ _SPELLING = Memo(str)
 
 def word_spans(text: str) -> list[tuple[int, int]]:
     """Spans of the words of ``text`` as written (case and marks kept)."""
-    return list(map(re.Match.span, _WORD_RE.finditer(text)))
+    return list(map(re.Match.span, WORD_RE.finditer(text)))
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Words:
 def passage_words(text: str, analyzer: Analyzer) -> Words:
     """The words of ``text`` with their terms, read column by column with
     map(): a passage new to a server is read on the request path."""
-    matches = list(_WORD_RE.finditer(text))
+    matches = list(WORD_RE.finditer(text))
     surfaces = tuple(map(_SPELLING.__getitem__, map(re.Match.group, matches)))
     return Words(tuple(map(re.Match.start, matches)), tuple(map(re.Match.end, matches)), surfaces,
                  tuple(map(analyzer.word_terms, surfaces)))

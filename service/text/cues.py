@@ -4,14 +4,17 @@ read off how it is written and the word before it.
 
 A word's cues depend on its spelling and two facts about its context
 only, so they are remembered by those (a bounded memo of strings, shared
-by every index) rather than read again for each passage.
+by every index).  The index stores each word's cues as the bits of
+:data:`CUE_NAMES` (:func:`sentence_cue_bits`), so a request reads them
+rather than reading the words again.
 """
 
 from __future__ import annotations
 
 import re
 from itertools import chain, repeat
-from ..text.analysis import Memo, normalize
+
+from .analysis import Memo, normalize
 
 MONTHS = frozenset(
     "january february march april may june july august september october november december "
@@ -74,3 +77,17 @@ def word_cues(surface: str, prev: str, first: bool) -> tuple[str, ...]:
 def sentence_cues(surfaces: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
     """Each word's cues, for the words of one sentence as written, in order."""
     return tuple(map(word_cues, surfaces, chain(("",), surfaces), chain((True,), repeat(False))))
+
+
+#: The answer types, in the order of their bits in a stored cue mask
+#: (sorted, as :func:`read_cues` sorts a word's cues).
+CUE_NAMES = ("date", "duration", "money", "name", "number", "place")
+#: Cue mask → the cues it holds, sorted: what :func:`read_cues` returns.
+CUES_OF_BITS: tuple[tuple[str, ...], ...] = tuple(
+    tuple(name for j, name in enumerate(CUE_NAMES) if bits >> j & 1) for bits in range(1 << len(CUE_NAMES)))
+_BITS_OF_CUES = {cues: bits for bits, cues in enumerate(CUES_OF_BITS)}
+
+
+def sentence_cue_bits(surfaces: tuple[str, ...]) -> list[int]:
+    """:func:`sentence_cues` as masks of :data:`CUE_NAMES` bits."""
+    return list(map(_BITS_OF_CUES.__getitem__, sentence_cues(surfaces)))
