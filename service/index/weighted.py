@@ -27,7 +27,6 @@ class WeightedIndex:
 
     stats: CollectionStats
     weighted: list[Bm25Arrays]  # per segment
-    gids: list[np.ndarray]  # per segment: its terms' ids in ``stats.vocab``
     passages: dict[str, np.ndarray]  # p_source (into ``sources``), p_n, p_start, p_end
     sources: list[dict[str, Any]]  # every segment's, deleted ones too (``live`` says which)
     source_segment: np.ndarray  # int32 per source: its segment
@@ -59,7 +58,7 @@ def weigh_index(stored: StoredIndex, settings: IndexSettings) -> WeightedIndex:
         vectors = _join([seg.vectors for seg in segs])
         scales = _join([seg.vector_scales for seg in segs])
     return WeightedIndex(
-        stats=stats, weighted=weighted, gids=gids, passages=passages, sources=sources,
+        stats=stats, weighted=weighted, passages=passages, sources=sources,
         source_segment=np.repeat(np.arange(len(segs), dtype=np.int32), [len(seg.sources) for seg in segs]),
         source_local=_join([np.arange(len(seg.sources), dtype=np.int32) for seg in segs]),
         live=live, has_deletions=[len(d) > 0 for d in dead], source_live=source_live, vectors=vectors, vector_scales=scales,
