@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,7 +51,7 @@ def measure(passages: int, concurrency: int, seconds: float, port: int) -> dict:
     work = Path(tempfile.mkdtemp(prefix="publish-latency-"))
     idx = work / "index"
     faults.index(corpus, idx, "--no-semantic")
-    size_mb = sum(f.stat().st_size for f in current_version(idx).iterdir()) / 2**20
+    size_mb = sum(f.stat().st_size for f in current_version(idx).rglob("*") if f.is_file()) / 2**20  # segment folders
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "GROUNDEDQA_RELOAD_INTERVAL": "0.5", "GROUNDEDQA_SCRUB_INTERVAL": "0"}
     with open(work / "server.log", "wb") as log:
@@ -72,6 +73,7 @@ def measure(passages: int, concurrency: int, seconds: float, port: int) -> dict:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
     samples = box["r"].samples
     switched = {}
     for s in samples:

@@ -128,13 +128,13 @@ def fault_run(args, base: str, server: subprocess.Popen, work: Path, questions: 
     t0 = time.monotonic()
     loader.start()
 
-    steps: list[tuple[float, str]] = []  # (seconds from the start, what), as each step took effect
+    steps: list[tuple[float, str]] = []  # (seconds from the start, what), as each step began
 
     def at(seconds: float, what: str, action):
         time.sleep(max(0.0, seconds - (time.monotonic() - t0)))
-        result = action()
         steps.append((time.monotonic() - t0, what))
-        events.append(f"{steps[-1][0]:5.1f} s  {what}: {result}")
+        result = action()
+        events.append(f"{time.monotonic() - t0:5.1f} s  {what}: {result}")
         return result
 
     def article(n: int, text: str) -> None:
@@ -208,9 +208,10 @@ def fault_run(args, base: str, server: subprocess.Popen, work: Path, questions: 
 
 
 def per_step(samples: list[load.Sample], steps: list[tuple[float, str]], expect: faults.Expectations) -> list[dict]:
-    """What the requests that ended between a step's effect and the next
-    one's met (a request a killed worker held fails after the kill): requests
-    lost (connection errors), non-2xx, wrong answers of those checked."""
+    """What the requests that ended between a step's start and the next
+    one's met (a request a killed worker held fails after the kill; a
+    publish takes effect at the end of its build): requests lost
+    (connection errors), non-2xx, wrong answers of those checked."""
     bounds = [(0.0, "load alone, before the first fault")] + steps + [(float("inf"), "")]
     rows = []
     for (start, what), (end, _) in zip(bounds, bounds[1:]):
@@ -411,8 +412,9 @@ Run 2 events (seconds from its start):
 {chr(10).join(r2["events"])}
 ```
 
-Requests by step (those that ended from the step's effect, at its time
-above, until the next step's; "lost" are connection errors):
+Requests by step (those that ended from the step's start until the next
+step's start; a publish's build comes first, so it takes effect at the time
+above; "lost" are connection errors):
 
 | from, s | step | requests | lost | non_2xx | checked | wrong |
 |---|---|---|---|---|---|---|

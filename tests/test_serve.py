@@ -81,6 +81,29 @@ def test_a_new_worker_catches_up_with_the_published_index_before_its_first_reque
     assert app.extensions["groundedqa"].holder.version == newer.name
 
 
+def test_a_respawned_worker_reads_its_index_whole_before_its_first_request(make_corpus, tmp_path, flip_byte):
+    # Arrays damaged in place after loading show in every worker's mappings
+    # (docs.npy damaged so crashed each respawned worker on its first search).
+    from types import SimpleNamespace
+
+    from service.index.build import build_index
+    from service.retrieval.retriever import Retriever
+    from service.web.app import create_app
+    from service.web.serve import warm_up
+
+    folder, idx = make_corpus({"a.txt": "Apples are red."}), tmp_path / "idx"
+    old = build_index(folder, idx, Config().settings)[0]
+    (folder / "b.txt").write_text("Bananas are yellow.")
+    live = build_index(folder, idx, Config().settings)[0]
+    app = create_app(Config(index_dir=idx, workers=2, reload_interval=0, scrub_interval=0), Retriever.open(idx))
+    holder = app.extensions["groundedqa"].holder
+    flip_byte(live)
+    warm_up(app)(None, SimpleNamespace(age=2))  # one of the first workers: the master has just read it all
+    assert holder.version == live.name
+    warm_up(app)(None, SimpleNamespace(age=3))  # a worker forked in place of one that died
+    assert holder.version == old.name and "checksum mismatch" in holder.problem
+
+
 def test_every_serve_flag_also_comes_from_the_environment(monkeypatch, make_corpus, tmp_path):
     folder = make_corpus({"a.txt": "Apples are red.", "b.txt": "Bananas are yellow."})
     started = []

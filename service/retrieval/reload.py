@@ -170,13 +170,15 @@ class IndexHolder:
             if interval > 0:
                 threading.Thread(target=_every, args=(ref, interval, task), name=name, daemon=True).start()
 
-    def scrub(self) -> bool:
-        """Re-read the live version's checksums; on damage, log it, make it
+    def scrub(self, pace: bool = True) -> bool:
+        """Re-read the live version's checksums (at most
+        :data:`SCRUB_BYTES_PER_S` with ``pace``); on damage, log it, make it
         :attr:`problem` and answer from the newest sound version (none: stop
         answering).  True when the live version is sound."""
         stored = self._retriever.stored
         try:
-            verify_files(stored.path, stored.manifest, pace=lambda n: time.sleep(n / SCRUB_BYTES_PER_S))
+            verify_files(stored.path, stored.manifest,
+                         pace=(lambda n: time.sleep(n / SCRUB_BYTES_PER_S)) if pace else None)
             return True
         except IndexFault as exc:
             log.error("index scrub: live version damaged: %s", exc)

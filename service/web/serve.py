@@ -86,11 +86,20 @@ def warm_up(app: Flask) -> Any:
     its own (a worker respawned after a kill would otherwise answer from an
     older index than the others until its reload thread ran), and opens its
     own encoder session (one made before the fork must not be used after
-    it), so no reader waits a few hundred ms for either."""
+    it), so no reader waits a few hundred ms for either.
+
+    A worker forked after the first ones (one died, or a HUP) first reads
+    its index whole if it did not just load a newer one: a file damaged in
+    place after loading shows in the mappings every worker inherits, and a
+    kernel reading a damaged ``docs.npy`` crashes the process (SIGSEGV), so
+    without this each respawned worker crashed in turn before its scrub
+    thread's first round."""
 
     def hook(server: Any, worker: Any) -> None:
-        holder = app.extensions["groundedqa"].holder
-        holder.check()
+        state = app.extensions["groundedqa"]
+        holder = state.holder
+        if not holder.check() and getattr(worker, "age", 0) > state.config.workers:
+            holder.scrub(pace=False)
         encoder = holder.get().encoder
         if encoder is not None:
             encoder.encode_queries(["warm up"])
