@@ -50,6 +50,7 @@ from service.embedding.shared import encoder_fingerprint
 from service.evaluation.datasets import check_sources, load_beir, load_questions
 from service.evaluation.metrics import ALL, ANSWERABLE, best_per_source, score_beir, score_questions
 from service.index.build import ensure_index
+from service.index.segments import Segment
 from service.retrieval import hybrid
 from service.retrieval.retriever import Retriever
 
@@ -209,24 +210,31 @@ def query_set(work: Path, name: str, retriever: Retriever, texts: list[str],
     terms = [retriever.query_terms(t) for t in texts]
     tops = [retriever.scorer.top_k(t, max(DEPTHS))[:2] for t in terms]
     vecs = question_vectors(work, name, retriever, texts)
-    vectors, scales = np.asarray(retriever.stored.vectors), np.asarray(retriever.stored.vector_scales)
+    vectors, scales = np.asarray(segment(retriever).vectors), np.asarray(segment(retriever).vector_scales)
     near = {n: [hybrid.nearest(v, vectors, scales, n) for v in vecs] for n in (*DENSE_DEPTHS, max(DEPTHS))}
     return QuerySet(name, retriever, texts, score, terms, tops, vecs, near, vectors, scales)
 
 
+def segment(retriever: Retriever) -> Segment:
+    """The index's one segment (a full build writes one): its document
+    numbers are the scorer's."""
+    (only,) = retriever.stored.segments
+    return only
+
+
 def source_ids(retriever: Retriever) -> np.ndarray:
     """The source ID of every passage."""
-    ids = np.array([s["id"] for s in retriever.stored.sources], dtype=object)
-    return ids[np.asarray(retriever.stored.passages["p_source"])]
+    ids = np.array([s["id"] for s in segment(retriever).sources], dtype=object)
+    return ids[np.asarray(segment(retriever).passages["p_source"])]
 
 
 def question_scorer(retriever: Retriever, questions: list) -> Callable[[list[np.ndarray]], dict[str, float]]:
     """Source-level measures of the first QUESTION_K passages, as ``service eval`` computes them."""
     sids = source_ids(retriever)
-    p = {k: np.asarray(v) for k, v in retriever.stored.passages.items()}
+    p = {k: np.asarray(v) for k, v in segment(retriever).passages.items()}
 
     def text(doc: int) -> str:
-        return retriever.stored.source_text(int(p["p_source"][doc]))[int(p["p_start"][doc]):int(p["p_end"][doc])]
+        return segment(retriever).source_text(int(p["p_source"][doc]))[int(p["p_start"][doc]):int(p["p_end"][doc])]
 
     def score(ranked: list[np.ndarray]) -> dict[str, float]:
         responses = [{"hits": [{"source_id": sids[d], "score": float(-r), "text": text(d), "id": str(d)}
@@ -256,7 +264,7 @@ def load_sets(datasets: Path, work: Path, builds: dict) -> dict[str, QuerySet]:
     out = {}
     for name, file in (("questions", "questions.jsonl"), ("check", "check_questions.jsonl")):
         questions = load_questions(PROJECT_ROOT / "eval" / file)
-        check_sources(questions, {s["id"] for s in seed.stored.sources})
+        check_sources(questions, set(seed.stored.live_source_ids()))
         out[name] = query_set(work, name, seed, [q.question for q in questions], question_scorer(seed, questions))
     squad = load_beir(datasets / "squad-dev-a")
     retriever = open_index(work, "squad-dev-a", squad.corpus, IndexSettings(), builds)
@@ -279,7 +287,7 @@ def self_check(sets: dict[str, QuerySet]) -> dict[str, int]:
     checked = {}
     for name, qs in sets.items():
         pids = {}
-        p_n = np.asarray(qs.retriever.stored.passages["p_n"])
+        p_n = np.asarray(segment(qs.retriever).passages["p_n"])
         sids = source_ids(qs.retriever)
         sample = range(min(CHECK_QUERIES, len(qs.texts)))
         for setting in (Setting("lexical"), Setting("max", 0.5, BASE_DEPTH, 0), Setting("max", 0.3, 50, 50)):

@@ -81,7 +81,7 @@ class RetrievalSettings:
 
     retrieval: str = "hybrid"
     hybrid_depth: int = 100
-    hybrid_weight: float = 0.4
+    hybrid_weight: float = 0.3
     dense_depth: int = 0
 
     def __post_init__(self) -> None:

@@ -216,3 +216,31 @@ def test_ask_marks_a_possible_answer_as_not_sure(capsys):
     assert capsys.readouterr().out.startswith("Possible answer (not sure, confidence 0.42):\nSeven trusts.")
     print_answer({"answer": dict(ans, confident=True, confidence=0.95)})
     assert capsys.readouterr().out.startswith("Seven trusts.")
+
+
+def test_the_passage_cosine_feature_is_the_hits_and_the_models_fallback_without_one(seed_retriever):
+    from service.answer.model import shipped_model
+    from service.answer.selection import select
+
+    model = shipped_model()
+    question = "Who signed the letter asking North West trusts whether they want to withdraw?"
+    hybrid = select(seed_retriever.search(question, 10, retrieval="hybrid"), seed_retriever)
+    lexical = select(seed_retriever.search(question, 10, retrieval="lexical"), seed_retriever)
+    assert hybrid.best.hit.semantic_score is not None and hybrid.best.meaning == hybrid.best.hit.semantic_score
+    assert lexical.best.hit.semantic_score is None and lexical.best.meaning == model.fallback_meaning
+
+
+def test_a_sentence_sharing_one_word_is_answered_only_when_near_in_meaning(seed_retriever):
+    from dataclasses import replace
+
+    from service.answer import outcome
+    from service.answer.selection import select
+
+    sel = select(seed_retriever.search("What did the failed installations mean for patients?", 10), seed_retriever)
+    best, q = sel.best, sel.question
+    one = frozenset(list(best.terms & q.weights.keys())[:1]) | (best.terms - q.weights.keys())
+    near = replace(best, terms=one, features=best.features[:-1] + (outcome.FEW_WORDS_COSINE,))
+    far = replace(near, features=best.features[:-1] + (outcome.FEW_WORDS_COSINE - 0.01,))
+    analyzer = seed_retriever.analyzer
+    assert outcome._lacks(far, q, analyzer).startswith("no sentence of the closest passages has more than one")
+    assert outcome._lacks(near, q, analyzer) is None or "more than one" not in outcome._lacks(near, q, analyzer)

@@ -16,6 +16,7 @@ import html
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -68,10 +69,11 @@ def test_raw_tokens_match_the_regex_groups(text):
 # -- answer selection -----------------------------------------------------------
 
 
-def test_answer_selection_matches_scoring_every_candidate_on_every_eval_question(seed_retriever):
+@pytest.mark.parametrize("retrieval", ["hybrid", "lexical"])  # lexical: no passage cosines, the fallback
+def test_answer_selection_matches_scoring_every_candidate_on_every_eval_question(seed_retriever, retrieval):
     kinds = set()
     for question in eval_questions():
-        result = seed_retriever.search(question, ANSWER_DEPTH)
+        result = seed_retriever.search(question, ANSWER_DEPTH, retrieval=retrieval)
         selection = select(result, seed_retriever)
         assert selection.best == plain_best(result, seed_retriever), question
         kinds.add(selection.question.kind)

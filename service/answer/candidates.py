@@ -105,8 +105,12 @@ class Candidate:
         return self.features[7] == 0.0
 
     @property
-    def cosine(self) -> float:
+    def meaning(self) -> float:  # the passage's cosine
         return self.features[8]
+
+    @property
+    def cosine(self) -> float:  # its nearest sentence's
+        return self.features[9]
 
 
 def asked_word(a: SentenceReading, i: int, q: Question) -> bool:
@@ -133,21 +137,28 @@ def ranked_by(hit: Hit) -> float:
     return hit.score if hit.rank_score is None else hit.rank_score
 
 
+def meaning_of(hit: Hit, model: SelectorModel) -> float:
+    """The passage's cosine to the question (the sentence's context in
+    meaning), as hybrid retrieval scored it; the model's fallback otherwise."""
+    return model.fallback_meaning if hit.semantic_score is None else hit.semantic_score
+
+
 def cheap_features(coverage: float, context: float, bm25: float, rank: float, near: float,
-                   q: Question, n: int, novel: bool) -> tuple[float, ...]:
+                   q: Question, n: int, novel: bool, meaning: float) -> tuple[float, ...]:
     """A candidate's :data:`~.model.CHEAP` features."""
     untyped = 1.0 if q.kind is not None and near == 0.0 else 0.0
-    return (coverage, context, bm25, rank, near, untyped, float(n - 1), 0.0 if novel else 1.0)
+    return (coverage, context, bm25, rank, near, untyped, float(n - 1), 0.0 if novel else 1.0, meaning)
 
 
 def feature_bounds(q: Question, coverage: tuple[float, float], context: float, bm25: float, rank: float,
-            n: tuple[int, int], novel: tuple[bool, bool]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+            n: tuple[int, int], novel: tuple[bool, bool],
+            meaning: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The lowest and highest cheap features of candidates whose coverage,
     run length and novelty lie in the given ranges, whatever their type cue."""
     typed = q.kind is not None
-    low = (coverage[0], context, bm25, rank, 0.0, 0.0, float(n[0] - 1), 0.0 if novel[1] else 1.0)
+    low = (coverage[0], context, bm25, rank, 0.0, 0.0, float(n[0] - 1), 0.0 if novel[1] else 1.0, meaning)
     high = (coverage[1], context, bm25, rank, 1.0 if typed else 0.0, 1.0 if typed else 0.0,
-            float(n[1] - 1), 0.0 if novel[0] else 1.0)
+            float(n[1] - 1), 0.0 if novel[0] else 1.0, meaning)
     return low, high
 
 

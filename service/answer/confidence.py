@@ -24,9 +24,9 @@ def evidence_of(features: tuple[float, ...], score: float, margin: float, matche
     """The evidence of a chosen candidate with these features (cheap and
     semantic), score and margin, holding ``matched`` of the question's
     ``words`` content words."""
-    coverage, _, _, _, near, untyped, _, repeat, cosine = features
+    coverage, _, _, _, near, untyped, _, repeat, meaning, cosine = features
     few = 1.0 if matched < min(MIN_MATCHED_WORDS, words) else 0.0
-    return (score, margin, coverage, cosine, near, untyped, few, repeat)
+    return (score, margin, coverage, cosine, near, untyped, few, repeat, meaning)
 
 
 def evidence(best: Candidate, q: Question) -> tuple[float, ...]:

@@ -32,11 +32,11 @@ MODEL_FILE = "selector.json"
 SUMS_FILE = "SHA256SUMS"
 
 #: A candidate's cheap features, in the order of the weights.
-CHEAP = ("coverage", "context", "bm25", "rank", "near", "untyped", "extra", "repeat")
+CHEAP = ("coverage", "context", "bm25", "rank", "near", "untyped", "extra", "repeat", "meaning")
 #: The finalists' extra feature: the best cosine of one of its sentences to the question.
 SEMANTIC = ("cosine",)
 #: The chosen answer's evidence for the confidence.
-EVIDENCE = ("score", "margin", "coverage", "cosine", "near", "untyped", "few", "repeat")
+EVIDENCE = ("score", "margin", "coverage", "cosine", "near", "untyped", "few", "repeat", "meaning")
 
 
 class SelectorIntegrityError(ValueError):
@@ -84,6 +84,7 @@ class SelectorModel:
     finalists: int  # candidates whose cosine is computed
     sentence_words: int  # words of a sentence encoded for its cosine
     fallback_cosine: float  # the cosine used where the index has no encoder
+    fallback_meaning: float  # the passage's cosine used where the search gave none (lexical)
     confident_at: float
     abstain_below: float
 
@@ -99,6 +100,7 @@ class SelectorModel:
         return cls(Linear.from_json(raw["prefilter"], CHEAP), Linear.from_json(raw["score"], CHEAP + SEMANTIC),
                    Linear.from_json(conf, EVIDENCE), (float(conf["calibration"][0]), float(conf["calibration"][1])),
                    int(raw["finalists"]), int(raw["sentence_words"]), float(raw["fallback_cosine"]),
+                   float(raw["fallback_meaning"]),
                    float(conf["confident_at"]), float(conf["abstain_below"]))
 
 

@@ -42,7 +42,8 @@ import numpy as np
 from ..retrieval.retriever import Hit, Retriever, SearchResult
 from ..text.words import passage_words
 from .candidates import (MAX_RUN, Candidate, Sentence, answering_hits, asked_word, cheap_features,
-                         choose, feature_bounds, misses_focus, nearness, ranked_by, run_cosine, sentence_for)
+                         choose, feature_bounds, meaning_of, misses_focus, nearness, ranked_by, run_cosine,
+                         sentence_for)
 from .model import SelectorModel, shipped_model
 from .question import Question, read_question
 from .reading import PassageReading, SentenceReading, StoredPassage, StoredSentence, read_passage, union_mask
@@ -72,7 +73,7 @@ def plain_nearness(run: tuple[Sentence, ...], q: Question) -> float:
 PlainCandidate = tuple[tuple[int, int, int], tuple[float, ...], tuple[Sentence, ...], frozenset[str]]
 
 
-def plain_candidates(result: SearchResult, retriever: Retriever) -> list[PlainCandidate]:
+def plain_candidates(result: SearchResult, retriever: Retriever, model: SelectorModel) -> list[PlainCandidate]:
     """Every run of every top passage, in order, with its cheap features."""
     q = read_question(result.query, result.terms, retriever)
     hits, top, top_rank = answering_hits(result, q)
@@ -81,6 +82,7 @@ def plain_candidates(result: SearchResult, retriever: Retriever) -> list[PlainCa
         passage = read_passage(hit.text, hit.start_char, passage_words(hit.text, retriever.analyzer))
         sentences = [sentence_for(hit, a, q) for a in passage.sentences]
         context = plain_share(q, frozenset().union(*(s.terms for s in sentences)))
+        meaning = meaning_of(hit, model)
         for i in range(len(sentences)):
             for n in range(1, MAX_RUN + 1):
                 run = tuple(sentences[i:i + n])
@@ -91,7 +93,7 @@ def plain_candidates(result: SearchResult, retriever: Retriever) -> list[PlainCa
                 if n > 1 and coverage <= plain_share(q, run[0].terms):
                     continue
                 x = cheap_features(coverage, context, hit.score / top, ranked_by(hit) / top_rank,
-                                   plain_nearness(run, q), q, n, bool(terms - q.weights.keys()))
+                                   plain_nearness(run, q), q, n, bool(terms - q.weights.keys()), meaning)
                 pool.append(((h, i, n), x, run, terms))
     return pool
 
@@ -108,7 +110,7 @@ def plain_best(result: SearchResult, retriever: Retriever, model: SelectorModel 
     best winning."""
     model = model or shipped_model()
     qvec = question_vector(result, retriever)
-    pool = plain_candidates(result, retriever)
+    pool = plain_candidates(result, retriever, model)
     ranked = sorted(pool, key=lambda c: (-model.prefilter(c[1]), c[0]))[:model.finalists]
     chosen = choose([(x, lambda run=run: plain_cosine(qvec, run, retriever, model)) for _, x, run, _ in ranked],
                     model)
@@ -253,23 +255,27 @@ def select(result: SearchResult, retriever: Retriever, model: SelectorModel | No
     prefilter, size = model.prefilter, model.finalists
     finalists: list[tuple[float, tuple, tuple[float, ...], Hit, tuple[SentenceReading, ...]]] = []
     for h, hit in enumerate(hits):
-        bm25, rank = hit.score / top, ranked_by(hit) / top_rank
+        bm25, rank, meaning = hit.score / top, ranked_by(hit) / top_rank, meaning_of(hit, model)
         if len(finalists) == size and prefilter.ceiling(
-                *feature_bounds(q, (0.0, 1.0), 1.0, bm25, rank, (1, MAX_RUN), (False, True))) <= finalists[-1][0]:
+                *feature_bounds(q, (0.0, 1.0), 1.0, bm25, rank, (1, MAX_RUN), (False, True), meaning)
+        ) <= finalists[-1][0]:
             continue  # not even a passage holding every question word could make the finalists
         passage = read(hit)
         masks = shares.masks(passage)
         context = shares(union_mask(masks))
         if len(finalists) == size and prefilter.ceiling(
-                *feature_bounds(q, (0.0, context), context, bm25, rank, (1, MAX_RUN), (False, True))) <= finalists[-1][0]:
+                *feature_bounds(q, (0.0, context), context, bm25, rank, (1, MAX_RUN), (False, True), meaning)
+        ) <= finalists[-1][0]:
             continue  # no candidate here can
         roles = _Roles(passage, q)
         for i, n, mask, novel in _runs(passage.sentences, masks, shares):
             coverage = shares(mask)
             if len(finalists) == size and prefilter.ceiling(
-                    *feature_bounds(q, (coverage, coverage), context, bm25, rank, (n, n), (novel, novel))) <= finalists[-1][0]:
+                    *feature_bounds(q, (coverage, coverage), context, bm25, rank, (n, n), (novel, novel), meaning)
+            ) <= finalists[-1][0]:
                 continue  # not even the best type cue would make it a finalist: skip working it out
-            x = cheap_features(coverage, context, bm25, rank, _run_nearness(passage, i, n, q, roles), q, n, novel)
+            x = cheap_features(coverage, context, bm25, rank, _run_nearness(passage, i, n, q, roles), q, n, novel,
+                               meaning)
             score = prefilter(x)
             if len(finalists) < size or score > finalists[-1][0]:
                 finalists.append((score, (h, i, n), x, hit, passage.sentences[i:i + n]))
