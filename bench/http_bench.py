@@ -22,7 +22,8 @@ rounds (ceiling, then each corpus, in turn) and each reports its median
 round, so load from other work on the machine hits them alike.  Every
 wait is bounded (server start-up, ``wrk``'s own duration and a timeout on
 it).  The index is built before its
-server starts, so start-up is loading only.  Results go to
+server starts (by bench/request.py's ``build``: kept if it is there), so
+start-up is loading only.  Results go to
 bench/out/http.json and the HTTP section of bench/RESULTS.md.
 """
 
@@ -47,6 +48,7 @@ sys.path[:0] = [str(ROOT), str(BENCH)]
 
 import ablated  # noqa: E402
 import report  # noqa: E402
+import request  # noqa: E402
 import retrieval  # noqa: E402
 
 # wrk's Lua hooks: cycle through the request paths, print a JSON summary.
@@ -70,6 +72,7 @@ end
 # The ceiling: the same gunicorn set-up as `serve`, a constant JSON answer.
 BARE_APP = """
 import sys
+from types import SimpleNamespace
 from flask import Flask, jsonify
 from service.config import Config
 from service.web.serve import GunicornApp, gunicorn_options
@@ -81,6 +84,8 @@ def search():
     return jsonify({"ok": True, "hits": []})
 
 config = Config.from_env().with_overrides(port=int(sys.argv[1]))
+# What the service's gunicorn worker reads its timeouts from (service/web/worker.py).
+app.extensions["groundedqa"] = SimpleNamespace(config=config)
 GunicornApp(app, gunicorn_options(config)).run()
 """
 
@@ -211,6 +216,7 @@ def main() -> None:
     ap.add_argument("--parts", action="store_true",
                     help="also serve the seeds with stages of a request left out (bench/ablated.py): "
                          "what each stage costs under load")
+    ap.add_argument("--rebuild", action="store_true", help="build every index again even if it is there")
     ap.add_argument("--rounds", type=int, default=3,
                     help="rounds of every target in turn; each target's figures are its median round's")
     args = ap.parse_args()
@@ -226,18 +232,16 @@ def main() -> None:
     for corpus in args.corpora.split(","):
         path = retrieval.corpus_path(corpus)
         index_dir = OUT / f"index-{corpus}"
-        subprocess.run([sys.executable, "-m", "service", "index", "--corpus", str(path), "--index",
-                        str(index_dir), *retrieval.index_flags(corpus)], check=True, env=env, cwd=ROOT, timeout=1800,
-                       stdout=subprocess.DEVNULL)
+        request.build(corpus, index_dir, args.rebuild)  # built (and timed) unless it is there
         paths = ["/api/search?" + urllib.parse.urlencode({"q": q, "k": 10})
                  for q in retrieval.query_texts(corpus, args.queries)]
-        cmd = [sys.executable, "-m", "service", "serve", "--corpus", str(path), "--index", str(index_dir),
-               "--port", "{port}"]
+        # The index as it is (no corpus to read and fingerprint at start-up).
+        cmd = [sys.executable, "-m", "service", "serve", "--index", str(index_dir), "--port", "{port}"]
         targets.append(("service serve", corpus, cmd, paths))
         if args.parts and corpus == "seeds":
             for variant in ablated.VARIANTS:
                 targets.append((f"serve, {variant}", corpus,
-                                [sys.executable, str(BENCH / "ablated.py"), variant, *cmd[4:]], paths))
+                                [sys.executable, str(BENCH / "ablated.py"), variant, "--corpus", str(path), *cmd[4:]], paths))
     # Rounds interleave the targets, so load from anything else on the
     # machine that comes and goes during the run falls on all of them alike.
     runs: dict[tuple[str, str], list[dict]] = {(t, c): [] for t, c, _, _ in targets}

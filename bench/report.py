@@ -385,7 +385,7 @@ def write() -> None:
         if name in data:
             parts += render(data[name])
         else:
-            parts += [next((text for h, text in kept.items() if h.startswith(heading)), ""), ""]
+            parts += [next((text for h, text in kept.items() if h.startswith(heading)), "").rstrip("\n"), ""]
     RESULTS.write_text("\n".join(parts).rstrip() + "\n")
 
 

@@ -119,3 +119,17 @@ def test_a_segment_whose_readings_do_not_fit_is_refused(tmp_path, name, value, p
     np.save(seg / f"{name}.npy", arr)  # a bad value (checksums are not read here)
     with pytest.raises(SegmentFault, match=problem.replace("(", r"\(").replace(")", r"\)")):
         load_segment(seg, seg.name, frozenset(), None)
+
+
+def test_a_question_repeating_a_term_marks_its_words_once(seed_retriever):
+    """A question's terms repeat ("trusts trusts ..."): each word is still
+    found once (the compiled loop wrote past its output when a term was
+    wanted 64 times)."""
+    result = seed_retriever.search("trusts " * 64, 10)
+    assert len(result.terms) == 64
+    for hit in result.hits:
+        words = seed_retriever.passage_words(hit)
+        found, terms = words.words_with(result.terms)
+        assert len(found) == len(set(found)) and set(terms) <= {"trust"}
+        assert highlight(hit, result.terms, seed_retriever) == plain_highlight(hit.text, result.terms,
+                                                                                 seed_retriever.analyzer)

@@ -17,8 +17,6 @@ from __future__ import annotations
 import html
 from typing import Collection, Iterable
 
-import numpy as np
-
 from ..retrieval.retriever import Hit, Retriever
 from ..text.analysis import Analyzer
 from ..text.words import word_spans
@@ -45,10 +43,9 @@ def plain_highlight(text: str, terms: Collection[str], analyzer: Analyzer) -> st
 def highlight(hit: Hit, terms: Collection[str], retriever: Retriever) -> str:
     """:func:`plain_highlight` of ``hit``'s text, from its stored words."""
     words = retriever.passage_words(hit)
-    found, _ = words.words_with(terms)
-    if not len(found):
+    found, _ = words.words_with(list(terms))
+    if not found:
         return html.escape(hit.text)
-    found = np.unique(found)
-    starts = words.columns["w_start"][found].tolist()
-    ends = map(int.__add__, starts, words.columns["w_len"][found].tolist())
-    return _marked(hit.text, zip(starts, ends))
+    found = list(dict.fromkeys(found))  # a word of two wanted terms, once
+    starts, lens = words.columns["w_start"], words.columns["w_len"]
+    return _marked(hit.text, ((int(starts[i]), int(starts[i]) + int(lens[i])) for i in found))

@@ -23,7 +23,7 @@ from .candidates import Candidate
 from .confidence import MIN_MATCHED_WORDS, evidence
 from .model import SelectorModel, shipped_model
 from .question import Question
-from .reading import Word
+from .reading import SentenceReading, StoredSentence, Word
 from .selection import select
 
 #: The longest quote returned; a longer sentence is cut to its best window.
@@ -116,9 +116,10 @@ def _trim(c: Candidate, q: Question) -> tuple[int, int]:
     return words[best_i].start, words[best_i + MAX_ANSWER_WORDS - 1].end
 
 
-def _statement(best: Candidate, q: Question) -> Callable[[frozenset[str], float], bool]:
-    """A test of whether a sentence (of another source), given its terms and
-    its share of the question's weight, states the answer ``best`` gives.
+def _statement(best: Candidate, q: Question) -> Callable[[SentenceReading | StoredSentence, float], bool]:
+    """A test of whether a sentence (of another source), given it and its
+    share of the question's weight, states the answer ``best`` gives (its
+    terms are read only if the share is enough).
 
     It must be about the question (half the answer's coverage at least) and
     contain what the answer says that the question does not: its words of
@@ -129,9 +130,10 @@ def _statement(best: Candidate, q: Question) -> Callable[[frozenset[str], float]
              if j not in r.asked and q.kind in r.analysed.cues[j] for t in r.analysed.word_terms[j]}
     new = best.terms - q.weights.keys()
 
-    def states(terms: frozenset[str], share: float) -> bool:
+    def states(sentence: SentenceReading | StoredSentence, share: float) -> bool:
         if share < best.coverage / 2:
             return False
+        terms = sentence.terms
         if typed:
             return typed <= terms
         return len(new & terms) * 2 >= len(new)
@@ -190,7 +192,7 @@ def answer(result: SearchResult, retriever: Retriever, model: SelectorModel | No
     states = _statement(best, q)
     for other in sel.hits:
         if other.source_id not in cited and sel.may_state(other) and any(
-                states(s.terms, share) for s, share in sel.sentence_shares(other)):
+                states(s, share) for s, share in sel.sentence_shares(other)):
             citations.append(Citation(other.source_id, other.passage_id))
             cited.add(other.source_id)
     return AnswerOutcome(Answer(text, hit.source_id, hit.passage_id, start, end, tuple(citations),

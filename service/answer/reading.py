@@ -12,7 +12,7 @@ the two equal.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from functools import cached_property, reduce
 from itertools import compress
@@ -144,21 +144,21 @@ class StoredSentence(_Sentence):
 
     def __init__(self, passage: StoredPassage, start: int, end: int, paragraph: int, first: int, n_words: int,
                  n_terms: int) -> None:
-        self._passage, self._first, self._last = passage, first, first + n_words
+        self._passage, self.first, self.last = passage, first, first + n_words
         self.start, self.end, self.paragraph, self.n_terms = start, end, paragraph, n_terms
 
-    def _column(self, k: int) -> tuple:
-        return self._passage.word_columns[k][self._first:self._last]
+    def _column(self, name: str) -> tuple:
+        return getattr(self._passage, name)[self.first:self.last]
 
-    starts = cached_property(lambda self: self._column(0))  # type: ignore[assignment]
-    ends = cached_property(lambda self: self._column(1))  # type: ignore[assignment]
-    word_terms = cached_property(lambda self: self._column(2))  # type: ignore[assignment]
-    surfaces = cached_property(lambda self: self._column(3))  # type: ignore[assignment]
-    cues = cached_property(lambda self: self._column(4))  # type: ignore[assignment]
+    starts = cached_property(lambda self: self._column("starts"))  # type: ignore[assignment]
+    ends = cached_property(lambda self: self._column("ends"))  # type: ignore[assignment]
+    word_terms = cached_property(lambda self: self._column("word_terms"))  # type: ignore[assignment]
+    surfaces = cached_property(lambda self: self._column("surfaces"))  # type: ignore[assignment]
+    cues = cached_property(lambda self: self._column("cues"))  # type: ignore[assignment]
 
     @cached_property
     def terms(self) -> frozenset[str]:
-        return frozenset().union(*self.word_terms)
+        return self._passage.terms_of(self.first, self.last)
 
 
 class StoredPassage:
@@ -170,32 +170,63 @@ class StoredPassage:
         c = words.columns
         rows = zip(*(c[k].tolist() for k in ("s_start", "s_end", "s_para", "s_first", "s_words", "s_nterms")))
         self.sentences = tuple(StoredSentence(self, base + s, base + e, p, f, n, t) for s, e, p, f, n, t in rows)
+        self._masks: tuple[dict[str, int], list[int]] | None = None  # the last term_masks asked for
 
     @cached_property
-    def word_columns(self) -> tuple[tuple, ...]:
-        """Every word's start and end in the source, terms, spelling and
-        cues: what a sentence's words are sliced from."""
-        c, text, base, name = self._words.columns, self._text, self._base, self._words.term_name
+    def _term_lists(self) -> tuple[list[int], list[int]]:
+        """The words' term ids, and where each word's start among them."""
+        offsets = [0]
+        offsets += np.cumsum(self._words.columns["w_nterms"], dtype=np.int64).tolist()
+        return self._words.term_ids.tolist(), offsets
+
+    def terms_of(self, first: int, last: int) -> frozenset[str]:
+        """The terms of words ``first`` to ``last`` (exclusive)."""
+        ids, offsets = self._term_lists
+        return frozenset(map(self._words.term_name, ids[offsets[first]:offsets[last]]))
+
+    # Each column of the passage's words, made when a sentence first reads it.
+    @cached_property
+    def _spans(self) -> tuple[list[int], list[int]]:
+        c = self._words.columns
         starts = c["w_start"].tolist()
-        ends = [s + n for s, n in zip(starts, c["w_len"].tolist())]
-        return (tuple(map(base.__add__, starts)), tuple(map(base.__add__, ends)),
-                tuple(tuple(map(name, ids)) for ids in self._words.word_terms()),
-                tuple(map(text.__getitem__, map(slice, starts, ends))),
-                tuple(map(CUES_OF_BITS.__getitem__, c["w_cues"].tolist())))
+        return starts, list(map(int.__add__, starts, c["w_len"].tolist()))
+
+    @cached_property
+    def starts(self) -> tuple[int, ...]:  # in the source
+        return tuple(map(self._base.__add__, self._spans[0]))
+
+    @cached_property
+    def ends(self) -> tuple[int, ...]:
+        return tuple(map(self._base.__add__, self._spans[1]))
+
+    @cached_property
+    def word_terms(self) -> tuple[tuple[str, ...], ...]:
+        name = self._words.term_name
+        return tuple(tuple(map(name, ids)) for ids in self._words.word_terms())
+
+    @cached_property
+    def surfaces(self) -> tuple[str, ...]:
+        return tuple(map(self._text.__getitem__, map(slice, *self._spans)))
+
+    @cached_property
+    def cues(self) -> tuple[tuple[str, ...], ...]:
+        return tuple(map(CUES_OF_BITS.__getitem__, self._words.columns["w_cues"].tolist()))
+
 
     def term_masks(self, bits: dict[str, int]) -> list[int]:
-        """:meth:`PassageReading.term_masks`, from the words' term ids."""
+        """:meth:`PassageReading.term_masks`, from the words' term ids (a
+        request asks for the same question's masks several times)."""
+        if self._masks is not None and self._masks[0] is bits:
+            return self._masks[1]
         masks = [0] * len(self.sentences)
-        words, ids = self._words.words_with(bits)
-        if not len(words):
-            return masks
-        c = self._words.columns
-        first, count = c["s_first"].astype(np.int64), c["s_words"].astype(np.int64)
-        sentence = first.searchsorted(words, side="right") - 1
-        bit_of = {self._words.term_id(t): bit for t, bit in bits.items()}
-        inside = (sentence >= 0) & (words < first[sentence] + count[sentence])
-        for s, i in zip(sentence[inside].tolist(), ids[inside].tolist()):
-            masks[s] |= bit_of[i]
+        self._masks = bits, masks
+        words, terms = self._words.words_with(list(bits))
+        if words:
+            firsts = [s.first for s in self.sentences]
+            for w, t in zip(words, terms):
+                i = bisect_right(firsts, w) - 1
+                if i >= 0 and w < self.sentences[i].last:  # not a heading's word
+                    masks[i] |= bits[t]
         return masks
 
 

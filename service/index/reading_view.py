@@ -9,10 +9,11 @@ text again and nothing is kept between requests.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Collection, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
+from .reading_kernels import term_hits
 from .segments import Segment
 
 _WORD_COLUMNS = ("w_start", "w_len", "w_nterms", "w_cues")
@@ -36,17 +37,15 @@ class PassageWords:
             pos += n
         return out
 
-    def words_with(self, terms: Collection[str]) -> tuple[np.ndarray, np.ndarray]:
+    def words_with(self, terms: Sequence[str]) -> tuple[list[int], list[str]]:
         """The words carrying any of ``terms``: for each of their terms that
-        is one, in text order, the word's index and the term's id."""
-        wanted = [i for i in map(self.term_id, terms) if i >= 0]
-        if not wanted:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        at = np.flatnonzero(np.isin(self.term_ids, wanted))
-        if not at.size:
-            return at, at
-        first = np.cumsum(self.columns["w_nterms"], dtype=np.int64)  # each word's terms end here
-        return np.searchsorted(first, at, side="right"), self.term_ids[at].astype(np.int64)
+        is one, in text order, the word's index and the term."""
+        found = [(i, t) for i, t in zip(map(self.term_id, terms), terms) if i >= 0]
+        if not found:
+            return [], []
+        words, which = term_hits(self.term_ids, self.columns["w_nterms"],
+                                 np.array([i for i, _ in found], dtype=np.int64))
+        return words.tolist(), [found[k][1] for k in which.tolist()]
 
 
 class _Part:

@@ -234,7 +234,7 @@ def reading_problem(r: ReadingArrays, n_docs: int, n_terms: int, lengths: np.nda
     terms = a["w_terms"]
     if terms.size and (int(terms.min()) < 0 or int(terms.max()) >= n_terms + len(r.extra_terms)):
         return "a word's term id is out of range"
-    if int(np.asarray(a["w_nterms"], dtype=np.int64).sum()) != terms.shape[0]:
+    if int(a["w_nterms"].sum(dtype=np.int64)) != terms.shape[0]:
         return "words' term counts do not add up to their terms"
     per = np.diff(np.asarray(a["r_sents"]))
     words = np.repeat(np.diff(np.asarray(a["r_words"])), per)
