@@ -357,7 +357,10 @@ def main(argv: list[str] | None = None) -> int:
     report = render(args, load_avg, long_runs, s1, run2, slow, incomplete, big, failures)
     args.out.write_text(report)
     print(report)
-    shutil.rmtree(work, ignore_errors=True)
+    if failures:  # the server's log tells what happened
+        print(f"kept {work} (server.log)", file=sys.stderr)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     return 1 if failures else 0
 
 
