@@ -105,6 +105,47 @@ def drop_pointer_kill_and_hup(idx: Path, master: int, workers: list[int]) -> str
     return f"killed {workers[0]}, HUP {master}"
 
 
+def mount_small_disk(idx: Path, size: str = "256m") -> str | None:
+    """Mount a tmpfs of ``size`` at ``idx`` (a disk of its own that
+    :func:`fill_disk` can fill); why not, where mounting is not permitted."""
+    idx.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(idx)],
+                          capture_output=True, text=True)
+    return None if proc.returncode == 0 else "needs root to mount tmpfs: " + (proc.stderr.strip() or "mount failed")
+
+
+def fill_disk(idx: Path, free: int = 16384) -> str:
+    """Shrink ``idx``'s tmpfs to what it holds plus ``free`` bytes: the disk
+    is full for anything bigger, as a disk other files filled would be."""
+    st = os.statvfs(idx)
+    size = (st.f_blocks - st.f_bfree) * st.f_frsize + free
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(idx)], check=True, capture_output=True)
+    return f"{size} bytes, {os.statvfs(idx).f_bavail * st.f_frsize} free"
+
+
+def free_disk(idx: Path, size: str = "256m") -> str:
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(idx)], check=True, capture_output=True)
+    return size
+
+
+def unmount(idx: Path) -> None:
+    """Detach ``idx``'s tmpfs now (lazily: a worker still exiting may hold
+    a file of it; the memory goes when the last one closes)."""
+    subprocess.run(["umount", "-l", str(idx)], check=True, capture_output=True)
+
+
+def publish_on_full_disk(corpus: Path, idx: Path) -> dict:
+    """``index --full`` on the full disk: its exit status and error lines,
+    whether ``CURRENT`` still names the version it named before, and what
+    the failure left (a ``.CURRENT.*`` pointer file, a ``.tmp-*`` staging)."""
+    before = (idx / POINTER).read_text()
+    cmd = [sys.executable, "-m", "service", "index", "--corpus", str(corpus), "--index", str(idx), "--full"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    return {"rc": proc.returncode, "stderr": proc.stderr.strip().splitlines(),
+            "current_untouched": (idx / POINTER).read_text() == before,
+            "left": sorted(p.name for p in idx.iterdir() if p.name.startswith((f".{POINTER}.", ".tmp-")))}
+
+
 def malformed_chunked(host: str, port: int, copies: int = 10) -> list[int]:
     """Statuses of ``copies`` POSTs with an invalid chunk size."""
     statuses = []

@@ -9,8 +9,12 @@ two publishes, a corrupt publish, a worker killed with SIGKILL, a build
 made with the clock 2 h ahead and one after it, a publish of another
 corpus's index, ``CURRENT`` deleted with a worker killed and the master
 HUPed, a publish of a copy missing a file (then completed), malformed
-chunked requests, damage to the live version (found by the scrub), and a
-last publish.  Expects no request to fail but those the killed and
+chunked requests, damage to the live version (found by the scrub), a
+publish, then (the index folder being a tmpfs of its own; skipped where
+mounting is not permitted) the disk filled, a publish that fails for lack of
+it (one line, exit 1, ``CURRENT`` untouched, nothing left behind) and a
+worker killed with SIGKILL while it is full, the disk freed and a last
+publish.  Expects no request to fail but those the killed and
 restarted workers held (one per client connection each), every answer to
 the checked questions right for the version that gave it, every worker's
 version to only move forward (before the damage, after which the scrub
@@ -115,7 +119,8 @@ def check_versions(samples: list[load.Sample], refused: Collection[str]) -> list
 CHECKED = 50
 
 
-def fault_run(args, base: str, server: subprocess.Popen, work: Path, questions: list[str]) -> dict:
+def fault_run(args, base: str, server: subprocess.Popen, work: Path, questions: list[str],
+              disk_skipped: str | None) -> dict:
     """Run 2: load while the faults happen; what happened and what went wrong."""
     corpus, idx, staging, other = work / "corpus", work / "index", work / "staging", work / "other"
     expect = faults.Expectations(questions[:CHECKED])
@@ -186,6 +191,19 @@ def fault_run(args, base: str, server: subprocess.Popen, work: Path, questions: 
     article(6, "The sixth extra article mentions cork forests in Portugal.")
     good.append(expect.add(idx / at(48, "published a new index", lambda: faults.index(corpus, idx))))
     at(50, "every worker answers from it, after s", lambda: wait_for_workers(base, good[-1], 30))
+    disk = None
+    if not disk_skipped:  # the index folder is a tmpfs of its own (item 7's full disk)
+        article(7, "The seventh extra article mentions lithium brines in Chile.")
+        at(52, "filled the index's disk (tmpfs shrunk to what it holds + 4 KB)", lambda: faults.fill_disk(idx))
+        disk = at(52.5, "published on the full disk (item 7)", lambda: faults.publish_on_full_disk(corpus, idx))
+        victim = children(server.pid)[0]
+        at(55, "kill -9 worker while the disk is full (item 7)", lambda: (os.kill(victim, 9), victim)[1])
+        restarted += 1
+        at(55.5, "both workers (the respawned one too) answer from the live version, after s",
+           lambda: wait_for_workers(base, good[-1], 60))
+        at(58, "freed the disk (tmpfs back to)", lambda: faults.free_disk(idx))
+        good.append(expect.add(idx / at(59, "published a new index", lambda: faults.index(corpus, idx))))
+        at(61, "every worker answers from it, after s", lambda: wait_for_workers(base, good[-1], 30))
     done.set()
     loader.join()
     run = box["r"]
@@ -199,7 +217,7 @@ def fault_run(args, base: str, server: subprocess.Popen, work: Path, questions: 
     # preloaded index included) answers from an older version than was live.
     stale = sorted({s.version for s in before_damage if s.t > dropped_at and s.version and s.version < live_at_drop})
     return {"summary": run.summary(), "events": events, "per_step": per_step(run.samples, steps, expect), "good": good, "refused": refused, "damaged": damaged,
-            "chunked": chunked, "not_ready_after_s": not_ready, "finals": sorted(finals), "checked": checked,
+            "chunked": chunked, "disk": disk, "disk_skipped": disk_skipped, "index": str(idx), "not_ready_after_s": not_ready, "finals": sorted(finals), "checked": checked,
             "wrong": wrong, "restarted": restarted,
             "backwards": check_versions(before_damage, refused) + [
                 f"served {v}, older than {live_at_drop}, after CURRENT was deleted" for v in stale],
@@ -292,6 +310,10 @@ def fault_problems(r: dict, concurrency: int) -> list[str]:
     out += r["backwards"]
     if r["finals"] != [r["good"][-1]]:
         out.append(f"run 2: workers ended on {r['finals']}, expected {r['good'][-1]}")
+    disk = r["disk"]
+    one_line = disk and len(disk["stderr"]) == 1 and disk["stderr"][0].startswith(f"error: {r['index']}: cannot write")
+    if disk and (disk["rc"] != 1 or not one_line or not disk["current_untouched"] or disk["left"]):
+        out.append(f"run 2: the publish on the full disk: {disk}")
     if any(status != 400 for status in r["chunked"]):
         out.append(f"run 2: malformed chunked requests answered {r['chunked']}, expected 400s")
     return out
@@ -313,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="reliability-"))
     corpus, idx = work / "corpus", work / "index"
+    disk_skipped = faults.mount_small_disk(idx)
     shutil.copytree(ROOT / "corpus", corpus)
     (work / "other").mkdir()
     (work / "other" / "yaks.txt").write_text("Yaks live in the mountains of Tibet and give milk.")
@@ -339,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         if s1["errors"] or s1["non_2xx"] or s1["requests"] < args.requests:
             failures.append(f"run 1: {s1}")
 
-        run2 = fault_run(args, base, server, work, questions)
+        run2 = fault_run(args, base, server, work, questions, disk_skipped)
         failures += fault_problems(run2, args.concurrency)
 
         slow = slow_clients.slow_heads(base, args.slow, args.slow_seconds)
@@ -352,12 +375,17 @@ def main(argv: list[str] | None = None) -> int:
         except subprocess.TimeoutExpired:
             server.kill()
         log_file.close()
+        if not disk_skipped:
+            faults.unmount(idx)
     big = publish_latency.measure(args.big, 4, 30, free_port()) if args.big else None
 
     report = render(args, load_avg, long_runs, s1, run2, slow, incomplete, big, failures)
     args.out.write_text(report)
     print(report)
-    shutil.rmtree(work, ignore_errors=True)
+    if failures:  # the server's log tells what happened
+        print(f"kept {work} (server.log)", file=sys.stderr)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     return 1 if failures else 0
 
 
@@ -381,6 +409,16 @@ number ({big['copy_s']} s) and published; the workers answered from it
 
 {_table(windows, ["requests", "p50_ms", "p99_ms", "max_ms", "failed"])}
 """
+
+
+def _disk_line(r2: dict) -> str:
+    disk = r2["disk"]
+    if disk is None:
+        return f"Full disk (item 7): skipped: {r2['disk_skipped']}."
+    return (f"Full disk (item 7): `index` exited {disk['rc']} printing {len(disk['stderr'])} line(s): "
+            f"`{' / '.join(disk['stderr'])}`; `CURRENT` untouched: {disk['current_untouched']}; "
+            f"left behind (`.CURRENT.*`, `.tmp-*`): {disk['left'] or 'nothing'}; a worker killed -9 on the full "
+            "disk was respawned and answered from the live version (events above).")
 
 
 def render(args, load_avg, long_runs, s1, r2, slow, incomplete, big, failures) -> str:
@@ -424,6 +462,7 @@ above; "lost" are connection errors):
 - Versions seen in run 2's responses: {', '.join(f'`{v}`' for v in r2['versions_seen'])}; refused versions served: {r2['served_refused'] or 'none'}.
 - Requests lost: {r2['summary']['errors']} (connection errors; allowed: one per client connection each of the {r2['restarted']} killed or restarted workers held); non-2xx: {r2['summary']['non_2xx']}.
 - Wrong answers: {len(r2['wrong'])} of {r2['checked']} responses to the {CHECKED} checked questions, each compared with the answer computed from the version named in its `X-Index-Version`.
+- {_disk_line(r2)}
 - Malformed chunked requests answered: {r2['chunked']}.
 - All workers ended on: {', '.join(f'`{v}`' for v in r2['finals'])}.
 
@@ -449,7 +488,8 @@ with it), no answer to a checked question differs from the one its version
 gives, no refused version (corrupt, another corpus's) is ever served, each
 worker's `X-Index-Version` only moves forward until the damage (the scrub
 then moves it to an older sound version on purpose), gunicorn restores the
-worker count and all workers end on the last version; malformed chunked
+worker count and all workers end on the last version; a publish on the full disk exits 1 printing one line and leaves `CURRENT`
+as it was and no `.CURRENT.*` or `.tmp-*` behind; malformed chunked
 requests get 400s; in run 3 at least 99% of polls are answered within 1 s
 and none fails, and every incomplete request gets a 4xx within 15 s (the
 server's request timeout is 10 s).

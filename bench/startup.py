@@ -72,9 +72,11 @@ def section(data: dict) -> list[str]:
             f"articles ({r['passages']:,} passages), indexed lexically in {r['index_s']} s; then, with nothing "
             "changed, what `ask`/`serve` do before the first question (best of 3, interleaved).", "",
             "| start-up with nothing changed | seconds |", "|---|---|",
-            f"| `open_index`: stat every file, then load the index | {r['incremental_s']} |",
+            f"| `open_index`: stat every file, then load the index (files hashed before and unchanged since "
+            f"are not hashed again) | {r['incremental_s']} |",
             f"| `ensure_index` (before): read and fingerprint every file, then load the index | {r['full_read_s']} |",
             f"| a whole `python -m service ask` (imports, check, load, one question) | {r['ask_s']} |", "",
+            f"Target: a whole `ask` ≤ 1.5 s: {r['ask_s']} s, {'met' if r['ask_s'] <= 1.5 else 'NOT met'}.", "",
             f"Nothing changed: the incremental start-up is {r['ratio']}× faster than the whole read it replaces.", ""]
 
 

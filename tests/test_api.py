@@ -16,7 +16,7 @@ from openapi_spec_validator import validate as validate_spec
 from service import open_corpus
 from service.web.api import openapi_document
 from service.web.app import SECURITY_HEADERS, create_app
-from service.config import Config
+from service.config import BUNDLED_CORPUS, Config
 from service.qa.ask import search_json
 from service.retrieval.retriever import Retriever
 
@@ -341,6 +341,20 @@ def test_healthz_and_readyz(client, seed_retriever):
     assert ready["index"]["passages"] == seed_retriever.n_passages
     assert ready["index"]["sources"] == 5
     assert ready["index"]["version"] == seed_retriever.stored.path.name
+
+
+def test_readyz_keeps_its_schema_after_an_add(tmp_path):
+    """An index changed by ``add`` has no corpus digest; /readyz still conforms."""
+    from service.cli import main
+
+    article = tmp_path / "new_article.txt"
+    article.write_text("A yellow submarine surfaced in the harbour.", encoding="utf-8")
+    idx = tmp_path / "idx"
+    assert main(["index", "--corpus", str(BUNDLED_CORPUS), "--index", str(idx), "--no-semantic"]) == 0
+    assert main(["add", "--index", str(idx), str(article)]) == 0
+    client = create_app(Config(), Retriever.open(idx)).test_client()
+    ready = conforms(client.get("/readyz"))
+    assert ready["index"]["corpus_fingerprint"] is None and ready["index"]["sources"] == 6
 
 
 # -- nothing gives a 500 ----------------------------------------------------

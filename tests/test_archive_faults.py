@@ -85,6 +85,52 @@ def test_kill_9_during_changes_never_leaves_a_broken_index(tmp_path):
     assert not list(idx.glob(".tmp-*")) and len(list_versions(idx)) == 2
 
 
+def test_kill_9_during_an_incremental_index_never_leaves_a_broken_index(tmp_path):
+    """SIGKILL ``index --corpus DIR`` at random moments while the folder
+    gains, changes and loses files: the index stays loadable, ``CURRENT``
+    names a complete version holding the folder of before or of after, and
+    the next run that completes brings it in line with the folder."""
+    idx, folder = tmp_path / "idx", tmp_path / "corpus"
+    _articles(folder, [f"doc{i:04d}" for i in range(400)], 1)
+    index = _cli("index", "--corpus", str(folder), "--index", str(idx), "--no-semantic")
+    subprocess.run(index, check=True, capture_output=True, env=ENV)
+    t0 = time.perf_counter()
+    _articles(folder, [f"t{i:03d}" for i in range(60)], 2)
+    subprocess.run(index, check=True, capture_output=True, env=ENV)
+    full = time.perf_counter() - t0
+    rng = random.Random(4)
+    held = {p.stem for p in folder.iterdir()}
+    attempts = killed = 0
+    for round_ in range(15):
+        names = sorted(p.stem for p in folder.iterdir())
+        for name in rng.sample(names, 15):  # deleted
+            (folder / f"{name}.txt").unlink()
+        _articles(folder, rng.sample([n for n in names if (folder / f"{n}.txt").exists()], 15), 200 + round_)  # edited
+        _articles(folder, [f"new{round_:02d}-{i:03d}" for i in range(45)], 100 + round_)  # added
+        after = {p.stem for p in folder.iterdir()}
+        proc = subprocess.Popen(index, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+        try:
+            # Every fifth run goes to its end: the next ones build on it.
+            limit = None if round_ % 5 == 4 else rng.uniform(0.05, 0.9) * full
+            attempts += limit is not None
+            proc.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            killed += 1
+        r = Retriever.open(idx)  # verifies every checksum
+        assert r.stored.path == current_version(idx)
+        now = set(r.stored.live_source_ids())
+        assert now in (held, after), f"round {round_}: a change was half applied"
+        held = now
+        assert r.search("word7 word42", 3).hits
+    assert attempts >= 10 and killed >= 8
+    subprocess.run(index, check=True, capture_output=True, env=ENV)
+    r = Retriever.open(idx)
+    assert set(r.stored.live_source_ids()) == {p.stem for p in folder.iterdir()}
+    assert not list(idx.glob(".tmp-*"))
+
+
 def test_concurrent_changes_serialize_under_the_build_lock(tmp_path):
     """Four ``add`` runs at once: every one is applied, one after the other."""
     idx = tmp_path / "idx"

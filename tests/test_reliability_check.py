@@ -43,3 +43,19 @@ def test_each_step_is_charged_with_the_requests_that_ended_until_the_next_one():
     rows = reliability.per_step(samples, [(1.0, "kill"), (2.0, "publish")], expect)
     assert [(r["step"], r["requests"], r["lost"], r["non_2xx"], r["checked"], r["wrong"]) for r in rows] == [
         ("load alone, before the first fault", 1, 0, 0, 1, 0), ("kill", 1, 1, 0, 0, 0), ("publish", 2, 0, 1, 1, 1)]
+
+
+def _run2(disk: dict | None) -> dict:
+    return {"summary": {"non_2xx": 0, "errors": 0}, "restarted": 0, "wrong": [], "served_refused": [],
+            "backwards": [], "finals": ["v-2"], "good": ["v-1", "v-2"], "chunked": [400], "disk": disk,
+            "index": "/x/index"}
+
+
+def test_a_publish_on_the_full_disk_must_fail_in_one_line_and_leave_nothing():
+    sound = {"rc": 1, "stderr": ["error: /x/index: cannot write the index: No space left on device"],
+             "current_untouched": True, "left": []}
+    assert reliability.fault_problems(_run2(sound), 8) == []
+    assert reliability.fault_problems(_run2(None), 8) == []  # skipped: no tmpfs
+    for bad in ({"rc": 0}, {"left": [".CURRENT.1a2b3c4d"]}, {"current_untouched": False},
+                {"stderr": ["Traceback (most recent call last):", "OSError: 650 requested and 496 written"]}):
+        assert reliability.fault_problems(_run2({**sound, **bad}), 8), bad

@@ -89,6 +89,40 @@ def test_ask_with_nothing_changed_reads_no_file(tmp_path, monkeypatch, capsys):
     assert "[b]" in capsys.readouterr().out and reads == []
 
 
+def test_a_second_ask_with_nothing_changed_hashes_no_index_file_and_loads_once(tmp_path, monkeypatch, capsys):
+    # The first start-up reads the index whole and records it; the next
+    # trusts that record and applies nothing (no version loaded to compare),
+    # but damage written since (the mtime moves) is read and refused.
+    from service.index import changes, store
+
+    folder, idx = tmp_path / "c", tmp_path / "idx"
+    folder.mkdir()
+    _write(folder, TEXTS)
+    assert main(["index", "--corpus", str(folder), "--index", str(idx), "--no-semantic"]) == 0
+    hashed, loads = [], []
+    real_hash, real_load = store._sha256, store.load_version
+    monkeypatch.setattr(store, "_sha256", lambda path, pace=None: hashed.append(path.name) or real_hash(path, pace))
+    monkeypatch.setattr(store, "load_version", lambda *a, **kw: loads.append(a[0]) or real_load(*a, **kw))
+    monkeypatch.setattr(changes, "load_version", lambda *a, **kw: loads.append(a[0]) or real_load(*a, **kw))
+    os.utime(folder / "a.txt", ns=(1, 1))  # touched, not changed: its new mtime is recorded
+    for f in idx.rglob("*"):  # written well before they are read (a file just written is not trusted)
+        os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns - 10 * store.RACY_NS))
+    assert main(["ask", "--corpus", str(folder), "--index", str(idx), "contract"]) == 0
+    assert hashed  # the live version read whole once
+    del hashed[:], loads[:]
+    assert main(["ask", "--corpus", str(folder), "--index", str(idx), "contract"]) == 0
+    assert "[b]" in capsys.readouterr().out
+    assert hashed == [] and len(loads) == 1
+    live = current_version(idx)
+    with open(next(live.rglob("tfs.npy")), "r+b") as fh:
+        fh.seek(-3, 2)
+        byte = fh.read(1)
+        fh.seek(-3, 2)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(store.IndexFault, match="checksum mismatch"):
+        store.load_best(idx, remember=True)
+
+
 def test_a_file_rejected_by_skip_bad_does_not_fail_a_later_ask(tmp_path, capsys):
     folder, idx = tmp_path / "c", tmp_path / "idx"
     folder.mkdir()

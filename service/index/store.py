@@ -294,15 +294,21 @@ def current_version(index_dir: Path) -> Path | None:
     return Path(index_dir) / name
 
 
-def load_best(index_dir: Path, verify: bool = True) -> StoredIndex:
+def load_best(index_dir: Path, verify: bool = True, remember: bool = False) -> StoredIndex:
     """The live version, or else the newest other version that loads cleanly.
 
     A damaged live version (flipped byte, truncated array, missing manifest,
     wrong format, pointer to nothing) must not take the service down when
     the previous good version is still on disk; it is logged and skipped.
     When nothing loads, the error names the live version's path and reason.
+    With ``remember``, checksums go through :data:`VERIFIED` as
+    :func:`prune`'s do: a file read whole and found sound before, and
+    unchanged since, is not read again, and the files read are recorded,
+    so a start-up with nothing changed does not hash the whole index.
     """
     index_dir = Path(index_dir)
+    trusted = _read_verified(index_dir) if remember and verify else None
+    known = dict(trusted or {})
     errors: list[str] = []
     try:
         live = current_version(index_dir)
@@ -314,10 +320,12 @@ def load_best(index_dir: Path, verify: bool = True) -> StoredIndex:
         raise IndexFault(f"{index_dir}: no index here (build one with `python -m service index`)")
     for version in candidates:
         try:
-            stored = load_version(version, verify=verify)
+            stored = load_version(version, verify=verify, trusted=trusted)
         except IndexFault as exc:
             errors.append(str(exc))
             continue
+        if trusted is not None and trusted != known:
+            _write_verified(index_dir, trusted, list_versions(index_dir))
         if errors:
             log.warning("%s; serving the previous version %s instead", errors[0], version.name)
         return stored
@@ -368,13 +376,14 @@ def verify_files(version: Path, manifest: dict[str, Any], checksums: bool = True
             trusted[_file_key(st)] = [*seen, read_at]
 
 
-def load_version(version: Path, verify: bool = True) -> StoredIndex:
-    """Load one version; with ``verify`` every file's checksum is checked."""
+def load_version(version: Path, verify: bool = True, trusted: dict[str, list] | None = None) -> StoredIndex:
+    """Load one version; with ``verify`` every file's checksum is checked
+    (but those ``trusted`` vouches for, see :func:`verify_files`)."""
     version = Path(version)
     if not version.is_dir():
         raise IndexFault(f"{version}: index version directory is missing")
     manifest = read_manifest(version)
-    verify_files(version, manifest, checksums=verify)
+    verify_files(version, manifest, checksums=verify, trusted=trusted)
     semantic = manifest.get("semantic")
     entries = manifest.get("segments")
     if not isinstance(entries, list) or not entries:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..config import DEFAULT_MAX_FILE_BYTES, Config, IndexSettings
 from ..corpus.metadata import SIDECAR
-from ..corpus.reader import TEXT_SUFFIXES, CorpusError, CorpusReport, Problem, list_files, read_text_file
+from ..corpus.reader import TEXT_SUFFIXES, CorpusError, CorpusReport, Problem, list_entries, read_text_file
 from ..embedding.shared import encoder_fingerprint
 from .build import Rebuild, build_from_report, check_same_corpus, corpus_key, ensure_index
 from .changes import live_version, apply_changes
@@ -60,12 +60,13 @@ def syncable(corpus: Path) -> bool:
 def scan(folder: Path) -> dict[str, tuple[int, int]]:
     """Each file's (size, mtime_ns), by path relative to ``folder``: stat only."""
     out = {}
-    for file in list_files(folder):
+    cut = len(os.path.join(str(folder), ""))
+    for entry in list_entries(folder):
         try:
-            st = file.stat()
+            st = entry.stat()
         except OSError:
             st = None
-        out[file.relative_to(folder).as_posix()] = (st.st_size, st.st_mtime_ns) if st else (-1, -1)
+        out[entry.path[cut:].replace(os.sep, "/")] = (st.st_size, st.st_mtime_ns) if st else (-1, -1)
     return out
 
 
@@ -138,6 +139,8 @@ def sync_folder(folder: Path, index_dir: Path, settings: IndexSettings, semantic
                                     corpus_files=records)
         return SyncSummary(len(articles), 0, 0, 0, rejected, len(records), True, version)
     gone = sorted({rec[3] for rec in old.values() if rec[3] is not None} - live)
+    if not articles and not gone and records == old:  # nothing to apply: no version to load and compare
+        return SyncSummary(0, 0, 0, len(live), rejected, len(records), False, None)
     summary = apply_changes(index_dir, settings, add=articles, remove=gone, missing_ok=True, semantic=semantic,
                             progress=progress, rejected=rejected, corpus_files=records)
     return SyncSummary(summary.added, summary.replaced, summary.removed,
@@ -158,4 +161,4 @@ def open_index(config: Config, rebuild: Rebuild = "auto", skip_bad: bool = False
                           full=rebuild == "always", progress=False)
     if summary.version is not None:
         log.info("index of %s: %s; published %s", corpus, summary, summary.version.name)
-    return load_best(target)
+    return load_best(target, remember=True)

@@ -96,7 +96,8 @@ def _scorer(weighted: WeightedIndex) -> SegmentedScorer:
     parts = [Bm25Scorer(w, c.stats.vocab if one else None, c.live[a:b] if deleted else None)
              for w, deleted, a, b in zip(c.weighted, c.has_deletions, offsets, offsets[1:])]
     sources, p_source, p_n = c.sources, c.passages["p_source"], c.passages["p_n"]
-    return SegmentedScorer(parts, lambda doc: (sources[int(p_source[doc])]["id"], int(p_n[doc])))
+    return SegmentedScorer(parts, lambda doc: (sources[int(p_source[doc])]["id"], int(p_n[doc])),
+                           c.stats, c.gids, p_source, sources)
 
 
 class Retriever:

@@ -7,8 +7,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..index.arrays import Bm25Arrays
-from . import kernels
+from ..index.arrays import Bm25Arrays, CollectionStats
+from . import kernels, segment_kernels
 
 #: The kernels' "every passage" mask.
 ALL = np.empty(0, dtype=np.uint64)
@@ -26,6 +26,22 @@ def mask_bits(allowed: np.ndarray | None, n_docs: int) -> np.ndarray:
     words = np.zeros((n_docs + 63) // 64 * 8, dtype=np.uint8)
     words[:len(packed)] = packed
     return words.view("<u8").astype(np.uint64, copy=False)
+
+
+def query_ids(vocab: dict[str, int], query_terms: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct known term ids in query order, and how often each occurs.
+
+    rank-bm25 adds a term's weight once per occurrence in the query, so
+    a repeated term counts with its multiplicity; unknown terms add 0.
+    """
+    counts: dict[int, int] = {}
+    for t in query_terms:
+        i = vocab.get(t)
+        if i is not None:
+            counts[i] = counts.get(i, 0) + 1
+    ids = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+    mul = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+    return ids, mul
 
 
 class Bm25Scorer:
@@ -82,20 +98,8 @@ class Bm25Scorer:
         return s
 
     def query_ids(self, query_terms: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Distinct known term ids in query order, and how often each occurs.
-
-        rank-bm25 adds a term's weight once per occurrence in the query, so
-        a repeated term counts with its multiplicity; unknown terms add 0.
-        """
-        counts: dict[int, int] = {}
-        vocab = self.vocab
-        for t in query_terms:
-            i = vocab.get(t)
-            if i is not None:
-                counts[i] = counts.get(i, 0) + 1
-        ids = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-        mul = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-        return ids, mul
+        """:func:`query_ids` in this segment's vocabulary."""
+        return query_ids(self.vocab, query_terms)
 
     def _accumulate(self, ids: np.ndarray, mul: np.ndarray) -> np.ndarray:
         ptr, docs, weights, _ = self.postings
@@ -105,20 +109,6 @@ class Bm25Scorer:
                    allow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         acc, mark = self._scratch()
         return kernels.pruned_top_k(*self.postings, self._idf, self._df, ids, mul, k, acc, mark, allow)
-
-    def top_k_above(self, ids: np.ndarray, mul: np.ndarray, k: int, allow: np.ndarray,
-                    theta: float) -> tuple[np.ndarray, np.ndarray] | None:
-        """The k best allowed documents scoring at least ``theta`` (known to
-        be reached by k passages elsewhere), for :meth:`query_ids`' ``ids``
-        and ``mul``; None when the terms' largest weights together cannot
-        reach it, so no document here could.  Ties at ``theta`` are kept:
-        another segment's tie key decides between them."""
-        if theta == -np.inf or (self._idf[ids] < 0).any():  # MaxScore's bounds need weights >= 0
-            return self._top_k_ids(ids, mul, k, allow)
-        bound = float(self.postings[3][ids] @ mul)
-        if bound * (1 + kernels.SLACK) < theta:
-            return None
-        return kernels.maxscore_top_k(*self.postings, ids, mul, k, kernels.term_order(self._df, ids), theta, allow)
 
     def _union_count(self, ids: np.ndarray, allow: np.ndarray) -> int:
         ptr, docs = self.postings[:2]
@@ -188,16 +178,37 @@ class SegmentedScorer:
     Passage ids run through the segments one after the other (segment
     ``i``'s passage ``d`` is ``offsets[i] + d``).  Each segment's weights
     use the collection's statistics, so its scores are the full rebuild's;
-    its own exact top-k are merged by score, ties by ``tie_key`` (the
-    passage's place in a full rebuild: source ID, then passage number),
-    since segment order is not that order.
+    their exact top-k are merged by score, ties by the passage's place in
+    a full rebuild (source ID, then passage number: ``tie_key``), since
+    segment order is not that order.
     """
 
-    def __init__(self, parts: list[Bm25Scorer], tie_key: Callable[[int], tuple]) -> None:
+    def __init__(self, parts: list[Bm25Scorer], tie_key: Callable[[int], tuple],
+                 stats: CollectionStats, gids: list[np.ndarray], p_source: np.ndarray,
+                 sources: Sequence[dict]) -> None:
+        """``stats``: the collection's; ``gids``: per segment, its terms'
+        collection ids; ``p_source``/``sources``: each passage's source
+        (collection numbering) and the sources (their IDs order ties)."""
         self.parts = parts
         self.offsets = np.cumsum([0] + [p.arrays.n_docs for p in parts])
         self._tie_key = tie_key
         self._largest_first = np.argsort([-p.arrays.n_docs for p in parts], kind="stable").tolist()
+        self._vocab = stats.vocab
+        if len(parts) > 1:  # the tables of the one kernel over every segment
+            self._idf = np.asarray(stats.idf)
+            self._table = _address_table(parts)
+            self._terms = _term_segments(gids, len(stats.vocab))
+            self._visit = np.asarray(self._largest_first, dtype=np.int64)
+            self._rank, self._by_rank = _tie_ranks(np.asarray(p_source), [x["id"] for x in sources])
+            self._largest = parts[self._largest_first[0]]
+            self._top_k_segments(np.zeros(1, dtype=np.int64), np.ones(1), 1, ALL)  # compiled code loaded now
+
+    def _top_k_segments(self, ids: np.ndarray, mul: np.ndarray, k: int, filt: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, int, int]:
+        acc, mark = self._largest._scratch()
+        return segment_kernels.top_k_segments(
+            *self._table, self.offsets, self._visit, *self._terms,
+            self._idf, ids, mul, k, filt, self._rank, self._by_rank, acc, mark)
 
     def _split(self, allowed: np.ndarray | None) -> list[np.ndarray | None]:
         if allowed is None:
@@ -208,12 +219,13 @@ class SegmentedScorer:
               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
         """:meth:`Bm25Scorer.top_k` over the whole collection.
 
-        Segments are visited largest first, sharing the k-th best score
-        found so far: a segment whose query terms' largest weights together
-        fall short of it is not scored at all, and the others are scored
-        from it (:meth:`Bm25Scorer.top_k_above`), so the many small
-        segments of an archive cost little more than their match counts.
-        Equal to :meth:`top_k_plain`.
+        One compiled call over every segment
+        (:func:`segment_kernels.top_k_segments`): largest first, sharing
+        the k-th best score found so far, so a segment whose query terms'
+        largest weights together fall short of it is not scored at all and
+        the others are scored from it, and the many small segments of an
+        archive cost little more than their match counts.  Equal to
+        :meth:`top_k_plain`.
         """
         return self.top_k_visits(query_terms, k, allowed)[0]
 
@@ -222,26 +234,12 @@ class SegmentedScorer:
         """:meth:`top_k`, and how many segments were scored (not skipped)."""
         if len(self.parts) == 1:
             return self.parts[0].top_k(query_terms, k, allowed), 1
-        if k <= 0:
+        ids, mul = query_ids(self._vocab, query_terms)
+        if not len(ids) or k <= 0:
             return (np.empty(0, np.int64), np.empty(0), 0), 0
-        split = self._split(allowed)
-        found_docs, found_scores, total, theta = [], [], 0, -np.inf
-        for i in self._largest_first:
-            p = self.parts[i]
-            ids, mul = p.query_ids(query_terms)
-            if not len(ids):
-                continue
-            allow = p._allow(split[i])
-            total += p._union_count(ids, allow)
-            best = p.top_k_above(ids, mul, k, allow, theta)
-            if best is None:
-                continue
-            found_docs.append(best[0] + self.offsets[i])
-            found_scores.append(best[1])
-            scores = np.concatenate(found_scores)
-            if len(scores) >= k:  # k passages reach this: nothing below it can enter
-                theta = float(np.partition(scores, len(scores) - k)[len(scores) - k])
-        return self._merge(found_docs, found_scores, k, total), len(found_docs)
+        filt = mask_bits(allowed, int(self.offsets[-1]))
+        docs, scores, total, scored = self._top_k_segments(ids, mul, k, filt)
+        return (docs, scores, int(total)), int(scored)
 
     def top_k_plain(self, query_terms: Sequence[str], k: int,
                     allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
@@ -284,3 +282,53 @@ class SegmentedScorer:
     def doc_freq(self, term: str) -> int:
         """How many live passages of the collection hold ``term``."""
         return max(p.doc_freq(term) for p in self.parts)
+
+
+def _address_table(parts: list[Bm25Scorer]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per segment, the data address and length of each array
+    :mod:`segment_kernels` reads (:data:`segment_kernels.COLUMNS`), and
+    the segments' sizes.  The arrays are the parts' own, which they keep alive."""
+    cols = segment_kernels.COLUMNS
+    addr = np.zeros((len(parts), len(cols)), dtype=np.int64)
+    n = np.zeros((len(parts), len(cols)), dtype=np.int64)
+    for s, p in enumerate(parts):
+        a = p.arrays
+        ptr, docs, weights, max_weight = p.postings
+        arrays = (ptr, docs, weights, max_weight, p._idf, p._df, p._bitmaps[0], p._bitmaps[1], p._live_bits)
+        for c, (x, dtype) in enumerate(zip(arrays, segment_kernels.DTYPES)):
+            if x.dtype != dtype or not x.flags.c_contiguous:
+                raise ValueError(f"segment {s}: {cols[c]} is not a contiguous {np.dtype(dtype)} array")
+            addr[s, c] = x.ctypes.data
+            n[s, c] = x.shape[0]
+        if p._bitmaps[1].shape[1:] not in ((), ((a.n_docs + 63) // 64,)):
+            raise ValueError(f"segment {s}: its bitmaps do not have one bit per passage")
+    return addr, n, np.array([p.arrays.n_docs for p in parts], dtype=np.int64)
+
+
+def _term_segments(gids: list[np.ndarray], n_terms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per collection term, the segments holding it and its id in each:
+    ``(first, segment, local)``, entries ``first[g]:first[g + 1]`` for term ``g``."""
+    g = np.concatenate(gids)
+    seg = np.repeat(np.arange(len(gids), dtype=np.int64), [len(x) for x in gids])
+    local = np.concatenate([np.arange(len(x), dtype=np.int64) for x in gids])
+    order = np.argsort(g, kind="stable")
+    first = np.zeros(n_terms + 1, dtype=np.int64)
+    np.cumsum(np.bincount(g, minlength=n_terms), out=first[1:])
+    return first, seg[order], local[order]
+
+
+def _tie_ranks(p_source: np.ndarray, source_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Each passage's place in a full rebuild's order (source ID, then
+    passage number), and the passage at each place.  A source's passages
+    are contiguous and in passage order, so its first place is enough."""
+    n_src = len(source_ids)
+    order = sorted(range(n_src), key=source_ids.__getitem__)
+    count = np.bincount(p_source, minlength=n_src)
+    first_doc = np.concatenate([[0], np.cumsum(count)[:-1]])
+    first_rank = np.empty(n_src, dtype=np.int64)
+    first_rank[order] = np.concatenate([[0], np.cumsum(count[order])[:-1]])
+    docs = np.arange(len(p_source), dtype=np.int64)
+    rank = first_rank[p_source] + docs - first_doc[p_source]
+    by_rank = np.empty_like(rank)
+    by_rank[rank] = docs
+    return rank, by_rank
