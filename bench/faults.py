@@ -111,7 +111,7 @@ def mount_small_disk(idx: Path, size: str = "256m") -> str | None:
     idx.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(idx)],
                           capture_output=True, text=True)
-    return None if proc.returncode == 0 else "needs root to mount tmpfs: " + (proc.stderr.strip() or "mount failed")
+    return None if proc.returncode == 0 else "needs root to mount tmpfs: " + (proc.stderr.splitlines() or ["mount failed"])[0]
 
 
 def fill_disk(idx: Path, free: int = 16384) -> str:

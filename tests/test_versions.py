@@ -332,3 +332,14 @@ def test_index_on_a_real_full_or_read_only_disk_prints_one_line(corpus, tmp_path
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == f"error: {mnt / 'idx'}: cannot write the index: {reason}"
     assert "Traceback" not in proc.stderr
+
+
+def test_a_write_cut_short_is_named_a_full_disk(tmp_path):
+    """NumPy's short write carries no errno; the line must still say why."""
+    from service.index.build import write_fault
+
+    fault = write_fault(tmp_path, OSError("650 requested and 496 written"))
+    assert str(fault) == (f"{tmp_path}: cannot write the index: the disk is full "
+                          "(a write was cut short: 650 requested and 496 written)")
+    assert str(write_fault(tmp_path, OSError(errno.EROFS, os.strerror(errno.EROFS)))) == (
+        f"{tmp_path}: cannot write the index: Read-only file system")

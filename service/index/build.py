@@ -73,7 +73,13 @@ def check_same_corpus(index_dir: Path, corpus: Path) -> None:
 
 
 def write_fault(index_dir: Path, exc: OSError) -> IndexFault:
-    """A failed write (a full or read-only disk) as one line naming the index folder."""
+    """A failed write (a full or read-only disk) as one line naming the index folder.
+
+    NumPy reports a write the disk cut short with no errno ("650 requested
+    and 496 written"), which alone does not tell an operator the disk is full.
+    """
+    if exc.errno is None and "written" in str(exc):
+        return IndexFault(f"{index_dir}: cannot write the index: the disk is full (a write was cut short: {exc})")
     return IndexFault(f"{index_dir}: cannot write the index: {exc.strerror or exc}")
 
 
