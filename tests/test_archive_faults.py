@@ -41,6 +41,27 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "service", *args]
 
 
+def _run_maybe_killed(cmd: list[str], limit: float | None, idx: Path, held: set, after: set, round_: int
+                      ) -> tuple[bool, set]:
+    """Run ``cmd``, SIGKILL it after ``limit`` seconds (None: let it end);
+    the index must then load (every checksum) at ``held`` or ``after``,
+    never a mix.  Returns whether it was killed, and the articles held."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    killed = False
+    try:
+        proc.wait(timeout=limit)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        killed = True
+    r = Retriever.open(idx)  # verifies every checksum
+    assert r.stored.path == current_version(idx)
+    now = set(r.stored.live_source_ids())
+    assert now in (held, after), f"round {round_}: a change was half applied"
+    assert r.search("word7 word42", 3).hits
+    return killed, now
+
+
 def test_kill_9_during_changes_never_leaves_a_broken_index(tmp_path):
     """SIGKILL ``add`` and ``remove`` at random moments: the index stays
     loadable, ``CURRENT`` names a complete version, and it holds the
@@ -65,20 +86,10 @@ def test_kill_9_during_changes_never_leaves_a_broken_index(tmp_path):
             names = [f"new{round_:02d}-{i:03d}" for i in range(60)] + rng.sample(sorted(held), 20)
             files = _articles(tmp_path / f"batch{round_}", names, 100 + round_)
             cmd, after = _cli("add", "--index", str(idx), *map(str, files)), held | set(names)
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
-        try:
-            # Every fourth change runs to its end: the next ones build on it.
-            proc.wait(timeout=None if round_ % 4 == 3 else rng.uniform(0.05, 1.0) * full)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            killed += 1
-        r = Retriever.open(idx)  # verifies every checksum
-        assert r.stored.path == current_version(idx)
-        now = set(r.stored.live_source_ids())
-        assert now in (held, after), f"round {round_}: a change was half applied"
-        held = now
-        assert r.search("word7 word42", 3).hits
+        # Every fourth change runs to its end: the next ones build on it.
+        was_killed, held = _run_maybe_killed(
+            cmd, None if round_ % 4 == 3 else rng.uniform(0.05, 1.0) * full, idx, held, after, round_)
+        killed += was_killed
     assert killed >= 3
     # A later successful change cleans up what the killed ones left behind.
     subprocess.run(_cli("remove", "--index", str(idx), sorted(held)[0]), check=True, capture_output=True, env=ENV)
@@ -108,22 +119,11 @@ def test_kill_9_during_an_incremental_index_never_leaves_a_broken_index(tmp_path
         _articles(folder, rng.sample([n for n in names if (folder / f"{n}.txt").exists()], 15), 200 + round_)  # edited
         _articles(folder, [f"new{round_:02d}-{i:03d}" for i in range(45)], 100 + round_)  # added
         after = {p.stem for p in folder.iterdir()}
-        proc = subprocess.Popen(index, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
-        try:
-            # Every fifth run goes to its end: the next ones build on it.
-            limit = None if round_ % 5 == 4 else rng.uniform(0.05, 0.9) * full
-            attempts += limit is not None
-            proc.wait(timeout=limit)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            killed += 1
-        r = Retriever.open(idx)  # verifies every checksum
-        assert r.stored.path == current_version(idx)
-        now = set(r.stored.live_source_ids())
-        assert now in (held, after), f"round {round_}: a change was half applied"
-        held = now
-        assert r.search("word7 word42", 3).hits
+        # Every fifth run goes to its end: the next ones build on it.
+        limit = None if round_ % 5 == 4 else rng.uniform(0.05, 0.9) * full
+        attempts += limit is not None
+        was_killed, held = _run_maybe_killed(index, limit, idx, held, after, round_)
+        killed += was_killed
     assert attempts >= 10 and killed >= 8
     subprocess.run(index, check=True, capture_output=True, env=ENV)
     r = Retriever.open(idx)
