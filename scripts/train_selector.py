@@ -215,9 +215,9 @@ def evidence_rows(rows: list[dict], score: dict, n: int, right: bool) -> tuple[l
     return xs, ys
 
 
-def calibrate(raw: dict, cv_seed: int) -> dict:
+def calibrate(raw: dict, cv_seed: int, precision: float) -> dict:
     """Platt scaling of the confidence on the question set, with its
-    thresholds from cross-validated probabilities."""
+    ``confident_at`` threshold from cross-validated probabilities."""
     retriever = open_corpus(BUNDLED_CORPUS)
     model = SelectorModel.from_json({**raw, "confidence": {**raw["confidence"], "calibration": [1.0, 0.0],
                                                            "confident_at": 1.0, "abstain_below": 0.0}})
@@ -238,12 +238,28 @@ def calibrate(raw: dict, cv_seed: int) -> dict:
         cv[test] = lr.predict_proba(z[test])[:, 1]
     lr = LogisticRegression(C=100.0).fit(z, y)
     table = []
-    for t in [i / 20 for i in range(1, 20)]:
+    for t in THRESHOLDS:
         shown = cv >= t
         table.append({"at": t, "share": round(float(shown.mean()), 3),
                       "precision": round(float(y[shown].mean()), 3) if shown.any() else None})
     return {"a": float(lr.coef_[0][0]), "b": float(lr.intercept_[0]), "cv": cv.tolist(), "y": y.tolist(),
-            "kinds": kinds, "table": table, "auc": float(roc_auc_score(y, z[:, 0]))}
+            "kinds": kinds, "table": table, "auc": float(roc_auc_score(y, z[:, 0])),
+            "confident_at": confident_threshold(table, precision)}
+
+
+THRESHOLDS = [i / 20 for i in range(1, 20)]
+
+
+def confident_threshold(table: list[dict], precision: float) -> float:
+    """The lowest threshold from which every higher one shows answers that
+    are right at least ``precision`` of the time (cross-validated): the
+    most answers shown as the answer at that precision."""
+    chosen = 1.0
+    for row in reversed(table):
+        if row["precision"] is not None and row["precision"] < precision:
+            break
+        chosen = row["at"]
+    return chosen
 
 
 #: ``--selector sentence``: the features that tell one sentence of a passage
@@ -278,7 +294,9 @@ def main() -> None:
     p.add_argument("--cosine-weight", type=float, default=0.0,
                    help="--selector hand: the cosine's weight in the score (the others are hand-set)")
     p.add_argument("--finalists", type=int, default=3, help="candidates whose cosine the service computes")
-    p.add_argument("--confident-at", type=float, required=True, help="calibrated probability shown as the answer")
+    p.add_argument("--confident-precision", type=float, default=0.9,
+                   help="confident_at: the lowest calibrated probability from which the question set's answers are "
+                   "right this often, cross-validated")
     p.add_argument("--abstain-below", type=float, required=True, help="calibrated probability abstained below")
     p.add_argument("--limit", type=int, default=0, help="a seeded sample of N questions only (a quick trial)")
     p.add_argument("--rows", type=Path, help="keep the collected candidates in this file and reuse them "
@@ -342,12 +360,13 @@ def main() -> None:
            "fallback_meaning": round(float(np.mean([r["x"][0][CHEAP.index("meaning")] for r in asked
                                                      if len(r["x"])])), 4),
            "confidence": conf}
-    cal = calibrate(raw, SEED)
+    cal = calibrate(raw, SEED, args.confident_precision)
     raw["confidence"] = {**conf, "calibration": [round(cal["a"], 6), round(cal["b"], 6)],
-                         "confident_at": args.confident_at, "abstain_below": args.abstain_below}
+                         "confident_at": cal["confident_at"], "abstain_below": args.abstain_below}
     report["calibration"] = {k: cal[k] for k in ("a", "b", "auc", "table")}
     report["calibration_cv"] = {"p": [round(v, 4) for v in cal["cv"]], "right": cal["y"], "kinds": cal["kinds"]}
     raw["training"] = {"seed": SEED, "selector": args.selector, "cosine_weight": args.cosine_weight,
+                       "confident_precision": args.confident_precision,
                        "data": {f"squad-dev-a/{k}": v for k, v in sums.items()},
                        "calibration_set": "eval/questions.jsonl", "seconds": round(time.perf_counter() - t_start),
                        **report}

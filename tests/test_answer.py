@@ -109,6 +109,18 @@ def test_a_how_much_question_without_a_sum_in_the_evidence_abstains(seed_retriev
     assert out.abstained and out.answer is None
 
 
+def test_a_what_did_it_cost_question_without_a_sum_abstains(make_corpus):
+    text = ("The long recovery programme at the city hospital ran for ninety days last winter. "
+            "The recovery programme at the city hospital was led by Jane Okafor.")
+    r = open_corpus(make_corpus({"doc.txt": text}))
+    out = ask(r, "What did the long recovery programme at the city hospital cost?")
+    assert out.abstained and out.answer is None and "sum of money" in out.reason
+    text += " The recovery programme at the city hospital cost £2m."
+    out = ask(open_corpus(make_corpus({"doc.txt": text}, "priced")),
+              "What did the long recovery programme at the city hospital cost?")
+    assert out.answer is not None and "£2m" in out.answer.text
+
+
 def test_empty_result_abstains(seed_retriever):
     empty = SearchResult(query="Lorenzo delays", k=5, terms=["lorenzo", "delay"], total=0, hits=[])
     out = answer(empty, seed_retriever)
@@ -146,6 +158,9 @@ def test_any_text_gives_a_quote_or_a_reason(seed_retriever, question):
     ("In which city did he speak?", "place"),
     ("Which company won the contract?", "name"),
     ("Why was the forum set up?", None),
+    ("What did the Royal Free's 90 day recovery programme cost?", "money"),
+    ("What will the two new systems for the trusts cost?", "money"),
+    ("What did the report say about the cost of the programme?", None),
 ])
 def test_answer_type_of_question_words(question, kind):
     assert answer_type(raw_tokens(question)) == kind

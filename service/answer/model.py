@@ -36,7 +36,8 @@ CHEAP = ("coverage", "context", "bm25", "rank", "near", "untyped", "extra", "rep
 #: The finalists' extra feature: the best cosine of one of its sentences to the question.
 SEMANTIC = ("cosine",)
 #: The chosen answer's evidence for the confidence.
-EVIDENCE = ("score", "margin", "coverage", "cosine", "near", "untyped", "few", "repeat", "meaning")
+EVIDENCE = ("score", "margin", "coverage", "cosine", "near", "untyped", "few", "repeat", "meaning",
+            "bm25", "rank")
 
 
 class SelectorIntegrityError(ValueError):

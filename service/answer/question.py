@@ -32,6 +32,11 @@ TYPE_NOUNS = {
 
 #: The words :func:`answer_type` reads a question's type from.
 _QUESTION_WORDS = frozenset("who whom whose when where how what which".split())
+#: "What did/will it cost?": the verb asks for a sum as "how much" does
+#: (the noun does not: "what did it say about the cost?").
+_AUXILIARIES = frozenset("did does do will would could can might should may".split())
+_COST_VERBS = frozenset(("cost", "costs"))
+_BEFORE_NOUNS = frozenset("the a an its their his her our your this that of about".split())
 
 
 @dataclass(frozen=True)
@@ -53,8 +58,9 @@ def answer_type(tokens: list[str]) -> str | None:
     """The kind of answer a question asks for, from its question words.
 
     ``tokens`` are :func:`raw_tokens` of the question.  Unknown forms
-    ("what did", "why") return None: no type cue is applied.  Money is a
-    number asked about with a money word ("how much did it cost").
+    ("what did they say", "why") return None: no type cue is applied.  Money
+    is a number asked about with a money word ("how much did it cost"), or
+    what a thing costs ("what did the recovery programme cost").
     """
     if _QUESTION_WORDS.isdisjoint(tokens):
         return None  # the common case for a statement, found at C speed
@@ -77,6 +83,9 @@ def answer_type(tokens: list[str]) -> str | None:
                 for kind, nouns in TYPE_NOUNS.items():
                     if word in nouns:
                         return kind
+            if nxt in _AUXILIARIES and any(
+                    w in _COST_VERBS and tokens[j - 1] not in _BEFORE_NOUNS for j, w in enumerate(tokens) if j > i + 2):
+                return "money"
             return None
     return None
 
