@@ -37,7 +37,7 @@ CHEAP = ("coverage", "context", "bm25", "rank", "near", "untyped", "extra", "rep
 SEMANTIC = ("cosine",)
 #: The chosen answer's evidence for the confidence.
 EVIDENCE = ("score", "margin", "coverage", "cosine", "near", "untyped", "few", "repeat", "meaning",
-            "bm25", "rank")
+            "bm25")
 
 
 class SelectorIntegrityError(ValueError):
