@@ -62,13 +62,30 @@ def assert_like_full_rebuild(index_dir, articles: dict[str, Article], work) -> N
         np.testing.assert_allclose(s_full, want[d_full], rtol=1e-9, atol=1e-12)
         assert [inc.scorer.doc_freq(t) for t in terms] == [full.scorer.doc_freq(t) for t in terms]
     some = Filters(sources=tuple(sorted(articles)[::2]))  # a filter's mask beside the deletions
+    plain = Retriever(inc.stored, one_shot=True)  # what `ask` searches with
     for q in QUERIES:
-        hits = [[(h.passage_id, h.score) for h in r.search(q, 5, "lexical", some).hits] for r in (inc, full)]
-        assert hits[0] == hits[1], q
+        hits = [[(h.passage_id, h.score) for h in r.search(q, 5, "lexical", some).hits] for r in (inc, full, plain)]
+        assert hits[0] == hits[1] == hits[2], q
+        assert_plain_equals_compiled(plain, inc, inc.query_terms(q), inc.collection.allowed(some))
     assert [e.to_json() for e in inc.collection.entries(0, 100)] == [e.to_json() for e in full.collection.entries(0, 100)]
     for sid in articles:
         assert inc.source(sid) == full.source(sid)
     assert inc.source("nope") is None
+
+
+def assert_plain_equals_compiled(plain: Retriever, compiled: Retriever, terms: list[str], allowed) -> None:
+    """The one-shot NumPy scorer gives the compiled one's results bit for bit."""
+    p, c = plain.scorer, compiled.scorer
+    for mask in (None, allowed):
+        for k in (1, 3, 1000):
+            got, want = p.top_k(terms, k, mask), c.top_k(terms, k, mask)
+            assert got[0].tolist() == want[0].tolist() and got[1].tolist() == want[1].tolist(), (terms, k)
+            assert got[2] == want[2]
+        assert p.matches(terms, mask).tolist() == c.matches(terms, mask).tolist()
+    assert p.scores(terms).tolist() == c.scores(terms).tolist()
+    some = np.arange(0, int(c.offsets[-1]), 3)
+    assert p.scores_of(terms, some).tolist() == c.scores_of(terms, some).tolist()
+    assert [p.doc_freq(t) for t in terms + ["zzzunknown"]] == [c.doc_freq(t) for t in terms + ["zzzunknown"]]
 
 
 _serial = itertools.count()

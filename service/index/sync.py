@@ -70,17 +70,26 @@ def scan(folder: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
-def _recorded_files(index_dir: Path, folder: Path, settings: IndexSettings) -> dict | None:
-    """The files the live version recorded for ``folder``, or None when it
-    cannot be updated in place (no index, another corpus, other settings
-    or encoder, built without file records)."""
+def read_live(index_dir: Path) -> tuple[Path, dict] | None:
+    """The version a change would build on and its manifest (None: no
+    readable one): read once, it serves the corpus check, the file records
+    and the load (a big corpus's manifest takes a tenth of a second to parse)."""
     base = live_version(index_dir) if index_dir.exists() else None
     if base is None:
         return None
     try:
-        manifest = read_manifest(base)
+        return base, read_manifest(base)
     except IndexFault:
         return None
+
+
+def _recorded_files(live: tuple[Path, dict] | None, folder: Path, settings: IndexSettings) -> dict | None:
+    """The files the live version recorded for ``folder``, or None when it
+    cannot be updated in place (no index, another corpus, other settings
+    or encoder, built without file records)."""
+    if live is None:
+        return None
+    manifest = live[1]
     semantic = manifest.get("semantic")
     if (manifest.get("corpus") != corpus_key(folder) or manifest.get("settings_fingerprint") != settings.fingerprint()
             or (semantic and semantic.get("fingerprint") != encoder_fingerprint())):
@@ -90,22 +99,25 @@ def _recorded_files(index_dir: Path, folder: Path, settings: IndexSettings) -> d
 
 def sync_folder(folder: Path, index_dir: Path, settings: IndexSettings, semantic: bool = True,
                 skip_bad: bool = False, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, full: bool = False,
-                progress: bool = True) -> SyncSummary:
+                progress: bool = True, live: tuple[Path, dict] | None = None) -> SyncSummary:
     """Apply to the index in ``index_dir`` what changed in ``folder`` (with
     ``full``, or when the index cannot be updated in place: rebuild it).
 
     A bad new or changed file raises :class:`CorpusError` (nothing is
     published) unless ``skip_bad``, which records it as rejected.
+    ``live``: :func:`read_live`'s answer, if the caller has it.
     """
     folder, index_dir = Path(folder), Path(index_dir)
-    old = None if full else _recorded_files(index_dir, folder, settings)
+    old = None if full else _recorded_files(read_live(index_dir) if live is None else live, folder, settings)
     root = folder.resolve()
     records: dict[str, list] = {}
     articles, problems = [], []
+    same = 0  # files as recorded
     for rel, (size, mtime) in scan(folder).items():
         rec = (old or {}).get(rel)
         if rec is not None and rec[0] == size and rec[1] == mtime:
             records[rel] = rec
+            same += 1
             continue
         file = folder / rel
         if file.suffix in TEXT_SUFFIXES:
@@ -120,6 +132,9 @@ def sync_folder(folder: Path, index_dir: Path, settings: IndexSettings, semantic
         else:
             articles.append(result)
             records[rel] = [size, mtime, digest, result.source_id, None]
+    if old is not None and same == len(records) == len(old):  # nothing changed: the records are the old ones
+        return SyncSummary(0, 0, 0, sum(rec[3] is not None for rec in old.values()),
+                           tuple(rec[4] for rec in old.values() if rec[4]), len(old), False, None)
     counts = Counter(rec[3] for rec in records.values() if rec[3] is not None)
     for rel, rec in records.items():
         if counts[rec[3]] > 1:  # ambiguous: neither copy, as a full read does
@@ -155,10 +170,12 @@ def open_index(config: Config, rebuild: Rebuild = "auto", skip_bad: bool = False
     corpus, target = config.corpus_path, config.resolved_index_dir
     if (config.corpus is None and config.index_dir is not None) or rebuild == "never" or not syncable(corpus):
         return ensure_index(config, rebuild, skip_bad)
+    live = read_live(target)
     if rebuild != "always":
-        check_same_corpus(target, corpus)
+        check_same_corpus(target, corpus, live[1] if live else None)
     summary = sync_folder(corpus, target, config.settings, config.semantic, skip_bad, config.max_file_bytes,
-                          full=rebuild == "always", progress=False)
+                          full=rebuild == "always", progress=False, live=live)
     if summary.version is not None:
         log.info("index of %s: %s; published %s", corpus, summary, summary.version.name)
-    return load_best(target, remember=True)
+        live = None
+    return load_best(target, remember=True, read=live)
