@@ -91,6 +91,25 @@ def assert_plain_equals_compiled(plain: Retriever, compiled: Retriever, terms: l
 _serial = itertools.count()
 
 
+def test_a_change_checks_no_values_of_the_segments_it_links(tmp_path, monkeypatch):
+    # A change reads the articles and links the segments; it runs no
+    # kernel on them, and checking every array cost it most of a second
+    # at 1M passages (twice: the manifest was read through a whole load).
+    from service.index import checks
+
+    idx = tmp_path / "idx"
+    build_from_report(CorpusReport(articles=[Article("a", "Lorenzo trust record.", title=None)]), idx, SETTINGS,
+                      progress=False, semantic=False)
+    calls = []
+    real = checks._value_problem
+    monkeypatch.setattr(checks, "_value_problem", lambda *a: calls.append(a) or real(*a))
+    apply_changes(idx, SETTINGS, add=[Article("b", "Patient nurse.", title=None)], semantic=False, progress=False)
+    apply_changes(idx, SETTINGS, remove=["a"], progress=False)
+    compact(idx, progress=False)
+    assert calls == []
+    assert Retriever.open(idx).search("nurse", 1).hits[0].source_id == "b" and calls  # a reader checks them
+
+
 class Archive(RuleBasedStateMachine):
     """Random changes to an index, checked against a full rebuild."""
 
