@@ -50,6 +50,7 @@ import ablated  # noqa: E402
 import report  # noqa: E402
 import request  # noqa: E402
 import retrieval  # noqa: E402
+from service.config import Config  # noqa: E402
 
 # wrk's Lua hooks: cycle through the request paths, print a JSON summary.
 LUA = """
@@ -200,7 +201,8 @@ def median_round(rounds: list[dict]) -> dict:
     """A target's round with the median req/s (all its figures from that one
     round), with every round's req/s alongside."""
     ranked = sorted(rounds, key=lambda r: r["rps"])
-    return {**ranked[(len(ranked) - 1) // 2], "rounds_rps": [r["rps"] for r in rounds]}
+    return {**ranked[(len(ranked) - 1) // 2], "rounds_rps": [r["rps"] for r in rounds],
+            "rounds_p50_ms": [r["p50_ms"] for r in rounds], "rounds_p99_ms": [r["p99_ms"] for r in rounds]}
 
 
 def main() -> None:
@@ -255,7 +257,8 @@ def main() -> None:
         "connections": args.connections,
         "duration_s": args.duration,
         "rounds": args.rounds,
-        "server": f"gunicorn, {args.workers} sync workers, preloaded app, access log on, as `serve` configures it",
+        "server": f"gunicorn, {args.workers} workers of {Config.from_env().threads} threads, preloaded app, "
+                  "access log on, as `serve` configures it",
     }
     (OUT / "http.json").write_text(json.dumps({"info": info, "results": results}, indent=2))
     report.write()

@@ -168,13 +168,17 @@ def http_section(data: dict) -> list[str]:
                 "corpus, in turn); the table shows each target's median round. req/s by round: "
                 + "; ".join(f"{r['target']} {r['corpus']}: " + ", ".join(f"{x:,.0f}" for x in r["rounds_rps"])
                             for r in results if "rounds_rps" in r) + "."]
+        base = next((r for r in results if (r["target"], r["corpus"]) == (SERVICE, SCALING_BASE)), None)
+        if base and "rounds_p50_ms" in base:
+            out += ["", f"p50 and p99 by round, and each over the {int(SCALING_BASE):,}-passage server's in the same "
+                    "round: " + "; ".join(
+                        f"{r['corpus']}: " + ", ".join(
+                            f"{p50:.2f} ms ({p50 / b50:.2f}×) / {p99:.0f} ms ({p99 / b99:.2f}×)"
+                            for p50, p99, b50, b99 in zip(r["rounds_p50_ms"], r["rounds_p99_ms"],
+                                                         base["rounds_p50_ms"], base["rounds_p99_ms"]))
+                        for r in results if r["target"] == SERVICE and "rounds_p50_ms" in r) + "."]
     out.append("")
     return out
-
-
-def _us(row: dict, part: str, stat: str) -> str:
-    """A timing in µs, or "–" where the run predates that measurement."""
-    return f"{row[part][stat]:,.0f}" if part in row else "–"
 
 
 def request_section(data: dict) -> list[str]:
@@ -185,16 +189,21 @@ def request_section(data: dict) -> list[str]:
            f"{info['rounds']} passes); *cold*: what is kept between requests (the retriever's hit fields and "
            "article texts, sentence vectors) emptied before each question (words known), as on a large archive "
            "under varied questions; the answer and the highlights read the index's stored readings either way; "
-           "then the warm parts.", "",
+           "then the warm parts; then each stage of a cold request apart, in CPU µs (mean): search with the "
+           "hits' fields, the answer, the ten highlights, the document (`response_json` and `json.dumps`). "
+           "The cold requests are interleaved across the corpora (question i on each in turn, one process), so "
+           "the sizes share the machine's load alike.", "",
            "| corpus | passages | questions | warm p50 | warm mean | cold p50 | cold p90 | cold mean "
-           "| search mean | answer mean | 10 highlights mean | answer cold CPU p50 | answer cold CPU p90 |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "| search mean | answer mean | 10 highlights mean | cold CPU: search | answer | highlights | document |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
+        cpu = r.get("cold_cpu", {})
+        split = " | ".join(f"{cpu[s]['mean_us']:,.0f}" if s in cpu else "–"
+                           for s in ("search", "answer", "highlights", "document"))
         out.append(f"| {r['corpus']} | {r['passages']:,} | {r['questions']} | {r['warm']['p50_us']:,.0f} "
                    f"| {r['warm']['mean_us']:,.0f} | {r['cold']['p50_us']:,.0f} | {r['cold']['p90_us']:,.0f} "
                    f"| {r['cold']['mean_us']:,.0f} | {r['search']['mean_us']:,.0f} | {r['answer']['mean_us']:,.0f} "
-                   f"| {r['highlights']['mean_us']:,.0f} | {_us(r, 'answer_cold_cpu', 'p50_us')} "
-                   f"| {_us(r, 'answer_cold_cpu', 'p90_us')} |")
+                   f"| {r['highlights']['mean_us']:,.0f} | {split} |")
     built = [r for r in results if r.get("build")]
     if built:
         out += ["", "Each index as built for this run (`service index`, timed from outside: wall time, the peak "

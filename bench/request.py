@@ -15,8 +15,12 @@ the sentence vectors:
 * *cold*: those emptied before each question: a large archive under varied
   questions, where each request meets about ten passages for the first time;
 * the warm parts: search alone, the answer alone, the ten highlights;
-* the answer stage cold, in CPU time: what one question's answer costs
-  when none of its passages or sentences were read before.
+* each stage of a cold request apart, in CPU time (what other work on the
+  machine changes least): search (with the hits' fields), the answer, the
+  ten highlights, the document (``response_json`` and ``json.dumps``).
+
+The cold requests are interleaved across the corpora (question i on each
+in turn, in one process), so what a size adds is measured side by side.
 
 Each corpus's index is built first if it is not there yet (``--rebuild``:
 always), by ``python -m service index`` in a subprocess whose wall time,
@@ -104,9 +108,10 @@ def build(corpus: str, index_dir: Path, rebuild: bool) -> dict:
     return row
 
 
-def measure(corpus: str, n_questions: int, rounds: int, rebuild: bool = False) -> dict:
-    from service.answer import ANSWER_DEPTH, answer, highlight
-    from service.answer.semantic import forget_sentence_vectors
+def open_corpus(corpus: str, n_questions: int, rebuild: bool):
+    """``corpus``'s retriever (its index built first if need be), questions
+    and build figures, every question asked once (every passage and word
+    read once), as a served index would have been."""
     from service.qa.ask import search_json
     from service.retrieval.retriever import Retriever
 
@@ -114,17 +119,21 @@ def measure(corpus: str, n_questions: int, rounds: int, rebuild: bool = False) -
     built = build(corpus, index_dir, rebuild)
     retriever = Retriever.open(index_dir, verify=False)
     questions = retrieval.query_texts(corpus, n_questions)
-    for q in questions:  # every passage and word read once
+    for q in questions:
         search_json(retriever, q, 10)
-    gc.freeze()  # as `serve` does after loading
+    return retriever, questions, built
+
+
+def measure_warm(corpus: str, retriever, questions: list[str], built: dict, rounds: int) -> dict:
+    from service.answer import ANSWER_DEPTH, answer, highlight
+    from service.qa.ask import search_json
 
     def best_of_rounds(fn, items) -> list[float]:
         runs = [timed(fn, items) for _ in range(rounds)]
         return [min(col) for col in zip(*runs)]
 
     results = {q: retriever.search(q, max(10, ANSWER_DEPTH)) for q in questions}
-
-    row = {
+    return {
         "corpus": corpus,
         "passages": retriever.n_passages,
         "questions": len(questions),
@@ -136,25 +145,68 @@ def measure(corpus: str, n_questions: int, rounds: int, rebuild: bool = False) -
             lambda q: [highlight(h, results[q].terms, retriever) for h in results[q].hits[:10]],
             questions)),
     }
+
+
+#: The stages of a request as ``service.qa.ask`` runs them, timed apart cold.
+STAGES = ("search", "answer", "highlights", "document")
+
+
+def cold_request(retriever, question: str) -> tuple[float, dict[str, float]]:
+    """One cold request (what is kept between requests emptied first): the
+    wall µs of ``search_json``, then, emptied again, each stage's CPU µs."""
+    import json as json_
+
+    from service.answer import ANSWER_DEPTH, answer, highlight
+    from service.answer.semantic import forget_sentence_vectors
+    from service.qa.ask import ask, response_json, search_json
+
     def forget() -> None:
         retriever._passage_fields.cache_clear()
         retriever._source_text.cache_clear()
         forget_sentence_vectors()
 
-    cold_us: list[float] = []
-    answer_cpu_us: list[float] = []
-    for q in questions:
-        forget()
-        cold_us += timed(lambda q: search_json(retriever, q, 10), [q])
-        forget()
-        t0 = time.process_time()
-        answer(results[q], retriever)
-        answer_cpu_us.append((time.process_time() - t0) * 1e6)
-    row["cold"] = summary(cold_us)
-    row["answer_cold_cpu"] = summary(answer_cpu_us)
+    forget()
+    t0 = time.perf_counter()
+    search_json(retriever, question, 10)
+    wall = (time.perf_counter() - t0) * 1e6
+    forget()
+    c0 = time.process_time()
+    result = retriever.search(question, max(10, ANSWER_DEPTH))
+    c1 = time.process_time()
+    answer(result, retriever)
+    c2 = time.process_time()
+    [highlight(h, result.terms, retriever) for h in result.hits[:10]]
+    c3 = time.process_time()
+    response = ask(retriever, question, 10)  # its stages again (warm now), for the document alone
+    c4 = time.process_time()
+    json_.dumps(response_json(response))
+    c5 = time.process_time()
+    return wall, dict(zip(STAGES, ((c1 - c0) * 1e6, (c2 - c1) * 1e6, (c3 - c2) * 1e6, (c5 - c4) * 1e6)))
+
+
+def measure(corpora: list[str], n_questions: int, rounds: int, rebuild: bool = False) -> list[dict]:
+    """Each corpus's row: warm figures corpus by corpus, then the cold
+    requests interleaved (question i on every corpus in turn), so load from
+    other work on the machine falls on the sizes alike."""
+    opened = {c: open_corpus(c, n_questions, rebuild) for c in corpora}
+    gc.freeze()  # as `serve` does after loading
+    rows = {c: measure_warm(c, *opened[c], rounds) for c in corpora}
+    cold: dict[str, list[float]] = {c: [] for c in corpora}
+    stages: dict[str, dict[str, list[float]]] = {c: {s: [] for s in STAGES} for c in corpora}
+    for i in range(max(len(opened[c][1]) for c in corpora)):
+        for c in corpora:
+            retriever, questions, _ = opened[c]
+            if i < len(questions):
+                wall, cpu = cold_request(retriever, questions[i])
+                cold[c].append(wall)
+                for s in STAGES:
+                    stages[c][s].append(cpu[s])
     gc.unfreeze()
-    print(json.dumps(row), flush=True)
-    return row
+    for c in corpora:
+        rows[c]["cold"] = summary(cold[c])
+        rows[c]["cold_cpu"] = {s: summary(stages[c][s]) for s in STAGES}
+        print(json.dumps(rows[c]), flush=True)
+    return [rows[c] for c in corpora]
 
 
 def main() -> None:
@@ -167,7 +219,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     started = time.time()
     load_before = os.getloadavg()
-    rows = [measure(c, args.questions, args.rounds, args.rebuild) for c in args.corpora.split(",")]
+    rows = measure(args.corpora.split(","), args.questions, args.rounds, args.rebuild)
     info = {
         **retrieval.run_info(started, load_before),
         "rounds": args.rounds,

@@ -20,9 +20,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.answer import ANSWER_DEPTH, highlight
-from service.answer.highlight import plain_highlight
-from service.answer.reading import read_passage
+from service.answer import ANSWER_DEPTH, answer, highlight
+from service.answer.highlight import _marked, _marked_fast, plain_highlight
+from service.answer.reading import passage_reader, read_passage
 from service.text.cues import PLACE_PREPOSITIONS, read_cues
 from service.answer.selection import plain_best, plain_share, select
 from service.text import analysis
@@ -44,9 +44,23 @@ def test_highlights_match_the_plain_algorithm_on_every_eval_question(seed_retrie
     assert len(questions) > 100
     for question in questions:
         result = seed_retriever.search(question, 20)
+        # As a request reads them: the passages the answer read first, once.
+        read = passage_reader(seed_retriever, result.terms)
+        answer(result, seed_retriever, read=read)
         for hit in result.hits:
-            assert highlight(hit, result.terms, seed_retriever) == \
-                plain_highlight(hit.text, result.terms, seed_retriever.analyzer), (question, hit.passage_id)
+            plain = plain_highlight(hit.text, result.terms, seed_retriever.analyzer)
+            assert highlight(hit, result.terms, seed_retriever) == plain, (question, hit.passage_id)
+            assert highlight(hit, result.terms, seed_retriever, read) == plain, (question, hit.passage_id)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab &<>\"'é", max_size=30), st.lists(st.integers(0, 30), max_size=8))
+def test_marking_escaped_once_equals_escaping_the_pieces(text, cuts):
+    """The highlighter's one escape of a passage with nothing to escape,
+    and its pieces escaped apart otherwise, against the definition's."""
+    points = sorted({min(c, len(text)) for c in cuts})
+    spans = list(zip(points[::2], points[1::2]))
+    assert _marked_fast(text, spans) == _marked(text, spans)
 
 
 def test_plain_highlight_escapes_everything_and_marks_whole_words():

@@ -56,10 +56,16 @@ def assert_stored_equals_read(retriever: Retriever) -> int:
                 assert getattr(a, name) == getattr(b, name), (name, hit.text)
         vocab = sorted(set(analyzer(hit.text)) | {t for s in plain.sentences for t in s.terms})
         questions = [vocab, vocab[::2], vocab[1::3] + ["nosuchterm"], []]
+        # Read once for a request asking all of vocab, then asked for fewer
+        # terms, or others: the same words, masks and marks.
+        shared = StoredPassage(retriever.passage_words(hit), hit.text, hit.start_char, vocab)
         for terms in questions:
             bits = {t: 1 << j for j, t in enumerate(terms)}
             assert stored.term_masks(bits) == plain.term_masks(bits), (terms, hit.text)
+            assert shared.term_masks(bits) == plain.term_masks(bits), (terms, hit.text)
+            assert shared.words_with(terms) == retriever.passage_words(hit).words_with(terms), (terms, hit.text)
             assert highlight(hit, terms, retriever) == plain_highlight(hit.text, terms, analyzer), (terms, hit.text)
+            assert highlight(hit, terms, retriever, lambda _: shared) == plain_highlight(hit.text, terms, analyzer)
         n += 1
     return n
 

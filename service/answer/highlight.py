@@ -15,11 +15,12 @@ same (a test compares them).
 from __future__ import annotations
 
 import html
-from typing import Collection, Iterable
+from typing import Callable, Collection, Iterable
 
 from ..retrieval.retriever import Hit, Retriever
 from ..text.analysis import Analyzer
 from ..text.words import word_spans
+from .reading import StoredPassage, passage_reader
 
 
 def _marked(text: str, spans: Iterable[tuple[int, int]]) -> str:
@@ -32,6 +33,20 @@ def _marked(text: str, spans: Iterable[tuple[int, int]]) -> str:
     return "".join(out)
 
 
+def _marked_fast(text: str, spans: Iterable[tuple[int, int]]) -> str:
+    """:func:`_marked`, escaping the text once: most passages have nothing
+    to escape, and then the marks go in at the same places (escaping is
+    character by character, so the whole is the pieces' concatenation)."""
+    if len(html.escape(text)) != len(text):  # something escaped: the pieces apart
+        return _marked(text, spans)
+    out, pos = [], 0
+    for s, e in spans:
+        out += (text[pos:s], "<mark>", text[s:e], "</mark>")
+        pos = e
+    out.append(text[pos:])
+    return "".join(out)
+
+
 def plain_highlight(text: str, terms: Collection[str], analyzer: Analyzer) -> str:
     """``text`` as escaped HTML with the words carrying any of ``terms`` in
     ``<mark>``, each word read from the text; with no terms, the escaped text."""
@@ -40,12 +55,18 @@ def plain_highlight(text: str, terms: Collection[str], analyzer: Analyzer) -> st
                           if not wanted.isdisjoint(analyzer.word_terms(text[s:e]))))
 
 
-def highlight(hit: Hit, terms: Collection[str], retriever: Retriever) -> str:
-    """:func:`plain_highlight` of ``hit``'s text, from its stored words."""
-    words = retriever.passage_words(hit)
-    found, _ = words.words_with(list(terms))
+def highlight(hit: Hit, terms: Collection[str], retriever: Retriever,
+              read: Callable[[Hit], StoredPassage] | None = None) -> str:
+    """:func:`plain_highlight` of ``hit``'s text, from its stored words
+    (``read``: the request's passage reader, whose passages the answer may
+    have read already)."""
+    if not terms:
+        return html.escape(hit.text)
+    passage = (read or passage_reader(retriever, list(terms)))(hit)
+    found, _ = passage.words_with(terms)
     if not found:
         return html.escape(hit.text)
     found = list(dict.fromkeys(found))  # a word of two wanted terms, once
-    starts, lens = words.columns["w_start"], words.columns["w_len"]
-    return _marked(hit.text, ((int(starts[i]), int(starts[i]) + int(lens[i])) for i in found))
+    columns = passage.columns
+    starts, lens = columns["w_start"][found].tolist(), columns["w_len"][found].tolist()
+    return _marked_fast(hit.text, zip(starts, map(int.__add__, starts, lens)))

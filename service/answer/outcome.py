@@ -16,14 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..retrieval.retriever import Retriever, SearchResult
+from ..retrieval.retriever import Hit, Retriever, SearchResult
 from ..text.analysis import Analyzer
 from ..text.words import word_spans
 from .candidates import Candidate
 from .confidence import MIN_MATCHED_WORDS, evidence
 from .model import SelectorModel, shipped_model
 from .question import Question
-from .reading import SentenceReading, StoredSentence, Word
+from .reading import SentenceReading, StoredPassage, StoredSentence, Word
 from .selection import select
 
 #: The longest quote returned; a longer sentence is cut to its best window.
@@ -168,10 +168,12 @@ def _missing(q: Question, found: frozenset[str], analyzer: Analyzer) -> str:
     return ", ".join(f"“{w}”" for w in gone[:3])
 
 
-def answer(result: SearchResult, retriever: Retriever, model: SelectorModel | None = None) -> AnswerOutcome:
-    """The answer to ``result.query`` from ``result``'s top passages, or why there is none."""
+def answer(result: SearchResult, retriever: Retriever, model: SelectorModel | None = None,
+           read: Callable[[Hit], StoredPassage] | None = None) -> AnswerOutcome:
+    """The answer to ``result.query`` from ``result``'s top passages, or why
+    there is none (``read``: the request's passage reader, as for :func:`select`)."""
     model = model or shipped_model()
-    sel = select(result, retriever, model)
+    sel = select(result, retriever, model, read)
     q, best = sel.question, sel.best
     if not q.weights:
         return _abstain("the question has no words to look for")

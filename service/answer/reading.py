@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from functools import cached_property, reduce
 from itertools import compress
 from operator import or_
-from typing import NamedTuple
+from typing import Callable, Collection, NamedTuple, Sequence
 
 import numpy as np
 
 from ..index.reading_view import PassageWords
+from ..retrieval.retriever import Hit, Retriever
 from ..text.analysis import positions_by_term
 from ..text.cues import CUES_OF_BITS, NORMALIZED, sentence_cues
 from ..text.sentences import sentence_units
@@ -163,14 +164,20 @@ class StoredSentence(_Sentence):
 
 class StoredPassage:
     """A passage's reading from the index's arrays (``words``), for the
-    passage ``text`` starting at ``base`` in its source."""
+    passage ``text`` starting at ``base`` in its source, read for a
+    request whose question has the index terms ``terms``."""
 
-    def __init__(self, words: PassageWords, text: str, base: int) -> None:
+    def __init__(self, words: PassageWords, text: str, base: int, terms: Sequence[str] = ()) -> None:
         self._words, self._text, self._base = words, text, base
-        c = words.columns
-        rows = zip(*(c[k].tolist() for k in ("s_start", "s_end", "s_para", "s_first", "s_words", "s_nterms")))
-        self.sentences = tuple(StoredSentence(self, base + s, base + e, p, f, n, t) for s, e, p, f, n, t in rows)
+        self._terms, self._term_set = terms, frozenset(terms)
         self._masks: tuple[dict[str, int], list[int]] | None = None  # the last term_masks asked for
+
+    @cached_property
+    def sentences(self) -> tuple[StoredSentence, ...]:
+        """Its sentences (made when first read: a passage only highlighted never is)."""
+        c, base = self._words.columns, self._base
+        rows = zip(*(c[k].tolist() for k in ("s_start", "s_end", "s_para", "s_first", "s_words", "s_nterms")))
+        return tuple(StoredSentence(self, base + s, base + e, p, f, n, t) for s, e, p, f, n, t in rows)
 
     @cached_property
     def _term_lists(self) -> tuple[list[int], list[int]]:
@@ -212,6 +219,29 @@ class StoredPassage:
     def cues(self) -> tuple[tuple[str, ...], ...]:
         return tuple(map(CUES_OF_BITS.__getitem__, self._words.columns["w_cues"].tolist()))
 
+    @property
+    def columns(self) -> dict[str, np.ndarray]:
+        """The stored columns of its words and sentences (:class:`PassageWords`)."""
+        return self._words.columns
+
+    @cached_property
+    def _found(self) -> tuple[list[int], list[str]]:
+        """The words carrying the request's terms, found once for the answer
+        and the highlight (:meth:`PassageWords.words_with`)."""
+        return self._words.words_with(list(self._terms))
+
+    def words_with(self, terms: Collection[str]) -> tuple[list[int], list[str]]:
+        """:meth:`PassageWords.words_with`: for terms among the request's,
+        the request's words filtered (the same pairs in the same order, since
+        each word term is listed once, whichever terms are asked)."""
+        wanted = frozenset(terms)
+        if not wanted <= self._term_set:
+            return self._words.words_with(list(terms))
+        words, found = self._found
+        if wanted == self._term_set:
+            return words, found
+        kept = [k for k, t in enumerate(found) if t in wanted]
+        return [words[k] for k in kept], [found[k] for k in kept]
 
     def term_masks(self, bits: dict[str, int]) -> list[int]:
         """:meth:`PassageReading.term_masks`, from the words' term ids (a
@@ -220,7 +250,7 @@ class StoredPassage:
             return self._masks[1]
         masks = [0] * len(self.sentences)
         self._masks = bits, masks
-        words, terms = self._words.words_with(list(bits))
+        words, terms = self.words_with(bits.keys())
         if words:
             firsts = [s.first for s in self.sentences]
             for w, t in zip(words, terms):
@@ -228,6 +258,22 @@ class StoredPassage:
                 if i >= 0 and w < self.sentences[i].last:  # not a heading's word
                     masks[i] |= bits[t]
         return masks
+
+
+def passage_reader(retriever: Retriever, terms: Sequence[str]) -> Callable[[Hit], StoredPassage]:
+    """A hit → its passage's stored reading for a request whose question
+    has the index terms ``terms``, each passage read once per request (the
+    answer's and the highlights' alike) and nothing kept after it."""
+    read: dict[str, StoredPassage] = {}
+
+    def passage(hit: Hit) -> StoredPassage:
+        found = read.get(hit.passage_id)
+        if found is None:
+            found = read[hit.passage_id] = StoredPassage(retriever.passage_words(hit), hit.text, hit.start_char,
+                                                         terms)
+        return found
+
+    return passage
 
 
 def union_mask(masks: list[int]) -> int:

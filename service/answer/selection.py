@@ -46,7 +46,8 @@ from .candidates import (MAX_RUN, Candidate, Sentence, answering_hits, asked_wor
                          sentence_for)
 from .model import SelectorModel, shipped_model
 from .question import Question, read_question
-from .reading import PassageReading, SentenceReading, StoredPassage, StoredSentence, read_passage, union_mask
+from .reading import (PassageReading, SentenceReading, StoredPassage, StoredSentence, passage_reader, read_passage,
+                      union_mask)
 from .semantic import question_vector
 
 # -- the definition ---------------------------------------------------------------
@@ -244,14 +245,16 @@ def _runs(sentences: tuple[SentenceReading, ...] | tuple[StoredSentence, ...], m
                 yield i, n, mask, novel
 
 
-def select(result: SearchResult, retriever: Retriever, model: SelectorModel | None = None) -> Selection:
+def select(result: SearchResult, retriever: Retriever, model: SelectorModel | None = None,
+           read: Callable[[Hit], StoredPassage] | None = None) -> Selection:
     """:func:`plain_best` of ``result``, the fast way (see the module
-    docstring); only the winner is built as a :class:`Candidate`."""
+    docstring); only the winner is built as a :class:`Candidate`.
+    ``read``: the request's :func:`~.reading.passage_reader`, if it has one."""
     model = model or shipped_model()
     q = read_question(result.query, result.terms, retriever)
     hits, top, top_rank = answering_hits(result, q)
     shares = _Shares(q)
-    read = _passages(retriever)
+    read = read or passage_reader(retriever, result.terms)
     prefilter, size = model.prefilter, model.finalists
     finalists: list[tuple[float, tuple, tuple[float, ...], Hit, tuple[SentenceReading, ...]]] = []
     for h, hit in enumerate(hits):
@@ -291,16 +294,3 @@ def select(result: SearchResult, retriever: Retriever, model: SelectorModel | No
         terms = frozenset().union(*(a.terms for a in run))
         best = Candidate(tuple(sentence_for(hit, a, q) for a in run), terms, full, score, margin)
     return Selection(q, best, tuple(hits), shares, read)
-
-
-def _passages(retriever: Retriever) -> Callable[[Hit], StoredPassage]:
-    """A hit → its passage's stored reading, each read once per request."""
-    read: dict[str, StoredPassage] = {}
-
-    def passage(hit: Hit) -> StoredPassage:
-        found = read.get(hit.passage_id)
-        if found is None:
-            found = read[hit.passage_id] = StoredPassage(retriever.passage_words(hit), hit.text, hit.start_char)
-        return found
-
-    return passage

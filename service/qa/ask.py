@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from ..answer import ANSWER_DEPTH, Answer, answer, highlight
+from ..answer.reading import passage_reader
 from ..retrieval.collection import Filters
 from ..retrieval.retriever import Hit, Retriever, SearchResult
 
@@ -100,12 +101,13 @@ def ask(retriever: Retriever, question: str, k: int, terms: list[str] | None = N
     if options.sort == "date":
         shown = _finite_hits(retriever.by_date(question, terms, end, options.filters))
     chosen, abstained, reason, why = (None, True, _LEFT_OUT, None)
+    read = passage_reader(retriever, result.terms)  # each passage read once, for the answer and its marks
     if with_answer:
-        outcome = answer(result, retriever)
+        outcome = answer(result, retriever, read=read)
         chosen, abstained, reason = outcome.answer, outcome.abstained, outcome.reason
         why = outcome.explain if options.explain else None
     marked = result.terms if with_marks else ()
-    hits = tuple(ShownHit(h, highlight(h, marked, retriever),
+    hits = tuple(ShownHit(h, highlight(h, marked, retriever, read),
                           retriever.explain(terms, h) if options.explain else None)
                  for h in shown.hits[options.offset:end])
     notice = NO_WEIGHT[result.retrieval] if result.hits and all(h.score == 0 for h in result.hits) else None
