@@ -170,9 +170,8 @@ def save_index(index_dir: Path, staging: Path, manifest: dict[str, Any],
                 os.fsync(fh.fileno())
             st, digest = f.stat(), _sha256(f)
             files[rel] = {"bytes": st.st_size, "sha256": digest}
-            # Written and flushed by this build before it was hashed, in a
-            # folder no one else writes: no later write can hide in its
-            # mtime's tick, so it counts as read RACY_NS after that tick.
+            # Written and flushed by this build before it was hashed, in a folder no one else
+            # writes: no later write can hide in its mtime's tick (counted as read after it).
             written[_file_key(st)] = [st.st_size, st.st_mtime_ns, digest,
                                       max(time.time_ns(), st.st_mtime_ns + RACY_NS + 1)]
         for d in [p for p in staging.iterdir() if p.is_dir()]:
@@ -396,8 +395,7 @@ def load_version(version: Path, verify: bool = True, trusted: dict[str, list] | 
     (but those ``trusted`` vouches for, see :func:`verify_files`);
     ``manifest``: its manifest, if the caller has just read it; without
     ``values``, the segments' values are not checked (a change reads the
-    articles and links the segments, and runs no kernel on them: checking
-    every array cost it most of a second at 1M passages)."""
+    articles and links the segments, and runs no kernel on them)."""
     version = Path(version)
     if not version.is_dir():
         raise IndexFault(f"{version}: index version directory is missing")
