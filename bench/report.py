@@ -359,6 +359,7 @@ def semantic_section(data: dict) -> list[str]:
 SECTIONS = (("retrieval.json", "## Retrieval", retrieval_section), ("http.json", "## HTTP", http_section),
             ("request.json", "## One request's work", request_section),
             ("semantic.json", "## The semantic stage", semantic_section),
+            ("dense.json", "## Dense candidates", lambda data: __import__("dense").section(data)),
             ("archive.json", "## Changing the archive", lambda data: __import__("archive").section(data)),
             ("startup.json", "## Start-up", lambda data: __import__("startup").section(data)))
 

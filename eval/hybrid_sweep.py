@@ -3,9 +3,8 @@
     python eval/hybrid_sweep.py --datasets DIR [--work /tmp/sweep]
 
 Why: ``RetrievalSettings`` (``hybrid_weight``, ``hybrid_depth``,
-``dense_depth``) and the blend's normalisation (BM25 divided by the best
-candidate's, plus the raw cosine) need defaults that hold on every set, not
-on one.  Measured on the question set and the held-out check set (bundled
+``dense_depth``) and the blend's normalisation (z-scores of both among
+the candidates) need defaults that hold on every set, not on one.  Measured on the question set and the held-out check set (bundled
 corpus, passages as served, answerable questions), squad-dev-a (passages)
 and SciFact (whole documents; the train qrels for choosing, test for
 reporting):
@@ -13,8 +12,10 @@ reporting):
 1. BM25 alone (``lexical``), and for reference the cosine alone;
 2. the service's blend: weight × dense depth at hybrid depth 100, then the
    hybrid depth at the weight and dense depth that choose best;
-3. other fusions of the same candidates: min-max or z-scores of both scores
-   among the candidates, and reciprocal rank fusion (k = 60).
+3. other fusions of the same candidates: BM25 divided by the best
+   candidate's plus the raw cosine (``max``, the service's blend until
+   issue 13's third round), min-max of both among the candidates, and
+   reciprocal rank fusion (k = 60).
 
 "Tuning gain" is the mean gain over BM25 of squad-dev-a Success@1 and
 SciFact-train nDCG@10: the only figures the choice looks at.
@@ -24,7 +25,7 @@ How: each index is built once into WORK/index/NAME and reused
 ``Retriever.search`` encodes it, and its vector cached in WORK.  BM25's top
 ``max(DEPTHS)`` and the nearest passages are fetched once per question, and
 every setting re-orders those candidates offline with the service's own
-``hybrid.nearest`` and ``hybrid.blend``; a self-check first asserts that
+``dense.nearest`` and ``hybrid.blend``; a self-check first asserts that
 this gives exactly ``Retriever.search``'s passages on a sample.  The
 measures are the project's (``score_questions``, ``score_beir``).  Prints
 Markdown; writes every figure to WORK/results.json.
@@ -37,7 +38,7 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -51,12 +52,12 @@ from service.evaluation.datasets import check_sources, load_beir, load_questions
 from service.evaluation.metrics import ALL, ANSWERABLE, best_per_source, score_beir, score_questions
 from service.index.build import ensure_index
 from service.index.segments import Segment
-from service.retrieval import hybrid
+from service.retrieval import dense, hybrid
 from service.retrieval.retriever import Retriever
 
 WEIGHTS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 DEPTHS = (20, 50, 100, 200)
-DENSE_DEPTHS = (0, 20, 50, 100)
+DENSE_DEPTHS = (0, 10, 20, 50, 100, 200)
 BASE_DEPTH = 100  # the hybrid depth of the weight × dense-depth sweep
 RRF_K = 60
 QUESTION_K = 10  # passages per question-set question: the API's default k
@@ -74,6 +75,8 @@ COLUMNS = [
     ("scifact-train", "nDCG@10", "SciFact train nDCG@10"), ("scifact-test", "nDCG@10", "SciFact test nDCG@10"),
 ]
 TUNING = [("squad-dev-a", "S@1"), ("scifact-train", "nDCG@10")]
+#: The sets whose articles have titles, and their index's name in WORK.
+TITLED = {"squad-dev-a": "squad-dev-a", "scifact-train": "scifact-whole", "scifact-test": "scifact-whole"}
 TARGETS = ("targets: QS answerable S@1 ≥ 0.85 (paraphrase ≥ 0.66), squad-dev-a S@1 ≥ 0.80, "
            "SciFact test (whole documents) nDCG@10 ≥ 0.73")
 
@@ -82,7 +85,7 @@ Candidates = tuple[np.ndarray, np.ndarray, np.ndarray]  # passage ids, BM25, cos
 
 @dataclass(frozen=True)
 class Setting:
-    fusion: str  # "lexical", "dense", "max" (the service's), "minmax", "z" or "rrf"
+    fusion: str  # "lexical", "dense", "z" (the service's), "max", "minmax" or "rrf"
     weight: float | None = None
     depth: int | None = None
     dense: int | None = None
@@ -126,11 +129,6 @@ def minmax(x: np.ndarray) -> np.ndarray:
     return (x - x.min()) / span if span > 0 else np.zeros_like(x)
 
 
-def zscore(x: np.ndarray) -> np.ndarray:
-    sd = x.std() if len(x) else 0.0
-    return (x - x.mean()) / sd if sd > 0 else np.zeros_like(x)
-
-
 def rrf(docs: np.ndarray, bm25: np.ndarray, cosine: np.ndarray) -> np.ndarray:
     """Reciprocal rank fusion of the candidates' BM25 and cosine orders; a
     passage with no BM25 score is not in BM25's list and gets nothing from it."""
@@ -143,9 +141,9 @@ def rrf(docs: np.ndarray, bm25: np.ndarray, cosine: np.ndarray) -> np.ndarray:
 
 
 FUSIONS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray, float], np.ndarray]] = {
-    "max": lambda docs, bm25, cos, w: hybrid.blend(bm25, cos, w),
+    "z": lambda docs, bm25, cos, w: hybrid.blend(bm25, cos, w),
+    "max": lambda docs, bm25, cos, w: w * bm25 / max(bm25.max(initial=0.0), 1e-300) + (1 - w) * cos,
     "minmax": lambda docs, bm25, cos, w: w * minmax(bm25) + (1 - w) * minmax(cos),
-    "z": lambda docs, bm25, cos, w: w * zscore(bm25) + (1 - w) * zscore(cos),
     "rrf": lambda docs, bm25, cos, w: rrf(docs, bm25, cos),
 }
 
@@ -153,8 +151,9 @@ FUSIONS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray, float], np.ndar
 def merge(retriever: Retriever, terms: list[str], docs: np.ndarray, scores: np.ndarray,
           near: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """BM25's candidates plus the nearest passages, with their BM25 scores:
-    what ``Retriever._hybrid`` hands to ``hybrid.rerank``."""
-    extra = np.setdiff1d(near, docs, assume_unique=True)
+    what ``Retriever.rerank`` hands to ``hybrid.rerank`` (none for a
+    question sharing no word with any passage)."""
+    extra = np.setdiff1d(near, docs, assume_unique=True) if len(docs) else near[:0]
     if len(extra):
         docs = np.concatenate([docs, extra])
         scores = np.concatenate([scores, retriever.scorer.scores_of(terms, extra)])
@@ -205,13 +204,39 @@ def question_vectors(work: Path, name: str, retriever: Retriever, texts: list[st
     return vecs
 
 
+def titled_vectors(work: Path, name: str, retriever: Retriever) -> tuple[np.ndarray, np.ndarray]:
+    """Each passage's vector encoded with its article's title before its
+    text ("Title. text"), as ``encode_passages`` encodes; cached in WORK."""
+    from service.index.vectors import encode_passages
+
+    path = work / f"pvec-title-{name}-{encoder_fingerprint()[:16]}.npz"
+    if path.exists():
+        saved = np.load(path)
+        return saved["codes"], saved["scales"]
+    seg, texts = segment(retriever), []
+    p = {k: np.asarray(v) for k, v in seg.passages.items()}
+    for si, start, end in zip(p["p_source"].tolist(), p["p_start"].tolist(), p["p_end"].tolist()):
+        title = (seg.sources[si].get("title") or "").strip()
+        head = "" if not title else title + (" " if title[-1] in ".?!:" else ". ")
+        texts.append(head + seg.source_text(si)[start:end])
+    codes, scales = encode_passages(texts, progress=False)
+    np.savez(path, codes=codes, scales=scales)
+    return codes, scales
+
+
+def with_vectors(qs: QuerySet, vectors: np.ndarray, scales: np.ndarray) -> QuerySet:
+    """``qs`` with other passage vectors: its nearest passages found again in them."""
+    near = {n: [dense.nearest(v, vectors, scales, n) for v in qs.vecs] for n in qs.near}
+    return replace(qs, near=near, vectors=vectors, scales=scales)
+
+
 def query_set(work: Path, name: str, retriever: Retriever, texts: list[str],
               score: Callable[[list[np.ndarray]], dict[str, float]]) -> QuerySet:
     terms = [retriever.query_terms(t) for t in texts]
     tops = [retriever.scorer.top_k(t, max(DEPTHS))[:2] for t in terms]
     vecs = question_vectors(work, name, retriever, texts)
     vectors, scales = np.asarray(segment(retriever).vectors), np.asarray(segment(retriever).vector_scales)
-    near = {n: [hybrid.nearest(v, vectors, scales, n) for v in vecs] for n in (*DENSE_DEPTHS, max(DEPTHS))}
+    near = {n: [dense.nearest(v, vectors, scales, n) for v in vecs] for n in (*DENSE_DEPTHS, max(DEPTHS))}
     return QuerySet(name, retriever, texts, score, terms, tops, vecs, near, vectors, scales)
 
 
@@ -290,7 +315,7 @@ def self_check(sets: dict[str, QuerySet]) -> dict[str, int]:
         p_n = np.asarray(segment(qs.retriever).passages["p_n"])
         sids = source_ids(qs.retriever)
         sample = range(min(CHECK_QUERIES, len(qs.texts)))
-        for setting in (Setting("lexical"), Setting("max", 0.5, BASE_DEPTH, 0), Setting("max", 0.3, 50, 50)):
+        for setting in (Setting("lexical"), Setting("z", 0.5, BASE_DEPTH, 0), Setting("z", 0.3, 50, 50)):
             cands = None if setting.fusion == "lexical" else pool(qs, setting.depth, setting.dense)
             ranked = rankings(qs, setting, cands)
             retriever = Retriever(qs.retriever.stored, RetrievalSettings(
@@ -350,11 +375,11 @@ def timing(qs: QuerySet) -> dict[str, float | int | str]:
         t = time.perf_counter()
         docs, scores, _ = r.scorer.top_k(terms, BASE_DEPTH)
         totals["bm25_top100_ms"] += time.perf_counter() - t
-        for dense in (0, 100):
+        for n_near in (0, 100):
             t = time.perf_counter()
-            cand_docs, bm25 = merge(r, terms, docs, scores, hybrid.nearest(vec, qs.vectors, qs.scales, dense))
+            cand_docs, bm25 = merge(r, terms, docs, scores, dense.nearest(vec, qs.vectors, qs.scales, n_near))
             hybrid.rerank(cand_docs, bm25, vec, qs.vectors, qs.scales, 0.5)
-            totals[f"rerank_dense{dense}_ms"] += time.perf_counter() - t
+            totals[f"rerank_dense{n_near}_ms"] += time.perf_counter() - t
     return ({k: round(1000 * v / len(sample), 3) for k, v in totals.items()}
             | {"questions": len(sample), "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default")})
 
@@ -381,6 +406,22 @@ def gain_grid(fusion: str, rows: list[dict], lexical: dict) -> str:
     return "\n".join(lines)
 
 
+def title_table(title_rows: list[dict], rows: list[dict]) -> str:
+    """The sets with titles, passage vectors without → with their title."""
+    plain = {r["setting"]: r for r in rows}
+    names = list(title_rows[0]["metrics"])
+    cols = [(n, m) for n, m, _ in COLUMNS if n in names]
+    lines = ["\n### Passage vectors encoded with the article's title (without → with)\n",
+             "| setting | " + " | ".join(f"{n} {m}" for n, m in cols) + " | mean gain of the tuning sets |",
+             "|---" * (len(cols) + 2) + "|"]
+    for r in title_rows:
+        before = plain[r["setting"]]
+        cells = [f"{before['metrics'][n][m]:.3f} → {r['metrics'][n][m]:.3f}" for n, m in cols]
+        gain = np.mean([r["metrics"][n][m] - before["metrics"][n][m] for n, m in TUNING])
+        lines.append(f"| {r['setting']} | " + " | ".join(cells) + f" | {gain:+.4f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", type=Path, required=True, help="folder holding scifact/ and squad-dev-a/")
@@ -393,30 +434,36 @@ def main() -> None:
     checked = self_check(sets)
 
     base = [Setting("lexical"), Setting("dense")]
-    grid = [Setting(f, w, BASE_DEPTH, d) for f in ("max", "minmax", "z") for w in WEIGHTS for d in DENSE_DEPTHS]
+    grid = [Setting(f, w, BASE_DEPTH, d) for f in ("z", "max", "minmax") for w in WEIGHTS for d in DENSE_DEPTHS]
     fused = [Setting("rrf", None, BASE_DEPTH, d) for d in DENSE_DEPTHS]
     rows = measure(sets, base + grid + fused)
     lexical = rows[0]
     best = {f: max((r for r in rows if r["fusion"] == f), key=lambda r: tuning_gain(r, lexical))
-            for f in ("max", "minmax", "z", "rrf")}
-    chosen = best["max"]
-    depth_rows = measure(sets, [Setting("max", chosen["weight"], depth, dense) for dense in DENSE_DEPTHS
+            for f in ("z", "max", "minmax", "rrf")}
+    chosen = best["z"]
+    depth_rows = measure(sets, [Setting("z", chosen["weight"], depth, dense) for dense in DENSE_DEPTHS
                                 for depth in DEPTHS if depth != BASE_DEPTH])
-    depth_rows = sorted(depth_rows + [r for r in rows if r["fusion"] == "max" and r["weight"] == chosen["weight"]],
+    depth_rows = sorted(depth_rows + [r for r in rows if r["fusion"] == "z" and r["weight"] == chosen["weight"]],
                         key=lambda r: (r["dense"], r["depth"]))
     timings = timing(sets["squad-dev-a"])
+    # The titled vectors where the articles have titles (the bundled ones have none).
+    titled = {name: with_vectors(qs, *titled_vectors(args.work, index, qs.retriever))
+              for name, qs in sets.items() for index in [TITLED.get(name)] if index}
+    title_rows = measure(titled, [Setting("lexical"), Setting("dense"), *(
+        Setting(r["fusion"], r["weight"], r["depth"], r["dense"]) for r in (best["z"], best["max"]))])
 
     print("## Hybrid retrieval sweep\n")
     print(f"{TARGETS}. Question sets: answerable questions, source level, first {QUESTION_K} passages; "
           f"tuning gain: mean gain over BM25 of {' and '.join(f'{n} {m}' for n, m in TUNING)}. "
           f"Self-check: offline rankings equal Retriever.search on {checked}.")
-    print(table("Baselines and the service's blend (BM25 / max + cosine), depth 100",
-                [r for r in rows if r["fusion"] in ("lexical", "dense", "max")], lexical))
+    print(table("Baselines and the service's blend (z-scores of BM25 and cosine), depth 100",
+                [r for r in rows if r["fusion"] in ("lexical", "dense", "z")], lexical))
     print(table(f"Hybrid depth at w={chosen['weight']}", depth_rows, lexical))
-    print(table("Other fusions, depth 100", [r for r in rows if r["fusion"] in ("minmax", "z", "rrf")], lexical))
+    print(table("Other fusions, depth 100", [r for r in rows if r["fusion"] in ("max", "minmax", "rrf")], lexical))
     print(table("Best of each fusion by tuning gain", [lexical, *best.values()], lexical))
-    for fusion in ("max", "minmax", "z"):
+    for fusion in ("z", "max", "minmax"):
         print(gain_grid(fusion, rows, lexical))
+    print(title_table(title_rows, rows))
     print("\n### Time per squad-dev-a question (ms)\n\n| " + " | ".join(timings) + " |\n" + "|---" * len(timings)
           + "|\n| " + " | ".join(str(v) for v in timings.values()) + " |")
     print("\n### Index builds (from each index's manifest; opened: this run, about 0 when reused)\n\n"
@@ -427,6 +474,7 @@ def main() -> None:
               f"| {b['opened_s']} |")
 
     results = {"targets": TARGETS, "tuning": TUNING, "self_check": checked, "rows": rows, "depth_rows": depth_rows,
+               "title_rows": title_rows,
                "best": {f: r["setting"] for f, r in best.items()}, "timing": timings, "builds": builds}
     (args.work / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
 

@@ -76,13 +76,14 @@ class RetrievalSettings:
     ``hybrid`` re-ranks BM25's exact top ``hybrid_depth`` passages, plus
     the ``dense_depth`` passages nearest the question in meaning, by a blend
     of the two scores (``hybrid_weight`` on BM25's share); the defaults were
-    chosen by measurement (eval/README.md).
+    chosen by measurement (eval/README.md).  A question that shares no word
+    with any passage gets no hits in either mode.
     """
 
     retrieval: str = "hybrid"
     hybrid_depth: int = 100
-    hybrid_weight: float = 0.3
-    dense_depth: int = 0
+    hybrid_weight: float = 0.5
+    dense_depth: int = 50
 
     def __post_init__(self) -> None:
         if self.retrieval not in RETRIEVAL_MODES:

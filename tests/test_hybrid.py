@@ -10,12 +10,14 @@ import pytest
 
 from service import open_corpus
 from service.config import Config, RetrievalSettings
-from service.embedding import dequantize
+from service.embedding import dequantize, quantize
 from service.embedding.shared import shared_encoder
 from service.index.build import build_from_report, ensure_index
+from service.index.changes import apply_changes
 from service.index.store import IndexFault, load_version
 from service.index.vectors import encode_passages
 from service.corpus.reader import load_corpus
+from service.retrieval import dense
 from service.retrieval.retriever import Retriever
 from service.web.app import create_app
 
@@ -56,22 +58,29 @@ def test_hybrid_order_is_the_documented_blend(corpus, tmp_path):
     bm25 = r.scorer.scores(r.query_terms(q))  # rank-bm25's scores of every passage
     qv = shared_encoder().encode_queries([q])[0]
     vecs = dequantize(np.asarray(r.weighted.vectors), np.asarray(r.weighted.vector_scales))
+    cos = vecs @ qv
     doc_of = {s["id"]: i for i, s in enumerate(r.weighted.sources)}  # one passage an article
     assert len(hits) == 4 and hits[0].source_id == "fine"
     for h in hits:
         doc = doc_of[h.source_id]
         assert h.score == bm25[doc]  # BM25 scores stay rank-bm25's, 0 for no shared word
-        assert h.semantic_score == pytest.approx(float(qv @ vecs[doc]), abs=1e-5)
-        assert h.rank_score == pytest.approx(0.3 * h.score / bm25.max() + 0.7 * h.semantic_score, abs=1e-9)
+        assert h.semantic_score == pytest.approx(float(cos[doc]), abs=1e-5)
+        # z-scores among the four candidates, 0.3 on BM25's share
+        z_bm25 = (bm25[doc] - bm25.mean()) / bm25.std()
+        z_cos = (h.semantic_score - np.mean([x.semantic_score for x in hits])) / np.std([x.semantic_score for x in hits])
+        assert h.rank_score == pytest.approx(0.3 * z_bm25 + 0.7 * z_cos, abs=1e-9)
     assert [h.rank_score for h in hits] == sorted((h.rank_score for h in hits), reverse=True)
 
 
 def test_meaning_finds_a_paraphrase_that_shares_no_word(corpus, tmp_path):
-    q = "Which GPs are short of employees?"  # no word of gp.txt after stemming and stopwords
+    # No word of gp.txt after stemming and stopwords; "bank" is bank.txt's.
+    q = "Which GPs are short of employees in the countryside, the bank asks?"
     lexical_only = Retriever(ensure_index(Config(corpus=corpus, index_dir=tmp_path / "idx")))
     assert all(h.source_id != "gp" for h in lexical_only.search(q, 4, "lexical").hits)
     r = Retriever(lexical_only.stored, RetrievalSettings(dense_depth=2))
     assert r.search(q, 1).hits[0].source_id == "gp"
+    # A question sharing no word with any passage finds nothing, meaning or not.
+    assert r.search("Which GPs are short of employees?", 4).hits == []
 
 
 def test_a_lexical_index_is_served_as_built_and_says_so(corpus, tmp_path):
@@ -130,3 +139,36 @@ def test_index_without_semantic_flag_builds_lexically(corpus, tmp_path):
     report = load_corpus(corpus)
     version = build_from_report(report, tmp_path / "lex", Config().settings, semantic=False, progress=False)
     assert load_version(version).segments[0].vectors is None
+
+
+@pytest.mark.parametrize("n_passages, n", [(1, 1), (7, 3), (300, 20), (1000, 50), (600, 600), (40, 100)])
+def test_the_compiled_nearest_scan_equals_the_plain_one(n_passages, n):
+    rng = np.random.default_rng(n_passages)
+    vecs = rng.standard_normal((n_passages, 384)).astype(np.float32)
+    vecs[n_passages // 2:] = vecs[:n_passages - n_passages // 2]  # repeated vectors: ties go to the lower id
+    codes, scales = quantize(vecs / np.linalg.norm(vecs, axis=1, keepdims=True))
+    question = rng.standard_normal(384).astype(np.float32)
+    for allowed in (None, rng.random(n_passages) < 0.7, np.zeros(n_passages, dtype=bool)):
+        want = dense.nearest_plain(question, codes, scales, n, allowed)
+        assert np.array_equal(dense.nearest(question, codes, scales, n, allowed), want)
+        assert len(want) == min(n, n_passages if allowed is None else int(allowed.sum()))
+        if allowed is not None:
+            assert allowed[want].all()
+
+
+def test_dense_candidates_never_bring_back_a_deleted_article(corpus, tmp_path):
+    # Every passage is a dense candidate; deleting "gp" must hide it from
+    # them too, in a version of two segments where the deletion is a mask.
+    index = tmp_path / "idx"
+    apply_changes(index, Config().settings, add=load_corpus(corpus).articles[:2], progress=False)
+    apply_changes(index, Config().settings, add=load_corpus(corpus).articles[2:], progress=False)
+    settings = RetrievalSettings(dense_depth=10)
+    before = Retriever(Retriever.open(index).stored, settings)
+    assert len(before.stored.segments) == 2
+    q = "Which GPs are short of employees in the countryside, the bank asks?"  # a word of bank.txt alone
+    assert {h.source_id for h in before.search(q, 10).hits} == {"bank", "fine", "gp", "rail"}
+    apply_changes(index, Config().settings, remove=["gp"], progress=False)
+    after = Retriever(Retriever.open(index).stored, settings)
+    assert len(after.stored.segments) == 2 and after._live is not None
+    hits = after.search(q, 10).hits
+    assert {h.source_id for h in hits} == {"bank", "fine", "rail"}

@@ -26,7 +26,7 @@ from ..index.reading_view import PassageWords, ReadingView
 from ..index.store import StoredIndex, load_best
 from ..index.weighted import WeightedIndex, weigh_index
 from ..text.analysis import Analyzer, Memo
-from . import hybrid
+from . import dense, hybrid
 from .collection import Collection, Filters
 from .explain import explain_terms
 from .plain_scorer import PlainScorer
@@ -150,6 +150,8 @@ class Retriever:
             if stored.manifest["semantic"].get("fingerprint") == encoder_fingerprint():
                 self.encoder = shared_encoder()
                 self._vectors, self._scales = w.vectors, w.vector_scales
+                # The compiled scan loaded now, not in a user's first question.
+                dense.nearest(np.zeros(self.encoder.dim, np.float32), self._vectors[:1], self._scales[:1], 1)
             else:
                 log.warning("%s: its passage vectors come from another encoder; serving it lexically",
                             stored.path)
@@ -269,7 +271,10 @@ class Retriever:
         docs, scores, total = top
         if self._live is not None:
             allowed = self._live if allowed is None else allowed & self._live
-        near = hybrid.nearest(vec, self._vectors, self._scales, self.search_settings.dense_depth, allowed)
+        # A question sharing no word with any passage finds nothing: by meaning
+        # alone a string of nonsense would still have nearest passages.
+        n_near = self.search_settings.dense_depth if len(docs) else 0
+        near = dense.nearest(vec, self._vectors, self._scales, n_near, allowed)
         extra = np.setdiff1d(near, docs, assume_unique=True)
         if len(extra):
             docs = np.concatenate([docs, extra])
