@@ -26,7 +26,7 @@ from ..index.reading_view import PassageWords, ReadingView
 from ..index.store import StoredIndex, load_best
 from ..index.weighted import WeightedIndex, weigh_index
 from ..text.analysis import Analyzer, Memo
-from . import dense, hybrid
+from . import hybrid
 from .collection import Collection, Filters
 from .explain import explain_terms
 from .plain_scorer import PlainScorer
@@ -148,8 +148,11 @@ class Retriever:
             from ..embedding.shared import encoder_fingerprint, shared_encoder  # onnxruntime only if needed
 
             if stored.manifest["semantic"].get("fingerprint") == encoder_fingerprint():
+                from . import dense  # numba: a lexical index (and its one-shot ask) never loads it
+
                 self.encoder = shared_encoder()
                 self._vectors, self._scales = w.vectors, w.vector_scales
+                self._nearest = dense.nearest
                 # The compiled scan loaded now, not in a user's first question.
                 dense.nearest(np.zeros(self.encoder.dim, np.float32), self._vectors[:1], self._scales[:1], 1)
             else:
@@ -274,7 +277,7 @@ class Retriever:
         # A question sharing no word with any passage finds nothing: by meaning
         # alone a string of nonsense would still have nearest passages.
         n_near = self.search_settings.dense_depth if len(docs) else 0
-        near = dense.nearest(vec, self._vectors, self._scales, n_near, allowed)
+        near = self._nearest(vec, self._vectors, self._scales, n_near, allowed)
         extra = np.setdiff1d(near, docs, assume_unique=True)
         if len(extra):
             docs = np.concatenate([docs, extra])
