@@ -170,3 +170,46 @@ def test_a_bad_new_file_stops_index_with_one_line_and_publishes_nothing(tmp_path
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "new.txt" in err and "Traceback" not in err
     assert current_version(idx) == live
+
+
+def _age(path: pathlib.Path) -> None:
+    """Written well before it is listed (a file just written is not trusted to show a later write)."""
+    from service.index.store import RACY_NS
+
+    for f in [path, *path.rglob("*")]:
+        st = f.stat()
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns - 10 * RACY_NS))
+
+
+@pytest.mark.parametrize("shape", ["jsonl", "metadata folder"])
+def test_a_corpus_read_whole_is_not_read_again_while_its_files_are_unchanged(tmp_path, monkeypatch, shape):
+    import json
+
+    from service.config import Config
+    from service.index import build
+    from service.index.sync import open_index
+
+    if shape == "jsonl":
+        corpus = tmp_path / "c.jsonl"
+        corpus.write_text("".join(json.dumps({"_id": pathlib.Path(n).stem, "text": t}) + "\n" for n, t in TEXTS.items()))
+    else:
+        corpus = tmp_path / "c"
+        corpus.mkdir()
+        _write(corpus, TEXTS)
+        (corpus / "metadata.jsonl").write_text(json.dumps({"id": "a", "title": "Title A"}) + "\n")
+    _age(corpus)
+    config = Config(corpus=corpus, index_dir=tmp_path / "idx", semantic=False)
+    assert len(open_index(config).live_source_ids()) == 4
+    reads = []
+    real = build.load_corpus
+    monkeypatch.setattr(build, "load_corpus", lambda path, **kw: reads.append(path) or real(path, **kw))
+    assert len(open_index(config).live_source_ids()) == 4 and reads == []
+    if shape == "jsonl":
+        with open(corpus, "a") as fh:
+            fh.write(json.dumps({"_id": "e", "text": "Elderberries are small."}) + "\n")
+    else:
+        _write(corpus, {"e.txt": "Elderberries are small."})
+    assert len(open_index(config).live_source_ids()) == 5 and reads == [corpus]
+    _age(corpus)
+    assert len(open_index(config).live_source_ids()) == 5 and len(reads) == 2  # read, found to fit, recorded
+    assert len(open_index(config).live_source_ids()) == 5 and len(reads) == 2

@@ -10,13 +10,19 @@ and its hash decides whether it really changed.  The changes go through
 scores equal a full rebuild's.  A file a ``--skip-bad`` run rejected stays
 rejected, unread, while it is unchanged.  A folder with a ``metadata.jsonl``
 (whose fields apply across files) and a JSONL corpus are read whole, as
-:func:`service.index.build.ensure_index` does.
+:func:`service.index.build.ensure_index` does, when they changed: what
+their files looked like when the live version was last found to fit them
+is kept beside the index (:data:`SEEN`), and files as they were then are
+not read again.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +33,12 @@ from ..corpus.reader import TEXT_SUFFIXES, CorpusError, CorpusReport, Problem, l
 from ..embedding.shared import encoder_fingerprint
 from .build import Rebuild, build_from_report, check_same_corpus, corpus_key, ensure_index
 from .changes import live_version, apply_changes
-from .store import IndexFault, StoredIndex, load_best, read_manifest
+from .store import RACY_NS, IndexFault, StoredIndex, load_best, read_manifest
 
 log = logging.getLogger(__name__)
+
+#: A read-whole corpus's files (size, mtime) when the version it names was found to fit them.
+SEEN = ".corpus-seen.json"
 
 
 @dataclass(frozen=True)
@@ -83,18 +92,58 @@ def read_live(index_dir: Path) -> tuple[Path, dict] | None:
         return None
 
 
+def _fits(manifest: dict, corpus: Path, settings: IndexSettings) -> bool:
+    """Whether ``manifest`` is of ``corpus``'s index with ``settings`` and today's encoder."""
+    semantic = manifest.get("semantic")
+    return (manifest.get("corpus") == corpus_key(corpus) and manifest.get("settings_fingerprint") == settings.fingerprint()
+            and not (semantic and semantic.get("fingerprint") != encoder_fingerprint()))
+
+
 def _recorded_files(live: tuple[Path, dict] | None, folder: Path, settings: IndexSettings) -> dict | None:
     """The files the live version recorded for ``folder``, or None when it
     cannot be updated in place (no index, another corpus, other settings
     or encoder, built without file records)."""
-    if live is None:
+    if live is None or not _fits(live[1], folder, settings):
         return None
-    manifest = live[1]
-    semantic = manifest.get("semantic")
-    if (manifest.get("corpus") != corpus_key(folder) or manifest.get("settings_fingerprint") != settings.fingerprint()
-            or (semantic and semantic.get("fingerprint") != encoder_fingerprint())):
+    return live[1].get("corpus_files")
+
+
+def _corpus_stat(corpus: Path) -> dict[str, list[int]] | None:
+    """Each file of a read-whole corpus as ``[size, mtime_ns]`` (None: it cannot be listed)."""
+    try:
+        if corpus.is_dir():
+            return {rel: list(st) for rel, st in scan(corpus).items()}
+        st = corpus.stat()
+    except OSError:
         return None
-    return manifest.get("corpus_files")
+    return {corpus.name: [st.st_size, st.st_mtime_ns]}
+
+
+def _seen_unchanged(target: Path, corpus: Path, live: tuple[Path, dict] | None, settings: IndexSettings,
+                    files: dict) -> bool:
+    """Whether the live version was found to fit ``corpus`` when its files were as they are."""
+    try:
+        seen = json.loads((target / SEEN).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (live is not None and isinstance(seen, dict) and seen.get("version") == live[0].name
+            and seen.get("corpus") == corpus_key(corpus) and seen.get("files") == files and _fits(live[1], corpus, settings))
+
+
+def _record_seen(target: Path, corpus: Path, version: str, files: dict) -> None:
+    """Keep what ``corpus``'s files looked like (listed before it was read)
+    beside the index.  A file written too shortly before that listing might
+    be written again without its mtime moving: then nothing is kept.  A
+    write that fails costs only a read next time."""
+    if any(mtime >= time.time_ns() - RACY_NS for _, mtime in files.values()):
+        return
+    tmp = target / f".tmp-seen-{uuid.uuid4().hex[:8]}"
+    try:
+        tmp.write_text(json.dumps({"corpus": corpus_key(corpus), "version": version, "files": files}), encoding="utf-8")
+        os.replace(tmp, target / SEEN)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        log.info("%s: what the corpus looked like is not kept: %s", target, exc)
 
 
 def sync_folder(folder: Path, index_dir: Path, settings: IndexSettings, semantic: bool = True,
@@ -168,8 +217,17 @@ def open_index(config: Config, rebuild: Rebuild = "auto", skip_bad: bool = False
     gives it, but a folder corpus is checked by file metadata and changes
     are applied incrementally (``rebuild="always"``: rebuilt from scratch)."""
     corpus, target = config.corpus_path, config.resolved_index_dir
-    if (config.corpus is None and config.index_dir is not None) or rebuild == "never" or not syncable(corpus):
+    if (config.corpus is None and config.index_dir is not None) or rebuild == "never":
         return ensure_index(config, rebuild, skip_bad)
+    if not syncable(corpus):
+        files = _corpus_stat(corpus) if rebuild == "auto" else None  # listed before it is read
+        live = read_live(target) if files is not None else None
+        if files is not None and _seen_unchanged(target, corpus, live, config.settings, files):
+            return load_best(target, remember=True, read=live)
+        stored = ensure_index(config, rebuild, skip_bad)
+        if files is not None:
+            _record_seen(target, corpus, stored.path.name, files)
+        return stored
     live = read_live(target)
     if rebuild != "always":
         check_same_corpus(target, corpus, live[1] if live else None)
