@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -64,7 +66,12 @@ def _p50(top_ks: list, queries: list[list[str]]) -> list[float]:
     return [round(float(np.median(x)) * 1000, 3) for x in lat]
 
 
-def run(n_passages: int, work: Path) -> dict:
+def _partial(out: dict) -> None:
+    """The figures so far, kept if a long run is cut short."""
+    (OUT / "archive-partial.json").write_text(json.dumps(out, indent=2))
+
+
+def run(n_passages: int, index: Path | None, work: Path) -> dict:
     from service.config import IndexSettings
     from service.corpus.reader import load_corpus
     from service.index import changes
@@ -76,11 +83,16 @@ def run(n_passages: int, work: Path) -> dict:
     corpus = synthetic.write_corpus(OUT / f"syn-{n_passages}.jsonl", n_passages)
     idx = work / "idx"
     out: dict = {"passages": n_passages}
-    report = load_corpus(corpus)
-    t0 = time.perf_counter()
-    build_from_report(report, idx, IndexSettings(), progress=False, semantic=False)
-    out["full_build_s"] = round(time.perf_counter() - t0, 2)
-    del report
+    if index is None:
+        report = load_corpus(corpus)
+        t0 = time.perf_counter()
+        build_from_report(report, idx, IndexSettings(), progress=False, semantic=False)
+        out["full_build_s"] = round(time.perf_counter() - t0, 2)
+        del report
+    else:  # built by this benchmark's build before (a run cut short): its own timing
+        shutil.copytree(index, idx, copy_function=os.link)
+        out["full_build_s"] = f"{load_best(idx, verify=False).manifest['build_stats']['until_save_s']} (until the save)"
+    _partial(out)
     t0 = time.perf_counter()
     Retriever(load_best(idx, verify=False))
     out["open_s"] = round(time.perf_counter() - t0, 2)
@@ -95,17 +107,21 @@ def run(n_passages: int, work: Path) -> dict:
     out["add_1_s"], out["add_1_bytes"] = change(add=one)
     out["add_1000_s"], out["add_1000_bytes"] = change(add=thousand)
     out["remove_1000_s"], out["remove_1000_bytes"] = change(remove=[a.source_id for a in thousand])
+    _partial(out)
     changes.MAX_SEGMENTS = 10**6  # the automatic merge off: 50 segments
     many = _articles(48, 903, "m-")
     for a in many:
         change(add=[a])
     segmented = Retriever(load_best(idx, verify=False))
     out["segments"] = len(segmented.stored.segments)
+    queries = synthetic.queries(QUERIES)
+    out["p50_segmented_ms"], out["p50_segmented_plain_ms"] = _p50(
+        [segmented.scorer.top_k, segmented.scorer.top_k_plain], queries)
+    _partial(out)
     t0 = time.perf_counter()
     changes.compact(idx, progress=False)
     out["compact_s"] = round(time.perf_counter() - t0, 2)
     compacted = Retriever(load_best(idx, verify=False))
-    queries = synthetic.queries(QUERIES)
     out["p50_segmented_ms"], out["p50_segmented_plain_ms"], out["p50_compacted_ms"] = _p50(
         [segmented.scorer.top_k, segmented.scorer.top_k_plain, compacted.scorer.top_k], queries)
     out["p50_ratio"] = round(out["p50_segmented_ms"] / out["p50_compacted_ms"], 2)
@@ -139,7 +155,9 @@ def section(data: dict) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--passages", type=int, default=1_000_000)
-    run_in_work("archive", run, ap.parse_args().passages)
+    ap.add_argument("--index", type=Path, help="an index this benchmark built before, of the same corpus")
+    args = ap.parse_args()
+    run_in_work("archive", run, args.passages, args.index)
 
 
 if __name__ == "__main__":
