@@ -291,6 +291,38 @@ def build_worker(engine: str, name: str, n_queries: int, seconds: float) -> dict
     return result
 
 
+def plain_search(scorer):
+    """Top-10 of a one-segment index the way it was done before the
+    block-max path (:func:`service.retrieval.kernels.pruned_top_k` for
+    every query, and the match count), for a before/after in one run."""
+    from service.retrieval import kernels
+    from service.retrieval.scorer import ALL
+
+    (part,) = scorer.parts
+
+    def search(q):
+        ids, mul = part.query_ids(q)
+        if len(ids):
+            acc, mark = part._scratch()
+            kernels.pruned_top_k(*part.postings, part._idf, part._df, ids, mul, 10, acc, mark, ALL)
+            part._union_count(ids, ALL)
+
+    return search
+
+
+def block_bounds_cost(scorer) -> dict:
+    """What the block-max bounds cost a loaded index: their memory, and
+    the time to compute them again (they are made at load, not stored)."""
+    from service.retrieval import block_kernels
+
+    t0 = time.perf_counter()
+    for p in scorer.parts:
+        block_kernels.block_bounds(*p.postings, p._bitmaps[0], p._bitmaps[1].shape[0], p.arrays.n_docs)
+    return {"block_bounds_s": time.perf_counter() - t0,
+            "block_bounds_mb": sum(p._bounds.nbytes for p in scorer.parts) / 2**20,
+            "bitmaps_mb": sum(p._bitmaps[1].nbytes for p in scorer.parts) / 2**20}
+
+
 def query_worker(name: str, engines: list[str], n_queries: int, seconds: float) -> dict:
     """Time the saved indexes of ``engines`` on one corpus, interleaved.
 
@@ -306,12 +338,16 @@ def query_worker(name: str, engines: list[str], n_queries: int, seconds: float) 
     queries = [analyzer(t) for t in texts]
     searches = {}
     out: dict = {}
-    if "ours" in engines:
+    if "ours" in engines or "ours_plain" in engines:
         t0 = time.perf_counter()
         retriever = Retriever.open(OUT / f"index-{name}", verify=False)
         out["ours"] = {"load_s": time.perf_counter() - t0}
         scorer = retriever.scorer
         searches["ours"] = lambda q: scorer.top_k(q, 10)
+    if "ours_plain" in engines:
+        searches["ours_plain"] = plain_search(scorer)
+        out["ours_plain"] = {}
+        out["ours"].update(block_bounds_cost(scorer))
     for engine in engines:
         if not engine.startswith("bm25s"):
             continue
@@ -335,18 +371,21 @@ def query_worker(name: str, engines: list[str], n_queries: int, seconds: float) 
         for q in queries[:WARMUP]:
             searches[engine](q)
     lat: dict[str, list[float]] = {e: [] for e in names}
+    cpu: dict[str, list[float]] = {e: [] for e in names}  # this thread's CPU time: no waits for a core
     started = time.perf_counter()
     for i in range(n_queries):
         q = queries[i % len(queries)]
         for j in range(len(names)):
             engine = names[(i + j) % len(names)]
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             searches[engine](q)
             lat[engine].append(time.perf_counter() - t0)
+            cpu[engine].append(time.thread_time() - c0)
         if time.perf_counter() - started > seconds * len(names):
             break
     for engine in names:
         out[engine].update(latency_stats(lat[engine]))
+        out[engine].update({f"cpu_{k}": v for k, v in latency_stats(cpu[engine]).items() if k.endswith("_ms")})
     if "ours" in out:
         out["ours"]["search_api"] = time_queries(lambda t: retriever.search(t, 10), texts, n_queries, seconds)
         t0 = time.perf_counter()

@@ -90,3 +90,29 @@ def test_worker_memory_reads_the_1m_service_row_and_needs_enough_requests():
     enough = {"results": [dict(row("service serve", "1000000", 500.0), requests=12_000, worker_uss_mb=151.5),
                           dict(row("serve, cached", "1000000", 500.0), requests=12_000, worker_uss_mb=80.0)]}
     assert worker_line(enough).endswith("151.5 MB after 12,000 requests: NOT met")
+
+
+def _tail_row(corpus, ours_p99, numba_p99):
+    return {"corpus": corpus, "load_before": [3.5, 3.0, 2.0], "load_after": [3.9, 3.1, 2.0],
+            "ours": {"p50_ms": 0.5, "p99_ms": ours_p99, "qps": 900.0},
+            "ours_plain": {"p50_ms": 0.6, "p99_ms": 13.5, "qps": 300.0},
+            "bm25s_numba": {"p50_ms": 2.5, "p99_ms": numba_p99, "qps": 350.0}}
+
+
+def test_the_tail_target_reads_the_1m_row_of_the_tail_run():
+    def line(tail):
+        (found,) = [x for x in report.targets_section(None, None, None, tail) if "tail" in x]
+        return found
+
+    assert line(None).endswith(": not measured")
+    assert line({"results": [_tail_row("100000", 1.0, 2.0)]}).endswith(": not measured")
+    # The 100k row passes, the 1M row does not: the line is the 1M row's.
+    run = {"results": [_tail_row("100000", 1.0, 2.0), _tail_row("1000000", 7.25, 6.7)]}
+    assert "wall clock p99 7.25 vs 6.70 ms" in line(run) and "): NOT met" in line(run)
+    assert "): met" in line({"results": [_tail_row("1000000", 4.0, 6.7)]})
+    # With CPU times, both comparisons are given, each with its verdict.
+    cpu = _tail_row("1000000", 7.25, 6.7)
+    cpu["ours"].update(cpu_p50_ms=0.4, cpu_p99_ms=3.1)
+    cpu["bm25s_numba"].update(cpu_p50_ms=2.4, cpu_p99_ms=6.0)
+    both = line({"results": [cpu]})
+    assert "2.500 ms): NOT met; CPU time p99 3.10 vs 6.00 ms" in both and "2.400 ms): met (load 3.50)" in both

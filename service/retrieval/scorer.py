@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..index.arrays import Bm25Arrays, CollectionStats
-from . import kernels, segment_kernels
+from . import block_kernels, kernels, segment_kernels
 from .plain_scorer import query_ids, tie_ranks
 
 #: The kernels' "every passage" mask.
@@ -32,7 +32,7 @@ def mask_bits(allowed: np.ndarray | None, n_docs: int) -> np.ndarray:
 class Bm25Scorer:
     """Scores queries against one segment's :class:`Bm25Arrays`.
 
-    Top-k is exact and pruned (:func:`service.kernels.pruned_top_k`);
+    Top-k is exact and pruned (:func:`service.retrieval.block_kernels.top_k`);
     ``total`` is a separate exact union count, cheap through the frequent
     terms' bitmaps, because pruning skips exactly the long lists a count
     would otherwise have to walk.  Every top-k and count takes ``allowed``,
@@ -60,6 +60,10 @@ class Bm25Scorer:
         self.postings = tuple(np.asarray(x) for x in (a.ptr, a.docs, a.weights, a.max_weight))
         self._idf, self._df = np.asarray(a.idf), np.asarray(a.df)
         self._bitmaps = (np.asarray(a.bitmap_row), np.asarray(a.bitmaps))
+        #: Per frequent term and block of passages, a bound of its weights
+        #: there: from these weights, so they hold for this version's statistics.
+        self._bounds = block_kernels.block_bounds(*self.postings, self._bitmaps[0], self._bitmaps[1].shape[0],
+                                                  arrays.n_docs)
         self._local = threading.local()  # per-thread accumulator (see _scratch)
         if arrays.terms:
             one = np.zeros(1, dtype=np.int64)
@@ -67,10 +71,6 @@ class Bm25Scorer:
             self._accumulate(one, np.ones(1))
             self._union_count(np.zeros(2, dtype=np.int64), ALL)
             self._union_docs(one, ALL)
-            # The document-at-a-time path, with nothing to walk (a one-word
-            # query has no threshold; an infinite one rules every list out).
-            kernels.seed_threshold(*self.postings[:3], one, np.ones(1), one, 1, ALL)
-            kernels.maxscore_top_k(*self.postings, one, np.ones(1), 1, one, np.inf, ALL)
             kernels.scores_of(*self.postings[:3], self._df, one, np.ones(1), one)
 
     def _scratch(self) -> tuple[np.ndarray, np.ndarray]:
@@ -93,7 +93,8 @@ class Bm25Scorer:
     def _top_k_ids(self, ids: np.ndarray, mul: np.ndarray, k: int,
                    allow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         acc, mark = self._scratch()
-        return kernels.pruned_top_k(*self.postings, self._idf, self._df, ids, mul, k, acc, mark, allow)
+        return block_kernels.top_k(*self.postings, self._idf, self._df, *self._bitmaps, self._bounds, ids, mul, k,
+                                   acc, mark, allow, -np.inf)
 
     def _union_count(self, ids: np.ndarray, allow: np.ndarray) -> int:
         ptr, docs = self.postings[:2]
@@ -279,7 +280,8 @@ def _address_table(parts: list[Bm25Scorer]) -> tuple[np.ndarray, np.ndarray, np.
     for s, p in enumerate(parts):
         a = p.arrays
         ptr, docs, weights, max_weight = p.postings
-        arrays = (ptr, docs, weights, max_weight, p._idf, p._df, p._bitmaps[0], p._bitmaps[1], p._live_bits)
+        arrays = (ptr, docs, weights, max_weight, p._idf, p._df, p._bitmaps[0], p._bitmaps[1], p._bounds,
+                  p._live_bits)
         for c, (x, dtype) in enumerate(zip(arrays, segment_kernels.DTYPES)):
             if x.dtype != dtype or not x.flags.c_contiguous:
                 raise ValueError(f"segment {s}: {cols[c]} is not a contiguous {np.dtype(dtype)} array")
@@ -287,6 +289,8 @@ def _address_table(parts: list[Bm25Scorer]) -> tuple[np.ndarray, np.ndarray, np.
             n[s, c] = x.shape[0]
         if p._bitmaps[1].shape[1:] not in ((), ((a.n_docs + 63) // 64,)):
             raise ValueError(f"segment {s}: its bitmaps do not have one bit per passage")
+        if p._bounds.shape != (p._bitmaps[1].shape[0], (a.n_docs + block_kernels.BLOCK - 1) >> block_kernels.SHIFT):
+            raise ValueError(f"segment {s}: its block bounds do not have one byte per block and frequent term")
     return addr, n, np.array([p.arrays.n_docs for p in parts], dtype=np.int64)
 
 

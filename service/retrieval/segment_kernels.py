@@ -9,7 +9,7 @@ best score found so far, as
 :meth:`service.retrieval.scorer.SegmentedScorer.top_k_plain`'s merge would
 end up with: a segment whose query terms' largest weights together cannot
 reach it is only counted, the others are scored from it
-(:func:`service.retrieval.kernels.maxscore_top_k`).  Each segment is
+(:func:`service.retrieval.block_kernels.top_k`).  Each segment is
 scored by the same kernels as a lone segment, so scores are bit-identical.
 
 numba has no cheap container of arrays of different lengths (a typed
@@ -30,16 +30,19 @@ from numba import carray, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from . import block_kernels
 from .heap import offer, ranked
-from .kernels import SLACK, maxscore_top_k, pruned_top_k, term_order, union_count
+from .kernels import SLACK, union_count
 
 #: A segment's arrays in the address table, one column each, in this order;
-#: a column's length is the array's, but the bitmaps' is their number of
-#: rows (each ``ceil(n_docs / 64)`` words); ``live`` is empty when nothing
-#: was deleted.  Their dtypes are :data:`DTYPES`.
-COLUMNS = ("ptr", "docs", "weights", "max_weight", "idf", "df", "bitmap_row", "bitmaps", "live")
-DTYPES = (np.int64, np.int32, np.float64, np.float64, np.float64, np.int64, np.int32, np.uint64, np.uint64)
-PTR, DOCS, WEIGHTS, MAX_WEIGHT, IDF, DF, BITMAP_ROW, BITMAPS, LIVE = range(len(COLUMNS))
+#: a column's length is the array's, but the bitmaps' and the block
+#: bounds' is their number of rows (each ``ceil(n_docs / 64)`` words, and
+#: ``ceil(n_docs / block_kernels.BLOCK)`` bytes); ``live`` is empty when
+#: nothing was deleted.  Their dtypes are :data:`DTYPES`.
+COLUMNS = ("ptr", "docs", "weights", "max_weight", "idf", "df", "bitmap_row", "bitmaps", "bounds", "live")
+DTYPES = (np.int64, np.int32, np.float64, np.float64, np.float64, np.int64, np.int32, np.uint64, np.uint8,
+          np.uint64)
+PTR, DOCS, WEIGHTS, MAX_WEIGHT, IDF, DF, BITMAP_ROW, BITMAPS, BOUNDS, LIVE = range(len(COLUMNS))
 
 
 @intrinsic
@@ -136,19 +139,20 @@ def top_k_segments(addr, n, n_docs, offsets, visit, term_first, term_seg, term_l
         ptr, docs = _column(addr, n, s, PTR, np.int64), _column(addr, n, s, DOCS, np.int32)
         weights, max_weight = _column(addr, n, s, WEIGHTS, np.float64), _column(addr, n, s, MAX_WEIGHT, np.float64)
         bitmaps = carray(_void_ptr(addr[s, BITMAPS]), (n[s, BITMAPS], (nd + 63) // 64), np.uint64)
+        n_blocks = (nd + block_kernels.BLOCK - 1) >> block_kernels.SHIFT
+        bounds = carray(_void_ptr(addr[s, BOUNDS]), (n[s, BOUNDS], n_blocks), np.uint8)
+        bitmap_row = _column(addr, n, s, BITMAP_ROW, np.int32)
         allow = segment_allow(filt, offsets[s], nd, _column(addr, n, s, LIVE, np.uint64))
-        total += union_count(ptr, docs, _column(addr, n, s, BITMAP_ROW, np.int32), bitmaps, ids, nd, allow)
-        if theta == -np.inf or negative:  # MaxScore's bounds need weights >= 0
-            idf_s, df_s = _column(addr, n, s, IDF, np.float64), _column(addr, n, s, DF, np.int64)
-            best = pruned_top_k(ptr, docs, weights, max_weight, idf_s, df_s, ids, mul, k, acc[:nd], mark[:nd], allow)
-        else:
+        total += union_count(ptr, docs, bitmap_row, bitmaps, ids, nd, allow)
+        if theta > -np.inf and not negative:  # the bound needs weights >= 0
             bound = 0.0
             for j in range(m):
                 bound += max_weight[ids[j]] * mul[j]
             if bound * (1 + SLACK) < theta:
                 continue
-            best = maxscore_top_k(ptr, docs, weights, max_weight, ids, mul, k,
-                                  term_order(_column(addr, n, s, DF, np.int64), ids), theta, allow)
+        best = block_kernels.top_k(ptr, docs, weights, max_weight, _column(addr, n, s, IDF, np.float64),
+                                   _column(addr, n, s, DF, np.int64), bitmap_row, bitmaps, bounds, ids, mul, k,
+                                   acc[:nd], mark[:nd], allow, theta)
         scored += 1
         found_docs, found_scores = best
         for c in range(found_docs.shape[0]):
