@@ -229,8 +229,9 @@ def cmd_compact(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, config: Config) -> int:
-    """The API's search with its limits (the same check_search), printed for a terminal."""
-    retriever = Retriever(open_index(config, _rebuild(args)), config.search)
+    """The API's search with its limits (the same check_search), printed for a terminal.
+    One question: the plain scorer (nothing compiled or weighed at start)."""
+    retriever = Retriever(open_index(config, _rebuild(args)), config.search, one_shot=True)
     params = {"q": " ".join(args.question).strip(), "k": args.k, "retrieval": args.retrieval,
               "source": args.source, "date_from": args.date_from, "date_to": args.date_to, "sort": args.sort,
               "offset": args.offset, "explain": args.explain}
