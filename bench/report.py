@@ -467,3 +467,19 @@ def write() -> None:
     RESULTS.write_text("\n".join(parts).rstrip() + "\n")
 
 
+
+
+def write_section(name: str) -> None:
+    """Put results file ``name``'s section into RESULTS.md, every other
+    section as it is: a worktree without the other benchmarks' results
+    files must not rewrite their figures (the targets list included)."""
+    heading, render = next((h, r) for n, h, r in SECTIONS if n == name)
+    new = "\n".join(render(json.loads((OUT / name).read_text()))).rstrip("\n")
+    kept = _kept_sections()
+    old = next((h for h in kept if h.startswith(heading)), None)
+    if old is None:
+        RESULTS.write_text(RESULTS.read_text().rstrip() + "\n\n" + new + "\n")
+        return
+    sections = [new if h == old else text.rstrip("\n") for h, text in kept.items()]
+    head = RESULTS.read_text().split("\n## ", 1)[0].rstrip("\n")
+    RESULTS.write_text(head + "\n\n" + "\n\n".join(sections) + "\n")

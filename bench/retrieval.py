@@ -399,8 +399,8 @@ def query_worker(name: str, engines: list[str], n_queries: int, seconds: float) 
 
 def run_in_work(name: str, run, *args) -> dict:
     """``run(*args, work)`` in a fresh bench/out/<name>-work (removed after);
-    its result, with :func:`run_info`, to bench/out/<name>.json and
-    bench/RESULTS.md."""
+    its result, with :func:`run_info`, to bench/out/<name>.json and its
+    own section of bench/RESULTS.md."""
     started, load_before = time.time(), os.getloadavg()
     work = OUT / f"{name}-work"
     shutil.rmtree(work, ignore_errors=True)
@@ -413,7 +413,7 @@ def run_in_work(name: str, run, *args) -> dict:
     (OUT / f"{name}.json").write_text(json.dumps(data, indent=2))
     import report
 
-    report.write()
+    report.write_section(f"{name}.json")
     print(json.dumps(result, indent=2))
     return result
 

@@ -62,16 +62,52 @@ def assert_like_full_rebuild(index_dir, articles: dict[str, Article], work) -> N
         np.testing.assert_allclose(s_full, want[d_full], rtol=1e-9, atol=1e-12)
         assert [inc.scorer.doc_freq(t) for t in terms] == [full.scorer.doc_freq(t) for t in terms]
     some = Filters(sources=tuple(sorted(articles)[::2]))  # a filter's mask beside the deletions
+    plain = Retriever(inc.stored, one_shot=True)  # what `ask` searches with
     for q in QUERIES:
-        hits = [[(h.passage_id, h.score) for h in r.search(q, 5, "lexical", some).hits] for r in (inc, full)]
-        assert hits[0] == hits[1], q
+        hits = [[(h.passage_id, h.score) for h in r.search(q, 5, "lexical", some).hits] for r in (inc, full, plain)]
+        assert hits[0] == hits[1] == hits[2], q
+        assert_plain_equals_compiled(plain, inc, inc.query_terms(q), inc.collection.allowed(some))
     assert [e.to_json() for e in inc.collection.entries(0, 100)] == [e.to_json() for e in full.collection.entries(0, 100)]
     for sid in articles:
         assert inc.source(sid) == full.source(sid)
     assert inc.source("nope") is None
 
 
+def assert_plain_equals_compiled(plain: Retriever, compiled: Retriever, terms: list[str], allowed) -> None:
+    """The one-shot NumPy scorer gives the compiled one's results bit for bit."""
+    p, c = plain.scorer, compiled.scorer
+    for mask in (None, allowed):
+        for k in (1, 3, 1000):
+            got, want = p.top_k(terms, k, mask), c.top_k(terms, k, mask)
+            assert got[0].tolist() == want[0].tolist() and got[1].tolist() == want[1].tolist(), (terms, k)
+            assert got[2] == want[2]
+        assert p.matches(terms, mask).tolist() == c.matches(terms, mask).tolist()
+    assert p.scores(terms).tolist() == c.scores(terms).tolist()
+    some = np.arange(0, int(c.offsets[-1]), 3)
+    assert p.scores_of(terms, some).tolist() == c.scores_of(terms, some).tolist()
+    assert [p.doc_freq(t) for t in terms + ["zzzunknown"]] == [c.doc_freq(t) for t in terms + ["zzzunknown"]]
+
+
 _serial = itertools.count()
+
+
+def test_a_change_checks_no_values_of_the_segments_it_links(tmp_path, monkeypatch):
+    # A change reads the articles and links the segments; it runs no
+    # kernel on them, and checking every array cost it most of a second
+    # at 1M passages (twice: the manifest was read through a whole load).
+    from service.index import checks
+
+    idx = tmp_path / "idx"
+    build_from_report(CorpusReport(articles=[Article("a", "Lorenzo trust record.", title=None)]), idx, SETTINGS,
+                      progress=False, semantic=False)
+    calls = []
+    real = checks._value_problem
+    monkeypatch.setattr(checks, "_value_problem", lambda *a: calls.append(a) or real(*a))
+    apply_changes(idx, SETTINGS, add=[Article("b", "Patient nurse.", title=None)], semantic=False, progress=False)
+    apply_changes(idx, SETTINGS, remove=["a"], progress=False)
+    compact(idx, progress=False)
+    assert calls == []
+    assert Retriever.open(idx).search("nurse", 1).hits[0].source_id == "b" and calls  # a reader checks them
 
 
 class Archive(RuleBasedStateMachine):

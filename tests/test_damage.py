@@ -76,3 +76,31 @@ def test_a_response_never_carries_a_non_finite_score(seed_retriever, monkeypatch
     doc = search_json(seed_retriever, "BT London write-down", 5)
     json.dumps(doc, allow_nan=False)  # raises on NaN or infinity
     assert [h["rank"] for h in doc["hits"]] == list(range(1, len(doc["hits"]) + 1)) and doc["hits"]
+
+
+def test_values_found_sound_are_checked_again_only_once_a_file_changes(make_corpus, tmp_path, monkeypatch):
+    """A start-up trusts the record of files read whole and values checked
+    (a segment every version links is checked once); a file rewritten
+    since, its checksum with it, is checked again and refused."""
+    import os
+
+    from service.index import checks, readings, store
+
+    folder = make_corpus({"a.txt": "Apples are red. They grow on trees.", "b.txt": "Bananas are yellow."})
+    idx = tmp_path / "idx"
+    version = build_index(folder, idx, IndexSettings())[0]
+    for f in idx.rglob("*"):  # written well before they are read (a file just written is not trusted)
+        os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns - 10 * store.RACY_NS))
+    calls = []
+    real_values, real_readings = checks._value_problem, readings.reading_problem
+    monkeypatch.setattr(checks, "_value_problem", lambda *a: calls.append("values") or real_values(*a))
+    monkeypatch.setattr("service.index.segments.reading_problem",
+                        lambda *a: calls.append("readings") or real_readings(*a))
+    store.load_best(idx, remember=True)
+    assert calls == ["values", "readings"]
+    del calls[:]
+    store.load_best(idx, remember=True)
+    assert calls == []
+    rewrite(version, "docs", _set(0, 10**6))
+    with pytest.raises(IndexFault, match="out of range"):
+        store.load_best(idx, remember=True)

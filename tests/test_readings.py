@@ -139,3 +139,31 @@ def test_a_question_repeating_a_term_marks_its_words_once(seed_retriever):
         assert len(found) == len(set(found)) and set(terms) <= {"trust"}
         assert highlight(hit, result.terms, seed_retriever) == plain_highlight(hit.text, result.terms,
                                                                                  seed_retriever.analyzer)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 9), max_size=4), max_size=30), st.lists(st.integers(0, 12), max_size=6))
+def test_the_plain_term_finder_equals_the_compiled_one(word_terms, wanted):
+    """A one-shot reader finds a question's words in NumPy: the words and
+    the wanted term they carry (the first, when it is wanted twice) are
+    the compiled loop's."""
+    from service.index.reading_kernels import term_hits
+    from service.index.reading_view import term_hits_plain
+
+    ids = np.array([t for w in word_terms for t in w], dtype=np.int64)
+    nterms = np.array([len(w) for w in word_terms], dtype=np.int64)
+    want = np.array(wanted, dtype=np.int64)
+    got, expected = term_hits_plain(ids, nterms, want), term_hits(ids, nterms, want)
+    assert got[0].tolist() == expected[0].tolist() and got[1].tolist() == expected[1].tolist()
+
+
+def test_a_one_shot_retriever_reads_passages_as_the_compiled_one_does(seed_retriever):
+    one_shot = Retriever(seed_retriever.stored, one_shot=True)
+    for question in ("How many trusts attended the Lorenzo meeting?", "BT write-down £336m London"):
+        result = seed_retriever.search(question, 10)
+        assert [(h.passage_id, h.score) for h in one_shot.search(question, 10).hits] == [
+            (h.passage_id, h.score) for h in result.hits]
+        for hit in result.hits:
+            assert one_shot.passage_words(hit).words_with(result.terms) == \
+                seed_retriever.passage_words(hit).words_with(result.terms)
+            assert one_shot.explain(result.terms, hit) == seed_retriever.explain(result.terms, hit)

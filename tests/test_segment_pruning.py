@@ -16,7 +16,7 @@ from service.corpus.reader import Article, CorpusReport
 from service.index.build import build_from_report
 from service.index.changes import apply_changes
 from service.retrieval.retriever import Retriever
-from tests.test_archive import SETTINGS, WORDS
+from tests.test_archive import SETTINGS, WORDS, assert_plain_equals_compiled
 
 
 def _text(rng: random.Random) -> str:
@@ -75,6 +75,7 @@ def test_many_segments_with_deletions_and_filters_score_as_rank_bm25(tmp_path, m
     for sid in removed:
         del live[sid]
     scorer = r.scorer
+    one_shot = Retriever(r.stored, one_shot=True)
     assert len(scorer.parts) > 20 and not r.weighted.live.all()
     ordered = sorted(live.values(), key=lambda a: a.source_id)
     passages = list(passages_of(ordered, SETTINGS))
@@ -85,6 +86,7 @@ def test_many_segments_with_deletions_and_filters_score_as_rank_bm25(tmp_path, m
         keep = {a.source_id for a in ordered if rng.random() < 0.6}
         for allowed in (None, np.array([r._passage_fields(d)[1] in keep for d in range(n)])):
             want_all = ref.get_scores(terms)
+            assert_plain_equals_compiled(one_shot, r, terms, allowed)
             ok = [i for i, p in enumerate(passages) if allowed is None or p.source_id in keep]
             for k in (1, 3, 7, 1000):
                 docs, scores, total = scorer.top_k(terms, k, allowed)

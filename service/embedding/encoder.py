@@ -21,10 +21,12 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnxruntime as ort
-from tokenizers import Tokenizer
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 __all__ = [
     "Encoder",
@@ -157,6 +159,10 @@ class Encoder:
     """
 
     def __init__(self, config: EncoderConfig) -> None:
+        # Imported here: a lexical index is read (and its vectors' encoder
+        # named) without onnxruntime and tokenizers, 0.1 s of a one-shot ask.
+        from tokenizers import Tokenizer
+
         self.config = config
         self._tokenizer = Tokenizer.from_file(str(config.tokenizer_path))
         # The shipped tokenizer.json is upstream's, which pads and truncates to
@@ -207,6 +213,8 @@ class Encoder:
             return self._session
 
     def _new_session(self) -> ort.InferenceSession:
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1

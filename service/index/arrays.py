@@ -40,7 +40,6 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..config import IndexSettings
-from . import kernels
 
 #: Tokens counted per chunk of the streaming build (bounds its memory).
 CHUNK_TOKENS = 4_000_000
@@ -105,6 +104,14 @@ class Bm25Arrays:
         return int(self.doc_len.shape[0])
 
 
+def _kernels():
+    """The compiled loops (:mod:`.kernels`), imported on first use: loading
+    numba costs half a second that a one-shot reader without deletions never needs."""
+    from . import kernels
+
+    return kernels
+
+
 class ArrayBuilder:
     """Streaming construction of :class:`SegmentArrays`, document by document.
 
@@ -157,7 +164,7 @@ class ArrayBuilder:
         each (what parallel tokenizers deliver), counted in one kernel call."""
         if len(self._scratch) < len(self.vocab):
             self._scratch = np.zeros(max(len(self.vocab), 2 * len(self._scratch)), dtype=np.int32)
-        terms, tfs, n_unique, doc_len = kernels.count_chunk(ids, lens, self._scratch)
+        terms, tfs, n_unique, doc_len = _kernels().count_chunk(ids, lens, self._scratch)
         if len(self._df) < len(self.vocab):
             self._df = np.concatenate([self._df, np.zeros(2 * len(self.vocab) - len(self._df), np.int64)])
         self._doc_len.append(doc_len)
@@ -196,7 +203,7 @@ class ArrayBuilder:
             docs, tfs = self._place(t0, t1, ptr, tf_type)
             rows = bitmap_row[t0:t1]
             own = np.flatnonzero(rows >= 0)
-            bitmaps[rows[own]] = kernels.term_bitmaps(ptr[t0:t1 + 1] - ptr[t0], docs, own.astype(np.int64), n_docs)
+            bitmaps[rows[own]] = _kernels().term_bitmaps(ptr[t0:t1 + 1] - ptr[t0], docs, own.astype(np.int64), n_docs)
             docs_out.append(docs)
             tfs_out.append(tfs)
             del docs, tfs
@@ -216,7 +223,7 @@ class ArrayBuilder:
         fill = ptr[t0:t1] - ptr[t0]
         doc0 = 0
         for terms, chunk_tfs, n_unique in self._chunks:
-            kernels.scatter_postings(terms, chunk_tfs, n_unique, doc0, t0, t1, fill, docs, tfs)
+            _kernels().scatter_postings(terms, chunk_tfs, n_unique, doc0, t0, t1, fill, docs, tfs)
             doc0 += len(n_unique)
         return docs, tfs
 
@@ -282,7 +289,7 @@ def live_doc_freq(seg: SegmentArrays, dead: np.ndarray) -> np.ndarray:
         return df
     mark = np.zeros(seg.n_docs, dtype=np.uint8)
     mark[np.asarray(dead, dtype=np.int64)] = 1
-    return df - kernels.dead_postings(np.asarray(seg.ptr), np.asarray(seg.docs), mark)
+    return df - _kernels().dead_postings(np.asarray(seg.ptr), np.asarray(seg.docs), mark)
 
 
 def collection_stats(parts: Sequence[tuple[SegmentArrays, np.ndarray]], settings: IndexSettings
@@ -296,7 +303,7 @@ def collection_stats(parts: Sequence[tuple[SegmentArrays, np.ndarray]], settings
     n_docs = total_len = 0
     for seg, dead in parts:
         if not vocab:
-            vocab = {t: i for i, t in enumerate(seg.terms)}
+            vocab = dict(zip(seg.terms, range(len(seg.terms))))
             gid = np.arange(len(seg.terms), dtype=np.int64)
         else:
             setdefault = vocab.setdefault
@@ -323,7 +330,7 @@ def weigh(seg: SegmentArrays, gid: np.ndarray, stats: CollectionStats, settings:
     # rank-bm25's length part of the denominator, the same numpy expression.
     norm = k1 * (1 - b + b * np.asarray(seg.doc_len) / avgdl)
     idf = stats.idf[gid]
-    weights, max_weight = kernels.posting_weights(np.asarray(seg.ptr), np.asarray(seg.docs), np.asarray(seg.tfs),
+    weights, max_weight = _kernels().posting_weights(np.asarray(seg.ptr), np.asarray(seg.docs), np.asarray(seg.tfs),
                                                   idf, norm, float(k1))
     return Bm25Arrays(terms=seg.terms, ptr=seg.ptr, docs=seg.docs, weights=weights, doc_len=seg.doc_len,
                       idf=idf, max_weight=max_weight, bitmap_row=seg.bitmap_row, bitmaps=seg.bitmaps,

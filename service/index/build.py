@@ -64,9 +64,10 @@ def recorded_corpus(index_dir: Path) -> str | None:
     return None
 
 
-def check_same_corpus(index_dir: Path, corpus: Path) -> None:
-    """Refuse (:class:`OtherCorpus`) to put ``corpus``'s index where another corpus's is."""
-    recorded = recorded_corpus(index_dir)
+def check_same_corpus(index_dir: Path, corpus: Path, live: dict | None = None) -> None:
+    """Refuse (:class:`OtherCorpus`) to put ``corpus``'s index where another
+    corpus's is; ``live``: the live version's manifest, if the caller has read it."""
+    recorded = live.get("corpus") if live is not None else recorded_corpus(index_dir)
     if recorded is not None and recorded != corpus_key(corpus):
         raise OtherCorpus(f"{index_dir} holds the index of {recorded}, not of {corpus_key(corpus)}; "
                           "pass --rebuild to replace it")

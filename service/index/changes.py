@@ -23,7 +23,8 @@ from ..config import IndexSettings
 from ..corpus.reader import Article
 from .build import PendingSegment, manifest_common, prepare_segment, semantic_info, write_fault
 from .segments import Segment, link_segment
-from .store import IndexFault, StoredIndex, build_lock, current_version, list_versions, load_version, new_staging, save_index
+from .store import (IndexFault, StoredIndex, build_lock, current_version, list_versions, load_version, new_staging,
+                    read_manifest, save_index)
 
 #: More segments than this after a change: the small ones are merged.
 MAX_SEGMENTS = 10
@@ -74,13 +75,13 @@ def apply_changes(index_dir: Path, settings: IndexSettings, add: Sequence[Articl
         raise ValueError(f"article {dup!r} is given twice")
     base = live_version(index_dir)
     if base is not None:
-        manifest = load_version(base, verify=False).manifest
+        manifest = read_manifest(base)
         settings, semantic = IndexSettings(**manifest["settings"]), bool(manifest.get("semantic"))
     # The slow part (analysis, vectors) before the lock; checked under it.
     pending = prepare_segment(list(add), settings, progress, semantic=semantic) if add else None
     with build_lock(index_dir):
         base = live_version(index_dir)
-        stored = load_version(base, verify=False) if base is not None else None
+        stored = load_version(base, verify=False, values=False) if base is not None else None
         if stored is not None and stored.manifest.get("settings_fingerprint") != settings.fingerprint():
             raise IndexFault(f"{base}: the index was rebuilt with other settings meanwhile; try again")
         segments = stored.segments if stored else []
@@ -113,7 +114,7 @@ def compact(index_dir: Path, progress: bool = True) -> ChangeSummary:
         base = live_version(index_dir)
         if base is None:
             raise IndexFault(f"{index_dir}: no index here (build one with `python -m service index`)")
-        stored = load_version(base, verify=False)
+        stored = load_version(base, verify=False, values=False)
         settings = IndexSettings(**stored.manifest["settings"])
         kept = [(seg, seg.deleted) for seg in stored.segments]
         if len(kept) == 1 and not kept[0][1]:

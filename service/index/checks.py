@@ -19,10 +19,11 @@ from .arrays import SegmentArrays
 
 def damage(arrays: SegmentArrays, passages: dict[str, np.ndarray], sources: list, offsets: np.ndarray,
            text_bytes: int, semantic: Any = None, vectors: np.ndarray | None = None,
-           scales: np.ndarray | None = None) -> str | None:
-    """What is wrong with a segment's arrays (the first problem found), or None."""
+           scales: np.ndarray | None = None, values: bool = True) -> str | None:
+    """What is wrong with a segment's arrays (the first problem found), or
+    None; without ``values``, the arrays' values are taken as checked before."""
     return (_shape_problem(arrays, passages, sources, offsets)
-            or _value_problem(arrays, passages, offsets, text_bytes)
+            or (values and _value_problem(arrays, passages, offsets, text_bytes))
             or _vector_problem(semantic, arrays.n_docs, vectors, scales))
 
 

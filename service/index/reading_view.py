@@ -13,8 +13,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .reading_kernels import term_hits
 from .segments import Segment
+from .weighted import local_ids
+
+#: ``(term ids, terms per word, wanted ids)`` → the words holding wanted terms and which.
+TermHits = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 _WORD_COLUMNS = ("w_start", "w_len", "w_nterms", "w_cues")
 _SENTENCE_COLUMNS = ("s_start", "s_end", "s_para", "s_first", "s_words", "s_nterms")
@@ -28,6 +31,7 @@ class PassageWords:
     term_ids: np.ndarray  # its words' term ids, word after word
     term_name: Callable[[int], str]  # a term id → the term
     term_id: Callable[[str], int]  # a term → its id in this segment, -1 if none
+    term_hits: TermHits  # :func:`.reading_kernels.term_hits` or :func:`term_hits_plain`
 
     def word_terms(self) -> list[tuple[int, ...]]:
         """Each word's term ids."""
@@ -43,9 +47,19 @@ class PassageWords:
         found = [(i, t) for i, t in zip(map(self.term_id, terms), terms) if i >= 0]
         if not found:
             return [], []
-        words, which = term_hits(self.term_ids, self.columns["w_nterms"],
+        words, which = self.term_hits(self.term_ids, self.columns["w_nterms"],
                                  np.array([i for i, _ in found], dtype=np.int64))
         return words.tolist(), [found[k][1] for k in which.tolist()]
+
+
+def term_hits_plain(term_ids: np.ndarray, nterms: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`.reading_kernels.term_hits` in NumPy: what a one-shot reader
+    uses, as loading the compiled kernel costs more than its few passages."""
+    same = np.asarray(term_ids)[:, None] == np.asarray(wanted)[None, :]
+    found = same.any(axis=1)
+    words = np.repeat(np.arange(len(nterms), dtype=np.int64), np.asarray(nterms, dtype=np.int64))
+    which = same.argmax(axis=1) if len(wanted) else np.zeros(len(found), dtype=np.int64)
+    return words[found], which[found].astype(np.int64)
 
 
 class _Part:
@@ -60,10 +74,7 @@ class _Part:
         self._vocab, self._n_terms = vocab, n_terms
         # The first segment's ids are the global ones (collection_stats
         # numbers its vocabulary first); the others' are found by inverting.
-        self._local = None
-        if not first:
-            self._local = np.full(len(vocab), -1, dtype=np.int64)
-            self._local[gid] = np.arange(n_terms)
+        self._local = None if first else local_ids(gid, len(vocab))
 
     def term_id(self, term: str) -> int:
         g = self._vocab.get(term)
@@ -78,7 +89,13 @@ class ReadingView:
     """The stored readings of every segment of a loaded version, by the
     version's passage numbers."""
 
-    def __init__(self, segments: Sequence[Segment], gids: Sequence[np.ndarray], vocab: dict[str, int]) -> None:
+    def __init__(self, segments: Sequence[Segment], gids: Sequence[np.ndarray], vocab: dict[str, int],
+                 compiled: bool = True) -> None:
+        """``compiled``: find a question's words with the compiled kernel
+        (numba, loaded now), else with :func:`term_hits_plain`."""
+        if compiled:
+            from .reading_kernels import term_hits
+        self._term_hits: TermHits = term_hits if compiled else term_hits_plain
         self._parts = [_Part(seg, gid, vocab, j == 0) for j, (seg, gid) in enumerate(zip(segments, gids))]
         self._offsets = np.cumsum([0] + [seg.arrays.n_docs for seg in segments])
 
@@ -91,4 +108,4 @@ class ReadingView:
         s0, s1 = int(c["r_sents"][local]), int(c["r_sents"][local + 1])
         t0, t1 = int(c["r_terms"][local]), int(c["r_terms"][local + 1])
         columns = {k: c[k][w0:w1] for k in _WORD_COLUMNS} | {k: c[k][s0:s1] for k in _SENTENCE_COLUMNS}
-        return PassageWords(columns, c["w_terms"][t0:t1], part.names.__getitem__, part.term_id)
+        return PassageWords(columns, c["w_terms"][t0:t1], part.names.__getitem__, part.term_id, self._term_hits)

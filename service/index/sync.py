@@ -10,13 +10,19 @@ and its hash decides whether it really changed.  The changes go through
 scores equal a full rebuild's.  A file a ``--skip-bad`` run rejected stays
 rejected, unread, while it is unchanged.  A folder with a ``metadata.jsonl``
 (whose fields apply across files) and a JSONL corpus are read whole, as
-:func:`service.index.build.ensure_index` does.
+:func:`service.index.build.ensure_index` does, when they changed: what
+their files looked like when the live version was last found to fit them
+is kept beside the index (:data:`SEEN`), and files as they were then are
+not read again.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +33,12 @@ from ..corpus.reader import TEXT_SUFFIXES, CorpusError, CorpusReport, Problem, l
 from ..embedding.shared import encoder_fingerprint
 from .build import Rebuild, build_from_report, check_same_corpus, corpus_key, ensure_index
 from .changes import live_version, apply_changes
-from .store import IndexFault, StoredIndex, load_best, read_manifest
+from .store import RACY_NS, IndexFault, StoredIndex, load_best, read_manifest
 
 log = logging.getLogger(__name__)
+
+#: A read-whole corpus's files (size, mtime) when the version it names was found to fit them.
+SEEN = ".corpus-seen.json"
 
 
 @dataclass(frozen=True)
@@ -70,42 +79,94 @@ def scan(folder: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
-def _recorded_files(index_dir: Path, folder: Path, settings: IndexSettings) -> dict | None:
-    """The files the live version recorded for ``folder``, or None when it
-    cannot be updated in place (no index, another corpus, other settings
-    or encoder, built without file records)."""
+def read_live(index_dir: Path) -> tuple[Path, dict] | None:
+    """The version a change would build on and its manifest (None: no
+    readable one): read once, it serves the corpus check, the file records
+    and the load (a big corpus's manifest takes a tenth of a second to parse)."""
     base = live_version(index_dir) if index_dir.exists() else None
     if base is None:
         return None
     try:
-        manifest = read_manifest(base)
+        return base, read_manifest(base)
     except IndexFault:
         return None
+
+
+def _fits(manifest: dict, corpus: Path, settings: IndexSettings) -> bool:
+    """Whether ``manifest`` is of ``corpus``'s index with ``settings`` and today's encoder."""
     semantic = manifest.get("semantic")
-    if (manifest.get("corpus") != corpus_key(folder) or manifest.get("settings_fingerprint") != settings.fingerprint()
-            or (semantic and semantic.get("fingerprint") != encoder_fingerprint())):
+    return (manifest.get("corpus") == corpus_key(corpus) and manifest.get("settings_fingerprint") == settings.fingerprint()
+            and not (semantic and semantic.get("fingerprint") != encoder_fingerprint()))
+
+
+def _recorded_files(live: tuple[Path, dict] | None, folder: Path, settings: IndexSettings) -> dict | None:
+    """The files the live version recorded for ``folder``, or None when it
+    cannot be updated in place (no index, another corpus, other settings
+    or encoder, built without file records)."""
+    if live is None or not _fits(live[1], folder, settings):
         return None
-    return manifest.get("corpus_files")
+    return live[1].get("corpus_files")
+
+
+def _corpus_stat(corpus: Path) -> dict[str, list[int]] | None:
+    """Each file of a read-whole corpus as ``[size, mtime_ns]`` (None: it cannot be listed)."""
+    try:
+        if corpus.is_dir():
+            return {rel: list(st) for rel, st in scan(corpus).items()}
+        st = corpus.stat()
+    except OSError:
+        return None
+    return {corpus.name: [st.st_size, st.st_mtime_ns]}
+
+
+def _seen_unchanged(target: Path, corpus: Path, live: tuple[Path, dict] | None, settings: IndexSettings,
+                    files: dict) -> bool:
+    """Whether the live version was found to fit ``corpus`` when its files were as they are."""
+    try:
+        seen = json.loads((target / SEEN).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (live is not None and isinstance(seen, dict) and seen.get("version") == live[0].name
+            and seen.get("corpus") == corpus_key(corpus) and seen.get("files") == files and _fits(live[1], corpus, settings))
+
+
+def _record_seen(target: Path, corpus: Path, version: str, files: dict) -> None:
+    """Keep what ``corpus``'s files looked like (listed before it was read)
+    beside the index.  A file written too shortly before that listing might
+    be written again without its mtime moving: then nothing is kept.  A
+    write that fails costs only a read next time."""
+    if any(mtime >= time.time_ns() - RACY_NS for _, mtime in files.values()):
+        return
+    tmp = target / f".tmp-seen-{uuid.uuid4().hex[:8]}"
+    try:
+        tmp.write_text(json.dumps({"corpus": corpus_key(corpus), "version": version, "files": files}), encoding="utf-8")
+        os.replace(tmp, target / SEEN)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        log.info("%s: what the corpus looked like is not kept: %s", target, exc)
 
 
 def sync_folder(folder: Path, index_dir: Path, settings: IndexSettings, semantic: bool = True,
                 skip_bad: bool = False, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, full: bool = False,
-                progress: bool = True) -> SyncSummary:
+                progress: bool = True, live: tuple[Path, dict] | None = None) -> SyncSummary:
     """Apply to the index in ``index_dir`` what changed in ``folder`` (with
     ``full``, or when the index cannot be updated in place: rebuild it).
 
     A bad new or changed file raises :class:`CorpusError` (nothing is
     published) unless ``skip_bad``, which records it as rejected.
+    ``live``: :func:`read_live`'s answer, if the caller has it.
     """
     folder, index_dir = Path(folder), Path(index_dir)
-    old = None if full else _recorded_files(index_dir, folder, settings)
+    old = None if full else _recorded_files(read_live(index_dir) if live is None else live, folder, settings)
     root = folder.resolve()
     records: dict[str, list] = {}
     articles, problems = [], []
+    same = 0  # files as recorded
     for rel, (size, mtime) in scan(folder).items():
         rec = (old or {}).get(rel)
         if rec is not None and rec[0] == size and rec[1] == mtime:
             records[rel] = rec
+            same += 1
             continue
         file = folder / rel
         if file.suffix in TEXT_SUFFIXES:
@@ -120,6 +181,9 @@ def sync_folder(folder: Path, index_dir: Path, settings: IndexSettings, semantic
         else:
             articles.append(result)
             records[rel] = [size, mtime, digest, result.source_id, None]
+    if old is not None and same == len(records) == len(old):  # nothing changed: the records are the old ones
+        return SyncSummary(0, 0, 0, sum(rec[3] is not None for rec in old.values()),
+                           tuple(rec[4] for rec in old.values() if rec[4]), len(old), False, None)
     counts = Counter(rec[3] for rec in records.values() if rec[3] is not None)
     for rel, rec in records.items():
         if counts[rec[3]] > 1:  # ambiguous: neither copy, as a full read does
@@ -153,12 +217,23 @@ def open_index(config: Config, rebuild: Rebuild = "auto", skip_bad: bool = False
     gives it, but a folder corpus is checked by file metadata and changes
     are applied incrementally (``rebuild="always"``: rebuilt from scratch)."""
     corpus, target = config.corpus_path, config.resolved_index_dir
-    if (config.corpus is None and config.index_dir is not None) or rebuild == "never" or not syncable(corpus):
+    if (config.corpus is None and config.index_dir is not None) or rebuild == "never":
         return ensure_index(config, rebuild, skip_bad)
+    if not syncable(corpus):
+        files = _corpus_stat(corpus) if rebuild == "auto" else None  # listed before it is read
+        live = read_live(target) if files is not None else None
+        if files is not None and _seen_unchanged(target, corpus, live, config.settings, files):
+            return load_best(target, remember=True, read=live)
+        stored = ensure_index(config, rebuild, skip_bad)
+        if files is not None:
+            _record_seen(target, corpus, stored.path.name, files)
+        return stored
+    live = read_live(target)
     if rebuild != "always":
-        check_same_corpus(target, corpus)
+        check_same_corpus(target, corpus, live[1] if live else None)
     summary = sync_folder(corpus, target, config.settings, config.semantic, skip_bad, config.max_file_bytes,
-                          full=rebuild == "always", progress=False)
+                          full=rebuild == "always", progress=False, live=live)
     if summary.version is not None:
         log.info("index of %s: %s; published %s", corpus, summary, summary.version.name)
-    return load_best(target, remember=True)
+        live = None
+    return load_best(target, remember=True, read=live)

@@ -26,7 +26,7 @@ class WeightedIndex:
     """The live articles of a version, with weighted postings per segment."""
 
     stats: CollectionStats
-    weighted: list[Bm25Arrays]  # per segment
+    weighted: list[Bm25Arrays]  # per segment; empty when not weighed
     passages: dict[str, np.ndarray]  # p_source (into ``sources``), p_n, p_start, p_end
     sources: list[dict[str, Any]]  # every segment's, deleted ones too (``live`` says which)
     source_segment: np.ndarray  # int32 per source: its segment
@@ -39,12 +39,15 @@ class WeightedIndex:
     gids: list[np.ndarray]  # per segment: its term ids' global ids (``stats.vocab``'s)
 
 
-def weigh_index(stored: StoredIndex, settings: IndexSettings) -> WeightedIndex:
-    """The collection of ``stored``'s live articles (see the module doc)."""
+def weigh_index(stored: StoredIndex, settings: IndexSettings, postings: bool = True) -> WeightedIndex:
+    """The collection of ``stored``'s live articles (see the module doc);
+    without ``postings``, its postings are left unweighed (a reader of one
+    question weighs only that question's, see
+    :mod:`service.retrieval.plain_scorer`)."""
     segs = stored.segments
     dead = [seg.dead_docs() for seg in segs]
     stats, gids = collection_stats([(seg.arrays, d) for seg, d in zip(segs, dead)], settings)
-    weighted = [weigh(seg.arrays, gid, stats, settings) for seg, gid in zip(segs, gids)]
+    weighted = [weigh(seg.arrays, gid, stats, settings) for seg, gid in zip(segs, gids)] if postings else []
     live = np.ones(sum(seg.arrays.n_docs for seg in segs), dtype=bool)
     live[np.concatenate([d + off for d, off in zip(dead, _offsets([s.arrays.n_docs for s in segs]))])] = False
     source_offsets = _offsets([len(seg.sources) for seg in segs])
@@ -63,6 +66,14 @@ def weigh_index(stored: StoredIndex, settings: IndexSettings) -> WeightedIndex:
         source_local=_join([np.arange(len(seg.sources), dtype=np.int32) for seg in segs]),
         live=live, has_deletions=[len(d) > 0 for d in dead], source_live=source_live, vectors=vectors, vector_scales=scales,
         gids=gids)
+
+
+def local_ids(gid: np.ndarray, n_global: int) -> np.ndarray:
+    """Per collection term id, its id in the segment whose terms' global
+    ids are ``gid`` (-1: not in that segment)."""
+    local = np.full(n_global, -1, dtype=np.int64)
+    local[gid] = np.arange(len(gid), dtype=np.int64)
+    return local
 
 
 def _offsets(sizes: list[int]) -> np.ndarray:

@@ -11,6 +11,7 @@ is outside every date range.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Sequence
 
 import numpy as np
@@ -65,13 +66,20 @@ class Collection:
         a deleted one is in no list and no lookup."""
         self.sources = sources
         live = np.ones(len(sources), dtype=bool) if live is None else live
-        self.index = {s["id"]: i for i, s in enumerate(sources) if live[i]}
+        self.index = {s["id"]: i for (i, s), kept in zip(enumerate(sources), live.tolist()) if kept}
         self.p_source = p_source
         #: Passages of source i are the contiguous range first[i]:first[i+1].
         self.first = np.searchsorted(p_source, np.arange(len(sources) + 1))
         self.days = np.array([day_number(s["date"]) if s.get("date") else NO_DAY for s in sources], dtype=np.int64)
-        # Newest first, then by ID: the list's order (undated sources last).
-        self._newest = sorted(np.flatnonzero(live).tolist(), key=lambda i: (-self.days[i], sources[i]["id"]))
+        self._live = live
+
+    @cached_property
+    def _newest(self) -> list[int]:
+        """The live sources newest first, then by ID: the list's order
+        (undated sources last).  Sorted when first listed: a one-shot
+        ``ask`` lists nothing (40 ms at 38,000 sources)."""
+        days, sources = self.days.tolist(), self.sources
+        return sorted(np.flatnonzero(self._live).tolist(), key=lambda i: (-days[i], sources[i]["id"]))
 
     def allowed(self, filters: Filters | None) -> np.ndarray | None:
         """The mask of the passages ``filters`` allow (None: every passage)."""

@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Any, Sequence
 
 from ..config import IndexSettings
-from ..index.arrays import Bm25Arrays
+from ..index.arrays import CollectionStats
 
 
 def raw_idf(df: int, n_docs: int) -> float:
@@ -21,29 +21,27 @@ def raw_idf(df: int, n_docs: int) -> float:
     return math.log(n_docs - df + 0.5) - math.log(df + 0.5)
 
 
-def explain_terms(query_terms: Sequence[str], passage_terms: Sequence[str], doc: int, arrays: Bm25Arrays,
-                  vocab: dict[str, int], settings: IndexSettings, n_docs: int) -> list[dict[str, Any]]:
-    """Passage ``doc`` of the segment weighted as ``arrays`` (its terms
-    ``vocab``), in a collection of ``n_docs`` live passages.
+def explain_terms(query_terms: Sequence[str], passage_terms: Sequence[str], length: int, stats: CollectionStats,
+                  settings: IndexSettings) -> list[dict[str, Any]]:
+    """A passage of ``length`` terms in the collection of ``stats``.
 
     One entry per distinct query term, in query order: ``term``, ``tf``
     (in the passage), ``df``, ``idf`` (after the floor), ``floored``,
     ``length``, ``avg_length`` and ``contribution`` (times the term's count
     in the query, as rank-bm25 adds it)."""
     tf_of = Counter(passage_terms)
-    length = int(arrays.doc_len[doc])
-    avg = float(arrays.avgdl)
+    avg = float(stats.avgdl)
     k1, b = settings.k1, settings.b
     out = []
     for term, count in Counter(query_terms).items():
-        t = vocab.get(term)
+        t = stats.vocab.get(term)
         tf = tf_of.get(term, 0)
         if t is None:
             df, idf, floored = 0, 0.0, False
         else:
-            df = int(arrays.df[t])
-            idf = float(arrays.idf[t])
-            floored = raw_idf(df, n_docs) < 0
+            df = int(stats.df[t])
+            idf = float(stats.idf[t])
+            floored = raw_idf(df, stats.n_docs) < 0
         contribution = count * idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avg)) if tf else 0.0
         out.append({"term": term, "tf": tf, "df": df, "idf": idf, "floored": floored, "length": length,
                     "avg_length": avg, "contribution": contribution})

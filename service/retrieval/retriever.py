@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
 
@@ -26,10 +26,13 @@ from ..index.reading_view import PassageWords, ReadingView
 from ..index.store import StoredIndex, load_best
 from ..index.weighted import WeightedIndex, weigh_index
 from ..text.analysis import Analyzer, Memo
-from . import dense, hybrid
+from . import hybrid
 from .collection import Collection, Filters
 from .explain import explain_terms
-from .scorer import Bm25Scorer, SegmentedScorer
+from .plain_scorer import PlainScorer
+
+if TYPE_CHECKING:
+    from .scorer import SegmentedScorer
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +90,11 @@ def _hit_fields(sources: list[dict[str, Any]], passages: dict[str, np.ndarray], 
             _metadata(sources[si]))
 
 
-def _scorer(weighted: WeightedIndex) -> SegmentedScorer:
+def _scorer(weighted: WeightedIndex) -> "SegmentedScorer":
     """The scorer of every segment; ties between segments go by passage ID
     (source ID, then passage number), a full rebuild's order."""
+    from .scorer import Bm25Scorer, SegmentedScorer  # numba: not for a one-shot reader
+
     c = weighted
     one = len(c.weighted) == 1
     offsets = np.cumsum([0] + [w.n_docs for w in c.weighted])
@@ -102,17 +107,26 @@ def _scorer(weighted: WeightedIndex) -> SegmentedScorer:
 
 class Retriever:
     """A loaded index plus the analyzer it was built with, and the encoder
-    of its passage vectors if it has them (then hybrid is the default)."""
+    of its passage vectors if it has them (then hybrid is the default).
 
-    def __init__(self, stored: StoredIndex, search: RetrievalSettings | None = None) -> None:
+    ``one_shot``: for a process that asks one question or a few (``ask``):
+    nothing is compiled or weighed ahead, each search weighs its own
+    terms' postings in NumPy (:mod:`.plain_scorer`), with the same scores
+    and order; a server's compiled scorer pays over a second at start for
+    its fast queries.
+    """
+
+    def __init__(self, stored: StoredIndex, search: RetrievalSettings | None = None, one_shot: bool = False) -> None:
         self.stored = stored
         self.search_settings = search or RetrievalSettings()
         self.manifest = stored.manifest
         self.settings = IndexSettings(**stored.manifest["settings"])
         self.analyzer = Analyzer(self.settings)
-        #: The segments weighted under the collection's statistics.
-        self.weighted = w = weigh_index(stored, self.settings)
-        self.scorer = _scorer(w)
+        #: The segments weighted under the collection's statistics (unweighed: ``one_shot``).
+        self.weighted = w = weigh_index(stored, self.settings, postings=not one_shot)
+        self.scorer: SegmentedScorer | PlainScorer = _scorer(w) if not one_shot else PlainScorer(
+            [seg.arrays for seg in stored.segments], w.gids, w.stats, self.settings,
+            w.live if any(w.has_deletions) else None, w.passages["p_source"], [s["id"] for s in w.sources])
         #: Term → how many passages hold it, remembered: the answer weighs
         #: every question word by it, and questions share their words.
         self.doc_freq = Memo(self.scorer.doc_freq)
@@ -122,7 +136,7 @@ class Retriever:
         # costs microseconds a call, several per hit.
         self._passages = w.passages
         #: The passages' words and sentences, as the index stored them.
-        self.readings = ReadingView(stored.segments, w.gids, w.stats.vocab)
+        self.readings = ReadingView(stored.segments, w.gids, w.stats.vocab, compiled=not one_shot)
         # Passages come back for question after question: their hit fields are kept.
         self._passage_fields = lru_cache(maxsize=4096)(
             partial(_hit_fields, w.sources, self._passages, self._source_text))
@@ -134,8 +148,11 @@ class Retriever:
             from ..embedding.shared import encoder_fingerprint, shared_encoder  # onnxruntime only if needed
 
             if stored.manifest["semantic"].get("fingerprint") == encoder_fingerprint():
+                from . import dense  # numba: a lexical index (and its one-shot ask) never loads it
+
                 self.encoder = shared_encoder()
                 self._vectors, self._scales = w.vectors, w.vector_scales
+                self._nearest = dense.nearest
                 # The compiled scan loaded now, not in a user's first question.
                 dense.nearest(np.zeros(self.encoder.dim, np.float32), self._vectors[:1], self._scales[:1], 1)
             else:
@@ -220,9 +237,8 @@ class Retriever:
         title = hit.source.get("title")
         words = (self.analyzer(title) if self.settings.index_titles and title else []) + self.analyzer(hit.text)
         j = int(np.searchsorted(self.scorer.offsets, doc, side="right")) - 1
-        part = self.scorer.parts[j]
-        return explain_terms(terms, words, doc - int(self.scorer.offsets[j]), part.arrays, part.vocab,
-                             self.settings, self.n_passages)
+        length = int(self.stored.segments[j].arrays.doc_len[doc - int(self.scorer.offsets[j])])
+        return explain_terms(terms, words, length, self.weighted.stats, self.settings)
 
     def passage_words(self, hit: Hit) -> PassageWords:
         """The words and sentences the index stored for ``hit``'s passage."""
@@ -261,7 +277,7 @@ class Retriever:
         # A question sharing no word with any passage finds nothing: by meaning
         # alone a string of nonsense would still have nearest passages.
         n_near = self.search_settings.dense_depth if len(docs) else 0
-        near = dense.nearest(vec, self._vectors, self._scales, n_near, allowed)
+        near = self._nearest(vec, self._vectors, self._scales, n_near, allowed)
         extra = np.setdiff1d(near, docs, assume_unique=True)
         if len(extra):
             docs = np.concatenate([docs, extra])

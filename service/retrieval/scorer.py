@@ -9,6 +9,7 @@ import numpy as np
 
 from ..index.arrays import Bm25Arrays, CollectionStats
 from . import block_kernels, kernels, segment_kernels
+from .plain_scorer import query_ids, tie_ranks
 
 #: The kernels' "every passage" mask.
 ALL = np.empty(0, dtype=np.uint64)
@@ -26,22 +27,6 @@ def mask_bits(allowed: np.ndarray | None, n_docs: int) -> np.ndarray:
     words = np.zeros((n_docs + 63) // 64 * 8, dtype=np.uint8)
     words[:len(packed)] = packed
     return words.view("<u8").astype(np.uint64, copy=False)
-
-
-def query_ids(vocab: dict[str, int], query_terms: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct known term ids in query order, and how often each occurs.
-
-    rank-bm25 adds a term's weight once per occurrence in the query, so
-    a repeated term counts with its multiplicity; unknown terms add 0.
-    """
-    counts: dict[int, int] = {}
-    for t in query_terms:
-        i = vocab.get(t)
-        if i is not None:
-            counts[i] = counts.get(i, 0) + 1
-    ids = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-    mul = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-    return ids, mul
 
 
 class Bm25Scorer:
@@ -200,7 +185,7 @@ class SegmentedScorer:
             self._table = _address_table(parts)
             self._terms = _term_segments(gids, len(stats.vocab))
             self._visit = np.asarray(self._largest_first, dtype=np.int64)
-            self._rank, self._by_rank = _tie_ranks(np.asarray(p_source), [x["id"] for x in sources])
+            self._rank, self._by_rank = tie_ranks(np.asarray(p_source), [x["id"] for x in sources])
             self._largest = parts[self._largest_first[0]]
             self._top_k_segments(np.zeros(1, dtype=np.int64), np.ones(1), 1, ALL)  # compiled code loaded now
 
@@ -319,20 +304,3 @@ def _term_segments(gids: list[np.ndarray], n_terms: int) -> tuple[np.ndarray, np
     first = np.zeros(n_terms + 1, dtype=np.int64)
     np.cumsum(np.bincount(g, minlength=n_terms), out=first[1:])
     return first, seg[order], local[order]
-
-
-def _tie_ranks(p_source: np.ndarray, source_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Each passage's place in a full rebuild's order (source ID, then
-    passage number), and the passage at each place.  A source's passages
-    are contiguous and in passage order, so its first place is enough."""
-    n_src = len(source_ids)
-    order = sorted(range(n_src), key=source_ids.__getitem__)
-    count = np.bincount(p_source, minlength=n_src)
-    first_doc = np.concatenate([[0], np.cumsum(count)[:-1]])
-    first_rank = np.empty(n_src, dtype=np.int64)
-    first_rank[order] = np.concatenate([[0], np.cumsum(count[order])[:-1]])
-    docs = np.arange(len(p_source), dtype=np.int64)
-    rank = first_rank[p_source] + docs - first_doc[p_source]
-    by_rank = np.empty_like(rank)
-    by_rank[rank] = docs
-    return rank, by_rank
