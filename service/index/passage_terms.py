@@ -38,7 +38,7 @@ from ..config import IndexSettings
 from ..corpus.passages import make_passages
 from ..corpus.reader import Article
 from ..text.analysis import Analyzer
-from .readings import ReadingRecorder
+from .reading_record import ReadingRecorder
 
 #: Characters of article text per chunk handed to a worker (~20k passages).
 CHUNK_CHARS = 12_000_000

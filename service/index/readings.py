@@ -29,29 +29,19 @@ found by the vocabulary the scorer has already.
 from __future__ import annotations
 
 import json
-import re
 import tempfile
-from array import array
-from bisect import bisect_left
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
-from struct import Struct
 from typing import Callable
 
 import numpy as np
-
-from ..text.analysis import Analyzer, Memo
-from ..text.cues import sentence_cue_bits
-from ..text.sentences import sentence_units
-from ..text.words import WORD_RE
 
 #: Per-passage offsets, and what each counts.
 OFFSETS = {"r_words": ("w_start", "w_len", "w_nterms", "w_cues"), "r_terms": ("w_terms",),
            "r_sents": ("s_start", "s_end", "s_para", "s_first", "s_words", "s_nterms")}
 COLUMNS = tuple(chain.from_iterable(OFFSETS.values()))
 READING_ARRAYS = (*OFFSETS, *COLUMNS)
-_PACK_ID = Struct("=i").pack
 
 
 @dataclass(frozen=True)
@@ -60,82 +50,6 @@ class ReadingArrays:
 
     arrays: dict[str, np.ndarray]
     extra_terms: list[str]
-
-
-class ReadingRecorder:
-    """Reads passages in a tokenizer process, for one chunk at a time.
-
-    Term ids are the tokenizer's local ones (``vocab``, which its passages'
-    terms filled); a word term not in it is an *extra*, recorded as
-    ``-1 - k`` for the k-th extra this tokenizer met (the parent renumbers
-    both kinds, see :class:`ReadingSpill`).  A word's ids are remembered
-    by its spelling: Zipfian words repeat (a spelling with an extra is not
-    remembered past its passage: its term may join ``vocab`` later, and a
-    sentence must not count one term under two ids).
-    """
-
-    def __init__(self, analyzer: Analyzer, vocab: dict[str, int]) -> None:
-        self._analyzer = analyzer
-        self._vocab = vocab
-        self.extra: dict[str, int] = {}
-        self._sent = 0
-        self._ids = Memo(self._word_ids)
-        self._with_extra: list[str] = []
-        self._cols = {k: array("b" if k == "w_cues" else "i") for k in COLUMNS}
-        self._counts = {k: array("i") for k in OFFSETS}
-
-    def _term_id(self, term: str) -> int:
-        found = self._vocab.get(term)
-        return found if found is not None else -1 - self.extra.setdefault(term, len(self.extra))
-
-    def _word_ids(self, surface: str) -> bytes:
-        ids = [self._term_id(t) for t in self._analyzer.word_terms(surface)]
-        if any(i < 0 for i in ids):
-            self._with_extra.append(surface)
-        return b"".join(map(_PACK_ID, ids))
-
-    def add(self, text: str) -> None:
-        """Read one passage's text (after its terms were counted)."""
-        matches = list(WORD_RE.finditer(text))
-        starts = list(map(re.Match.start, matches))
-        surfaces = tuple(map(re.Match.group, matches))
-        packed = list(map(self._ids.__getitem__, surfaces))
-        for surface in self._with_extra:
-            self._ids.pop(surface, None)
-        self._with_extra.clear()
-        cues = [0] * len(surfaces)
-        c = self._cols
-        n_sents = 0
-        for s, e, pno, heading in sentence_units(text):
-            if heading:
-                continue
-            i, j = bisect_left(starts, s), bisect_left(starts, e)
-            cues[i:j] = sentence_cue_bits(surfaces[i:j])
-            ids = b"".join(packed[i:j])
-            for key, value in (("s_start", s), ("s_end", e), ("s_para", pno), ("s_first", i), ("s_words", j - i),
-                               ("s_nterms", len(set(memoryview(ids).cast("i"))))):
-                c[key].append(value)
-            n_sents += 1
-        c["w_start"].extend(starts)
-        c["w_len"].extend(map(len, surfaces))
-        c["w_nterms"].extend(len(p) >> 2 for p in packed)
-        c["w_cues"].extend(cues)
-        all_ids = b"".join(packed)
-        c["w_terms"].frombytes(all_ids)
-        self._counts["r_words"].append(len(surfaces))
-        self._counts["r_terms"].append(len(all_ids) >> 2)
-        self._counts["r_sents"].append(n_sents)
-
-    def take(self) -> tuple[dict[str, np.ndarray], list[str]]:
-        """The chunk's columns and per-passage counts (then forgotten), and
-        the extras new since the last chunk, in their id order."""
-        out = {k: np.frombuffer(v, dtype=np.int8 if k == "w_cues" else np.int32).copy()
-               for k, v in chain(self._cols.items(), self._counts.items())}
-        for v in chain(self._cols.values(), self._counts.values()):
-            del v[:]
-        order = list(self.extra)
-        new, self._sent = order[self._sent:], len(order)
-        return out, new
 
 
 class ReadingSpill:
@@ -153,7 +67,7 @@ class ReadingSpill:
 
     def add(self, worker: int, columns: dict[str, np.ndarray], new_extra: list[str],
             global_ids: Callable[[np.ndarray], np.ndarray]) -> None:
-        """One chunk's :meth:`ReadingRecorder.take`; ``global_ids`` maps the
+        """One chunk's :meth:`.reading_record.ReadingRecorder.take`; ``global_ids`` maps the
         tokenizer's term ids to the segment's."""
         new = np.array([self._extras.setdefault(t, len(self._extras)) for t in new_extra], dtype=np.int32)
         remap = self._remap[worker] = np.concatenate([self._remap.get(worker, np.zeros(0, np.int32)), new])

@@ -65,13 +65,18 @@ def read_cues(key: tuple[str, bool, bool]) -> tuple[str, ...]:
 _CUES = Memo(read_cues)
 
 
+def follows_place(prev: str) -> bool:
+    """Whether a capitalised word after ``prev`` may name a place: ``prev``
+    is capitalised or a place preposition such as "in" ("" opens a sentence)."""
+    return prev[:1].isupper() or NORMALIZED[prev] in PLACE_PREPOSITIONS
+
+
 def word_cues(surface: str, prev: str, first: bool) -> tuple[str, ...]:
     """Answer types a word can fill, read off how it is written (and, for
     a capitalised word, whether it opens the sentence and whether the word
-    before it is capitalised or a place preposition such as "in")."""
+    before it :func:`follows_place`)."""
     capital = surface[0].isupper()
-    after_place = capital and (prev[:1].isupper() or NORMALIZED[prev] in PLACE_PREPOSITIONS)
-    return _CUES[surface, capital and first, after_place]
+    return _CUES[surface, capital and first, capital and follows_place(prev)]
 
 
 def sentence_cues(surfaces: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
@@ -91,3 +96,14 @@ _BITS_OF_CUES = {cues: bits for bits, cues in enumerate(CUES_OF_BITS)}
 def sentence_cue_bits(surfaces: tuple[str, ...]) -> list[int]:
     """:func:`sentence_cues` as masks of :data:`CUE_NAMES` bits."""
     return list(map(_BITS_OF_CUES.__getitem__, sentence_cues(surfaces)))
+
+
+def context_cue_bits(surface: str) -> tuple[int, ...]:
+    """A word's cue mask (:func:`sentence_cue_bits`) in each context that
+    :func:`word_cues` tells apart, at ``2 * opens the sentence +
+    follows_place(the word before)``: the index works a spelling's cues out
+    once and picks them by context, word by word, in arrays."""
+    if not surface[0].isupper():  # the context only matters to a capital
+        return (_BITS_OF_CUES[read_cues((surface, False, False))],) * 4
+    return tuple(_BITS_OF_CUES[read_cues((surface, first, place))] for first in (False, True)
+                 for place in (False, True))
