@@ -116,3 +116,16 @@ def test_the_tail_target_reads_the_1m_row_of_the_tail_run():
     cpu["bm25s_numba"].update(cpu_p50_ms=2.4, cpu_p99_ms=6.0)
     both = line({"results": [cpu]})
     assert "2.500 ms): NOT met; CPU time p99 3.10 vs 6.00 ms" in both and "2.400 ms): met (load 3.50)" in both
+
+
+def test_a_full_rewrite_keeps_the_sections_no_results_file_renders(tmp_path, monkeypatch):
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Benchmarks\n\n## Start-up\n\nold start-up figures\n\n"
+                       "## The 1M build from outside\n\n| build | 156.7 s |\n")
+    monkeypatch.setattr(report, "RESULTS", results)
+    monkeypatch.setattr(report, "OUT", tmp_path / "out")
+    report.write()
+    text = results.read_text()
+    assert "## The 1M build from outside\n\n| build | 156.7 s |" in text
+    assert text.count("old start-up figures") == 1
+    assert text.count("## Targets against this run") == 1
