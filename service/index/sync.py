@@ -161,12 +161,10 @@ def sync_folder(folder: Path, index_dir: Path, settings: IndexSettings, semantic
     root = folder.resolve()
     records: dict[str, list] = {}
     articles, problems = [], []
-    same = 0  # files as recorded
     for rel, (size, mtime) in scan(folder).items():
         rec = (old or {}).get(rel)
         if rec is not None and rec[0] == size and rec[1] == mtime:
             records[rel] = rec
-            same += 1
             continue
         file = folder / rel
         if file.suffix in TEXT_SUFFIXES:
@@ -181,9 +179,6 @@ def sync_folder(folder: Path, index_dir: Path, settings: IndexSettings, semantic
         else:
             articles.append(result)
             records[rel] = [size, mtime, digest, result.source_id, None]
-    if old is not None and same == len(records) == len(old):  # nothing changed: the records are the old ones
-        return SyncSummary(0, 0, 0, sum(rec[3] is not None for rec in old.values()),
-                           tuple(rec[4] for rec in old.values() if rec[4]), len(old), False, None)
     counts = Counter(rec[3] for rec in records.values() if rec[3] is not None)
     for rel, rec in records.items():
         if counts[rec[3]] > 1:  # ambiguous: neither copy, as a full read does
