@@ -105,6 +105,36 @@ def test_packed_term_ids_are_the_analyzers_terms_in_order(pieces):
         assert _packed_terms(text, settings) == Analyzer(settings)(text)
 
 
+@hsettings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_PIECES + ["´", "\u00a0", "\x1c", "IL-6", "12ab-34", "\u0301", "¨"]),
+                          st.text(max_size=6)), max_size=30))
+def test_packed_term_ids_by_raw_piece_are_the_texts(pieces):
+    # The build reads a passage piece by piece as written (before
+    # normalisation): its pieces' ids, then their compounds', must be the
+    # packed ids of the whole text.
+    text = "".join(pieces)
+    for settings in (IndexSettings(), IndexSettings(stopwords="lucene", stemming=False, join_compounds=False)):
+        vocab: dict[str, int] = {}
+        ids = Analyzer(settings).term_ids(lambda t: vocab.setdefault(t, len(vocab)))
+        parts = [ids.raw_piece(p) for p in text.split()]
+        got = b"".join(i for i, _ in parts) + ids.compound_ids(c for _, cs in parts for c in cs)
+        assert got == ids(text)
+
+
+def test_normalising_never_joins_a_character_to_whitespace():
+    # What lets the build normalise a text piece by piece: normalising
+    # whitespace next to any character that composes or decomposes is
+    # normalising each apart.
+    import unicodedata
+
+    spaces = [c for c in map(chr, range(0x3001)) if c.isspace()]
+    marks = [c for c in map(chr, range(sys.maxunicode + 1))
+             if unicodedata.combining(c) or unicodedata.decomposition(c)]
+    assert not [(w, c) for w in spaces for c in marks
+                if normalize(w + c) != normalize(w) + normalize(c) or normalize(c + w) != normalize(c) + normalize(w)]
+    assert all(normalize(w).isspace() for w in spaces)
+
+
 def test_no_token_character_is_whitespace():
     # What lets PackedTermIds cut text at str.split()'s whitespace: every
     # character the token patterns can match is a word character or one of

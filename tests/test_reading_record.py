@@ -1,5 +1,5 @@
-"""The fast reading recorder (service/index/reading_record.py) against the
-plain one, passage by passage and chunk by chunk, and a build's stored
+"""The fast reader (service/index/reading_record.py: term ids and readings
+by whitespace piece) against the plain one, passage by passage and chunk by chunk, and a build's stored
 reading files against a build whose tokenizer used the plain recorder."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from service.config import IndexSettings
 from service.corpus.reader import Article
 from service.index import passage_terms
 from service.index.build import prepare_segment
-from service.index.reading_record import PlainReadingRecorder, ReadingRecorder
+from service.index.passage_terms import piece_starts
+from service.index.reading_record import PlainReader, ReadingRecorder
 from service.index.readings import READING_ARRAYS
 from service.text.analysis import Analyzer
 from service.text.cues import CUES_OF_BITS, context_cue_bits, follows_place, word_cues
@@ -38,17 +39,17 @@ passage = st.one_of(st.text(alphabet=ALPHABET, max_size=120),
 
 
 def record_both(chunks: list[list[str]]) -> None:
-    """Feed both recorders the same passages, each after its terms were
-    counted into the shared vocabulary (as a tokenizer does); compare each
-    chunk's columns and new extras."""
+    """Feed both readers the same passages, sharing one vocabulary (as a
+    tokenizer does); compare each passage's term ids, and each chunk's
+    columns and new extras."""
     analyzer, vocab = Analyzer(), {}
     term_ids = analyzer.term_ids(lambda t: vocab.setdefault(t, len(vocab)))
-    plain, fast = PlainReadingRecorder(analyzer, vocab), ReadingRecorder(analyzer, vocab)
+    plain, fast = PlainReader(analyzer, vocab, term_ids), ReadingRecorder(analyzer, vocab, term_ids)
     for chunk in chunks:
         for text in chunk:
-            term_ids(text)
-            plain.add(text)
-            fast.add(text)
+            pieces, starts = text.split(), piece_starts(text)
+            title = term_ids("A title")
+            assert fast.passage(text, pieces, starts, title) == plain.passage(text, pieces, starts, title)
         (want, want_extra), (got, got_extra) = plain.take(), fast.take()
         assert got_extra == want_extra
         assert set(got) == set(want)
@@ -85,7 +86,7 @@ def test_a_build_stores_the_plain_recorders_readings(tmp_path, monkeypatch, chun
                 for i, text in enumerate(TRICKY * 3)]
     monkeypatch.setattr(passage_terms, "CHUNK_CHARS", chunk_chars)
     written = {}
-    for name, recorder in (("plain", PlainReadingRecorder), ("fast", ReadingRecorder)):
+    for name, recorder in (("plain", PlainReader), ("fast", ReadingRecorder)):
         monkeypatch.setattr(passage_terms, "ReadingRecorder", recorder)
         pending = prepare_segment(articles, IndexSettings(max_words=30), progress=False, workers=1,
                                   semantic=False)
@@ -99,3 +100,18 @@ def test_a_build_stores_the_plain_recorders_readings(tmp_path, monkeypatch, chun
         assert written["fast"][f] == written["plain"][f], f
     [seg] = (tmp_path / "fast").iterdir()
     assert np.load(seg / "w_terms.npy").size > 100 and np.load(seg / "s_start.npy").size > 50
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=ALPHABET + " \t\u00a0\u3000\x1c\u2028", max_size=80))
+def test_piece_starts_are_where_the_split_pieces_start(text):
+    starts = piece_starts(text).tolist()
+    assert len(starts) == len(text.split())
+    assert [text[s:].split(maxsplit=1)[0] for s in starts] == text.split()
+    assert all(s == 0 or text[s - 1].isspace() for s in starts)
+
+
+def test_no_character_past_the_whitespace_table_is_whitespace():
+    import sys
+
+    assert not [i for i in range(len(passage_terms._SPACE), sys.maxunicode + 1) if chr(i).isspace()]

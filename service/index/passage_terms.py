@@ -35,7 +35,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from ..config import IndexSettings
-from ..corpus.passages import make_passages
+from ..corpus.passages import Passage, make_passages
 from ..corpus.reader import Article
 from ..text.analysis import Analyzer
 from .reading_record import ReadingRecorder
@@ -68,13 +68,14 @@ class ChunkTokenizer:
     local vocabulary, kept across chunks (Zipfian words repeat, so the
     memos pay off over the whole corpus, not one chunk)."""
 
-    def __init__(self, settings: IndexSettings) -> None:
+    def __init__(self, settings: IndexSettings, reader: type | None = None) -> None:
         self.settings = settings
         self.vocab: dict[str, int] = {}
         self._sent = 0  # local terms already reported to the parent
         analyzer = Analyzer(settings)
         self._term_ids = analyzer.term_ids(self._term_id)
-        self._reader = ReadingRecorder(analyzer, self.vocab)
+        # ``reader``: what reads a passage (the plain one, for tests and benchmarks).
+        self._reader = (reader or ReadingRecorder)(analyzer, self.vocab, self._term_ids)
 
     def _term_id(self, term: str) -> int:
         return self.vocab.setdefault(term, len(self.vocab))
@@ -82,23 +83,24 @@ class ChunkTokenizer:
     def __call__(self, articles: Sequence[tuple[str, str | None, str]]) -> ChunkResult:
         """Cut and count ``(source_id, title, text)`` articles."""
         started = time.perf_counter()
-        settings, term_ids, read = self.settings, self._term_ids, self._reader.add
+        settings, term_ids, read = self.settings, self._term_ids, self._reader.passage
         counts, p_n, p_start, p_end = [], [], [], []
         packed, lens = bytearray(), []
         for source_id, title, text in articles:
             passages = make_passages(Article(source_id, text, title), settings)
             counts.append(len(passages))
+            if not passages:
+                continue
             # Only an article with passages contributes its title's terms,
             # so no term enters the vocabulary without a posting.
-            title_ids = term_ids(title) if passages and settings.index_titles and title else b""
-            for p in passages:
+            title_ids = term_ids(title) if settings.index_titles and title else b""
+            for p, pieces, starts in _passage_pieces(text, passages):
                 p_n.append(p.n)
                 p_start.append(p.start)
                 p_end.append(p.end)
-                ids = title_ids + term_ids(p.text)
+                ids = read(p.text, pieces, starts, title_ids)
                 packed += ids
                 lens.append(len(ids) // 4)
-                read(p.text)
         vocab_order = list(self.vocab)  # dicts keep insertion order: id order
         new_terms, self._sent = vocab_order[self._sent:], len(vocab_order)
         readings, new_extra = self._reader.take()
@@ -115,6 +117,35 @@ class ChunkTokenizer:
             new_extra=new_extra,
             seconds=time.perf_counter() - started,
         )
+
+
+#: Whether each character up to the last whitespace one (U+3000) is whitespace.
+_SPACE = np.array([chr(i).isspace() for i in range(0x3002)])
+
+
+def piece_starts(text: str) -> np.ndarray:
+    """Where each piece of ``text.split()`` starts (int64)."""
+    code = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    space = _SPACE[np.minimum(code, len(_SPACE) - 1)]
+    return np.flatnonzero(~space & np.concatenate([[True], space[:-1]]))
+
+
+def _passage_pieces(text: str, passages: list[Passage]) -> Iterator[tuple[Passage, list[str], np.ndarray]]:
+    """Each passage with its whitespace pieces and their offsets in it,
+    cut from the article's: a passage starts and ends at a piece's edge
+    (it is whole sentences), checked, else cut on its own."""
+    pieces, starts = text.split(), piece_starts(text)
+    bounds = np.array([(p.start, p.end) for p in passages], dtype=np.int64)
+    first, last = np.searchsorted(starts, bounds[:, 0]), np.searchsorted(starts, bounds[:, 1])
+    ends = starts + np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
+    # No piece may straddle a passage's start or end.
+    before = np.concatenate([[0], ends])
+    edges = (before[first] <= bounds[:, 0]) & (before[last] <= bounds[:, 1])
+    for p, i, j, edge in zip(passages, first.tolist(), last.tolist(), edges.tolist()):
+        if edge:
+            yield p, pieces[i:j], starts[i:j] - p.start
+        else:
+            yield p, p.text.split(), piece_starts(p.text)
 
 
 _tokenizer: ChunkTokenizer | None = None

@@ -20,7 +20,7 @@ from struct import Struct
 
 import numpy as np
 
-from ..text.analysis import MEMO_SIZE, Analyzer, Memo
+from ..text.analysis import MEMO_SIZE, Analyzer, Memo, PackedTermIds
 from ..text.cues import context_cue_bits, follows_place, sentence_cue_bits
 from ..text.sentences import sentence_units
 from ..text.words import WORD_RE
@@ -120,29 +120,66 @@ class PlainReadingRecorder(_Recorder):
         return out, self._new_extras()
 
 
-class ReadingRecorder(_Recorder):
-    """:class:`PlainReadingRecorder`'s columns, worked out a chunk at a time.
+class PlainReader:
+    """A passage's packed term ids (:class:`PackedTermIds` on its text) and
+    its readings (:class:`PlainReadingRecorder`): what :class:`ReadingRecorder`
+    must equal, chunk for chunk."""
 
-    A spelling's row in the tables is kept until the tables reach
-    ``MEMO_SIZE`` rows (checked between chunks); its cue bits are stored
-    for each context (:func:`service.text.cues.context_cue_bits`), so a
-    word's cues are its row's at ``2 * first of its sentence +
-    follows_place(the word before)``.
+    def __init__(self, analyzer: Analyzer, vocab: dict[str, int], term_ids: PackedTermIds) -> None:
+        self._term_ids = term_ids
+        self._recorder = PlainReadingRecorder(analyzer, vocab)
+
+    def passage(self, text: str, pieces: list[str], starts: np.ndarray, title_ids: bytes) -> bytes:
+        """The passage's ids (after ``title_ids``), its readings recorded;
+        ``pieces``: ``text.split()``, starting at ``starts`` (unused here)."""
+        ids = title_ids + self._term_ids(text)
+        self._recorder.add(text)
+        return ids
+
+    def take(self) -> tuple[Columns, list[str]]:
+        return self._recorder.take()
+
+
+class ReadingRecorder(_Recorder):
+    """:class:`PlainReader`'s term ids and columns from one memo lookup per
+    whitespace piece of a passage, the columns worked out a chunk at a time.
+
+    A piece (a word as written with its punctuation, or a few words joined
+    without spaces) is numbered the first time it is seen: its packed term
+    ids and joined compounds (:meth:`PackedTermIds.raw_piece`), and once
+    its passage's terms are all counted, its words' offsets in it and
+    their spelling rows.  A passage costs the lookup of each of its pieces
+    and a bytes join; per-word Python (regex matches, a lookup per word)
+    was most of a million-passage build.  The spelling tables hold each
+    row's length, term ids and cue bits in each context
+    (:func:`service.text.cues.context_cue_bits`), so a word's cues are its
+    row's at ``2 * first of its sentence + follows_place(the word before)``.
+    Tables are kept until they reach ``MEMO_SIZE`` rows (checked between
+    chunks).  A piece whose words have an extra is forgotten after its
+    passage, as its spellings are.
     """
 
-    def __init__(self, analyzer: Analyzer, vocab: dict[str, int]) -> None:
+    def __init__(self, analyzer: Analyzer, vocab: dict[str, int], term_ids: PackedTermIds) -> None:
         super().__init__(analyzer, vocab)
+        self._term_ids = term_ids
         self._rows = Memo(self._new_row)
-        self._tables: dict[str, array] = {}
+        self._pieces = Memo(self._new_piece)
         self._reset_tables()
-        # Per passage of the chunk: words' rows and starts, sentences'
-        # (start, end, paragraph), and how many of each.
-        self._chunk = {k: array("i") for k in ("row", "start", "sent", "n_words", "n_sents")}
+        # Per passage of the chunk: its pieces' numbers and starts, its
+        # sentences' (start, end, paragraph), and how many of each.
+        self._chunk = {k: array("i") for k in ("piece", "sent", "n_pieces", "n_sents")}
+        self._starts: list[np.ndarray] = []
 
     def _reset_tables(self) -> None:
         self._rows.clear()
+        self._pieces.clear()
         self._tables = {k: array("b" if k in ("cues", "place") else "i")
                         for k in ("len", "nterms", "terms", "cues", "place")}
+        self._piece_ids: list[bytes] = []  # per piece: its packed term ids
+        self._compounds: dict[int, tuple[str, ...]] = {}  # piece → its joined compounds, if any
+        self._pending: list[tuple[int, str]] = []  # pieces numbered, words not read yet
+        # Per piece: its first word and word count; per word: offset in its piece, row.
+        self._words = {k: array("i") for k in ("first", "count", "offset", "row")}
 
     def _new_row(self, surface: str) -> int:
         t = self._tables
@@ -154,28 +191,67 @@ class ReadingRecorder(_Recorder):
         t["place"].append(follows_place(surface))
         return len(t["len"]) - 1
 
-    def add(self, text: str) -> None:
-        """Read one passage's text (after its terms were counted)."""
+    def _new_piece(self, piece: str) -> int:
+        number = len(self._piece_ids)
+        ids, compounds = self._term_ids.raw_piece(piece)
+        self._piece_ids.append(ids)
+        if compounds:
+            self._compounds[number] = compounds
+        self._pending.append((number, piece))
+        return number
+
+    def _read_pending(self) -> None:
+        """The words of the pieces numbered in this passage (in number
+        order), now that its terms are in the vocabulary."""
+        w, rows = self._words, self._rows
+        for _, piece in self._pending:
+            extras = len(self._with_extra)
+            matches = list(WORD_RE.finditer(piece))
+            w["first"].append(len(w["offset"]))
+            w["count"].append(len(matches))
+            w["offset"].extend(map(re.Match.start, matches))
+            w["row"].extend(map(rows.__getitem__, map(re.Match.group, matches)))
+            if len(self._with_extra) > extras:
+                self._pieces.pop(piece, None)
+        self._pending.clear()
+        self._forget_extras(rows)
+
+    def passage(self, text: str, pieces: list[str], starts: np.ndarray, title_ids: bytes) -> bytes:
+        """:meth:`PlainReader.passage`; ``starts``: the pieces' offsets in ``text``."""
+        numbers = list(map(self._pieces.__getitem__, pieces))
+        ids = title_ids + b"".join(map(self._piece_ids.__getitem__, numbers))
+        if self._compounds and not self._compounds.keys().isdisjoint(numbers):
+            compounds = self._compounds
+            ids += self._term_ids.compound_ids(chain.from_iterable(compounds.get(n, ()) for n in numbers))
+        if self._pending:
+            self._read_pending()
         c = self._chunk
-        matches = list(WORD_RE.finditer(text))
-        c["start"].extend(map(re.Match.start, matches))
-        c["row"].extend(map(self._rows.__getitem__, map(re.Match.group, matches)))
-        self._forget_extras(self._rows)
+        c["piece"].extend(numbers)
+        self._starts.append(starts)
         n = len(c["sent"])
         c["sent"].extend(chain.from_iterable((s, e, pno) for s, e, pno, heading in sentence_units(text)
                                              if not heading))
-        c["n_words"].append(len(matches))
+        c["n_pieces"].append(len(numbers))
         c["n_sents"].append((len(c["sent"]) - n) // 3)
+        return ids
 
     def take(self) -> tuple[Columns, list[str]]:
         """:meth:`PlainReadingRecorder.take`."""
         c = {k: np.frombuffer(v, dtype=np.int32).astype(np.int64) for k, v in self._chunk.items()}
+        w = {k: np.frombuffer(v, dtype=np.int32).astype(np.int64) for k, v in self._words.items()}
+        pieces = c.pop("piece")
+        count = w["count"][pieces]
+        at = _ranges(w["first"][pieces], count)
+        starts = np.concatenate(self._starts) if self._starts else np.zeros(0, np.int64)
+        c["row"], c["start"] = w["row"][at], np.repeat(starts, count) + w["offset"][at]
+        c["n_words"] = np.diff(_exclusive(count)[_exclusive(c.pop("n_pieces"))])
         t = {k: np.frombuffer(v, dtype=np.int8 if k in ("cues", "place") else np.int32)
              for k, v in self._tables.items()}
         out = _chunk_columns(c, t)
         for v in self._chunk.values():
             del v[:]
-        if len(self._tables["len"]) >= MEMO_SIZE:
+        self._starts.clear()
+        if len(self._tables["len"]) >= MEMO_SIZE or len(self._piece_ids) >= MEMO_SIZE:
             self._reset_tables()
         return out, self._new_extras()
 

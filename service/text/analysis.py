@@ -270,6 +270,23 @@ class PackedTermIds:
         # The piece is normalised already: it must not be normalised again.
         return b"".join(map(self._surfaces.__getitem__, _TOKEN_FLAT_RE.findall(piece)))
 
+    def raw_piece(self, piece: str) -> tuple[bytes, tuple[str, ...]]:
+        """One whitespace piece of text as written: the packed ids of its
+        terms, and its joined compounds (whose ids come after the whole
+        text's terms: :meth:`compound_ids`).  Text is read piece by piece
+        the same as whole: normalisation maps each character on its own
+        (NFKC never joins a character to a whitespace one, a test checks)
+        and no token crosses whitespace."""
+        norm = normalize(piece)
+        ids = b"".join(map(self._surfaces.__getitem__, _TOKEN_FLAT_RE.findall(norm)))
+        if self._analyzer.join_compounds and "-" in norm:
+            return ids, tuple(joined_compounds(norm))
+        return ids, ()
+
+    def compound_ids(self, compounds: Iterable[str]) -> bytes:
+        """The packed ids of joined compounds from :meth:`raw_piece`."""
+        return b"".join(map(self._surfaces.__getitem__, compounds))
+
     def __call__(self, text: str) -> bytes:
         norm = normalize(text)
         packed = b"".join(map(self._pieces.__getitem__, norm.split()))
