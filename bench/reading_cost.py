@@ -32,7 +32,7 @@ import retrieval  # noqa: E402
 class NoReadings(reading_record.PlainReader):
     """The passages' term ids alone, cut as the plain reader cuts them."""
 
-    def passage(self, text, pieces, starts, title_ids):
+    def passage(self, text, pieces, starts, title_ids, sentences=None):
         return title_ids + self._term_ids(text)
 
 

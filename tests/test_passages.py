@@ -6,7 +6,7 @@ from hypothesis import given, settings as hsettings, strategies as st
 from service.config import IndexSettings
 from service.corpus.reader import Article
 from service.corpus.passages import make_passages
-from service.text.sentences import paragraphs, sentence_units, split_sentences
+from service.text.sentences import clipped_units, paragraphs, sentence_units, split_sentences
 
 
 def test_every_passage_is_an_exact_slice(seed_articles):
@@ -87,3 +87,26 @@ _PARA_ORACLE = re.compile(r"\S(?:.*?\S)?(?=\n[ \t]*\n|\s*\Z)", re.S)
 def test_paragraphs_match_the_regex_definition(pieces):
     text = "".join(pieces)
     assert list(paragraphs(text)) == [(m.start(), m.end()) for m in _PARA_ORACLE.finditer(text)]
+
+
+_UNITS = ["Mr. Smith met J. Doe.", "It rained", "x", ".", "A short line", "[See note.]", "Done.]", "Ends here:",
+          "Prices rose 5.5% in the U.S. on Monday!", "\u201cQuoted,\u201d he said.", "Why?", "e.g. this",
+          "Many more words to make this a sentence long enough not to be read as a heading by anyone.",
+          "the end", "A", "...", "Talks began. Then they ended. Then nothing"]
+_PARAGRAPH = st.lists(st.sampled_from(_UNITS), min_size=1, max_size=6).map(" ".join)
+
+
+@hsettings(max_examples=400, deadline=None)
+@given(st.lists(_PARAGRAPH, min_size=1, max_size=6), st.sampled_from(["\n\n", "\n \n", "\n\n\n", "\n"]),
+       st.integers(0, 30), st.integers(1, 4), st.integers(0, 2))
+def test_clipped_units_are_the_passages_own(paragraphs_, gap, max_words, max_sentences, overlap):
+    # The build takes a passage's sentences from its article's split: where
+    # clipped_units answers, it must be what splitting the passage gives.
+    text = " " + gap.join(paragraphs_) + "\n"
+    overlap = min(overlap, max_sentences - 1)
+    settings = IndexSettings(max_words=max_words, max_sentences=max_sentences, overlap_sentences=overlap)
+    units = sentence_units(text)
+    for p in make_passages(Article("x", text), settings, units):
+        got = clipped_units(text, units, p.start, p.end)
+        if got is not None:
+            assert got == [(s, e, pno) for s, e, pno, h in sentence_units(p.text) if not h], (p.start, p.end)

@@ -42,9 +42,11 @@ def passage_id(source_id: str, n: int) -> str:
     return f"{source_id}#{n}"
 
 
-def make_passages(article: Article, settings: IndexSettings | None = None) -> list[Passage]:
+def make_passages(article: Article, settings: IndexSettings | None = None,
+                  units: list[tuple[int, int, int, bool]] | None = None) -> list[Passage]:
     """Pack an article's sentences into passages (``max_words=0``: the whole
-    article as one passage, trimmed of surrounding whitespace)."""
+    article as one passage, trimmed of surrounding whitespace); ``units``:
+    ``sentence_units(article.text)``, if the caller has them."""
     settings = settings or IndexSettings()
     text = article.text
     if settings.max_words == 0:
@@ -79,7 +81,7 @@ def make_passages(article: Article, settings: IndexSettings | None = None) -> li
                 and len(current) + extra_sentences <= settings.max_sentences)
 
     # Units come in paragraph order, so grouping neighbours groups paragraphs.
-    for _, group in groupby(sentence_units(text), key=itemgetter(2)):
+    for _, group in groupby(sentence_units(text) if units is None else units, key=itemgetter(2)):
         items = list(group)
         if items[0][3]:  # a heading paragraph
             close()

@@ -38,6 +38,7 @@ from ..config import IndexSettings
 from ..corpus.passages import Passage, make_passages
 from ..corpus.reader import Article
 from ..text.analysis import Analyzer
+from ..text.sentences import clipped_units, sentence_units
 from .reading_record import ReadingRecorder
 
 #: Characters of article text per chunk handed to a worker (~20k passages).
@@ -87,7 +88,8 @@ class ChunkTokenizer:
         counts, p_n, p_start, p_end = [], [], [], []
         packed, lens = bytearray(), []
         for source_id, title, text in articles:
-            passages = make_passages(Article(source_id, text, title), settings)
+            units = sentence_units(text)
+            passages = make_passages(Article(source_id, text, title), settings, units)
             counts.append(len(passages))
             if not passages:
                 continue
@@ -98,7 +100,7 @@ class ChunkTokenizer:
                 p_n.append(p.n)
                 p_start.append(p.start)
                 p_end.append(p.end)
-                ids = read(p.text, pieces, starts, title_ids)
+                ids = read(p.text, pieces, starts, title_ids, clipped_units(text, units, p.start, p.end))
                 packed += ids
                 lens.append(len(ids) // 4)
         vocab_order = list(self.vocab)  # dicts keep insertion order: id order

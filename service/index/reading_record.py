@@ -28,6 +28,7 @@ from .readings import COLUMNS, OFFSETS
 
 _PACK_ID = Struct("=i").pack
 Columns = dict[str, np.ndarray]
+Sentences = list[tuple[int, int, int]]
 
 
 class _Recorder:
@@ -129,9 +130,11 @@ class PlainReader:
         self._term_ids = term_ids
         self._recorder = PlainReadingRecorder(analyzer, vocab)
 
-    def passage(self, text: str, pieces: list[str], starts: np.ndarray, title_ids: bytes) -> bytes:
+    def passage(self, text: str, pieces: list[str], starts: np.ndarray, title_ids: bytes,
+                sentences: Sentences | None = None) -> bytes:
         """The passage's ids (after ``title_ids``), its readings recorded;
-        ``pieces``: ``text.split()``, starting at ``starts`` (unused here)."""
+        ``pieces``: ``text.split()``, starting at ``starts``, and
+        ``sentences``: its sentences if known (both unused here)."""
         ids = title_ids + self._term_ids(text)
         self._recorder.add(text)
         return ids
@@ -216,8 +219,12 @@ class ReadingRecorder(_Recorder):
         self._pending.clear()
         self._forget_extras(rows)
 
-    def passage(self, text: str, pieces: list[str], starts: np.ndarray, title_ids: bytes) -> bytes:
-        """:meth:`PlainReader.passage`; ``starts``: the pieces' offsets in ``text``."""
+    def passage(self, text: str, pieces: list[str], starts: np.ndarray, title_ids: bytes,
+                sentences: Sentences | None = None) -> bytes:
+        """:meth:`PlainReader.passage`; ``sentences``: ``(start, end,
+        paragraph_no)`` of the passage's sentences (headings left out), as
+        :func:`service.text.sentences.clipped_units` gives them; None: read
+        off ``text``."""
         numbers = list(map(self._pieces.__getitem__, pieces))
         ids = title_ids + b"".join(map(self._piece_ids.__getitem__, numbers))
         if self._compounds and not self._compounds.keys().isdisjoint(numbers):
@@ -229,8 +236,9 @@ class ReadingRecorder(_Recorder):
         c["piece"].extend(numbers)
         self._starts.append(starts)
         n = len(c["sent"])
-        c["sent"].extend(chain.from_iterable((s, e, pno) for s, e, pno, heading in sentence_units(text)
-                                             if not heading))
+        if sentences is None:
+            sentences = [(s, e, pno) for s, e, pno, heading in sentence_units(text) if not heading]
+        c["sent"].extend(chain.from_iterable(sentences))
         c["n_pieces"].append(len(numbers))
         c["n_sents"].append((len(c["sent"]) - n) // 3)
         return ids

@@ -7,6 +7,7 @@ answer (which quotes whole sentences), so both cut the text the same way.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from typing import Iterator
 
 # A paragraph break: a line holding only spaces or tabs.
@@ -113,3 +114,31 @@ def sentence_units(text: str) -> list[tuple[int, int, int, bool]]:
         else:
             units.extend((s, e, pno, False) for s, e in split_sentences(para, ps))
     return units
+
+
+def clipped_units(text: str, units: list[tuple[int, int, int, bool]], start: int, end: int
+                  ) -> list[tuple[int, int, int]] | None:
+    """The sentences ``(start, end, paragraph_no)`` of ``sentence_units(text[start:end])``
+    (headings left out), taken from ``units``, the whole text's, for a span
+    that begins and ends at units' edges (a passage); None where they may
+    differ: a paragraph the span cuts that reads as a heading on its own, or
+    a cut one of a single character (see :func:`paragraphs`).
+
+    A cut paragraph splits into the same sentences: sentence ends look
+    ahead only to the next sentence's start, abbreviations back only to
+    the space before their word.
+    """
+    i = bisect_left(units, (start,))
+    j = bisect_left(units, (end,), i)
+    inside = units[i:j]
+    if not inside:
+        return []
+    first_pno, last_pno = inside[0][2], inside[-1][2]
+    for cut, pno in ((i > 0 and units[i - 1][2] == first_pno, first_pno),
+                     (j < len(units) and units[j][2] == last_pno, last_pno)):
+        if cut:
+            para = [u for u in inside if u[2] == pno]
+            ps, pe = para[0][0], para[-1][1]
+            if pe - ps <= 1 or is_heading(text[ps:pe]):
+                return None
+    return [(s - start, e - start, pno - first_pno) for s, e, pno, heading in inside if not heading]
