@@ -91,9 +91,15 @@ def test_answer_selection_matches_scoring_every_candidate_on_every_eval_question
         selection = select(result, seed_retriever)
         assert selection.best == plain_best(result, seed_retriever), question
         kinds.add(selection.question.kind)
+        q = selection.question
         for hit in selection.hits:
-            for sentence, share in selection.sentence_shares(hit):
-                assert share == plain_share(selection.question, sentence.terms)
+            plain = [s.terms for s in read_passage(hit.text, hit.start_char,
+                                                   passage_words(hit.text, seed_retriever.analyzer)).sentences]
+            shares = sorted({plain_share(q, terms) for terms in plain})
+            for share in [0.0, *shares, 2.0]:  # at each sentence's own share too: the bound is inclusive
+                assert list(selection.sentences_holding(hit, share)) == [
+                    terms for terms in plain if plain_share(q, terms) >= share], (question, share)
+                assert selection.may_state(hit, share) == any(plain_share(q, terms) >= share for terms in plain)
     assert {None, "name", "number", "date"} <= kinds  # typed questions were covered
 
 

@@ -63,7 +63,10 @@ class Linear:
         as :meth:`__call__` sums: each term is at its largest and rounding
         is monotonic, so no point of the box scores above it, in floating
         point too."""
-        return self(tuple(h if w >= 0 else lo for w, lo, h in zip(self.weights, low, high)))
+        s = self.bias
+        for w, lo, h in zip(self.weights, low, high):  # __call__'s sum, of the box's best corner
+            s += w * (h if w >= 0 else lo)
+        return s
 
     def contributions(self, x: Sequence[float]) -> dict[str, float]:
         """Each feature's share of the value (for explaining it)."""

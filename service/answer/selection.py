@@ -46,7 +46,7 @@ from .candidates import (MAX_RUN, Candidate, Sentence, answering_hits, asked_wor
                          sentence_for)
 from .model import SelectorModel, shipped_model
 from .question import Question, read_question
-from .reading import (PassageReading, SentenceReading, StoredPassage, StoredSentence, passage_reader, read_passage,
+from .reading import (PassageReading, SentenceReading, StoredPassage, passage_reader, read_passage,
                       union_mask)
 from .semantic import question_vector
 
@@ -212,35 +212,38 @@ class Selection:
     shares: _Shares
     read: Callable[[Hit], StoredPassage]  # a hit's passage, as :func:`select` read it
 
-    def may_state(self, hit: Hit) -> bool:
-        """Could a sentence of ``hit`` state the answer (it must hold half
-        the answer's share of the question, :mod:`.outcome`)?  Not if the
+    def may_state(self, hit: Hit, share: float) -> bool:
+        """Could a sentence of ``hit`` hold ``share`` of the question's
+        weight (one stating the answer must, :mod:`.outcome`)?  Not if the
         whole passage holds less: a sentence's share is at most its
         passage's, in floating point too (the same weights summed in the
         same order, some left out), so skipping such passages changes no
         citation."""
-        assert self.best is not None
-        return self.shares(union_mask(self.shares.masks(self.read(hit)))) >= self.best.coverage / 2
+        return self.shares(union_mask(self.shares.masks(self.read(hit)))) >= share
 
-    def sentence_shares(self, hit: Hit) -> Iterator[tuple[SentenceReading, float]]:
-        """Each sentence of ``hit`` with its share of the question's weight."""
+    def sentences_holding(self, hit: Hit, share: float) -> Iterator[frozenset[str]]:
+        """The terms of each sentence of ``hit`` that holds at least
+        ``share`` of the question's weight, in order (the others' terms are
+        never read)."""
         passage = self.read(hit)
-        return zip(passage.sentences, map(self.shares, self.shares.masks(passage)))
+        for i, mask in enumerate(self.shares.masks(passage)):
+            if self.shares(mask) >= share:
+                yield passage.sentence_terms_of(i)
 
 
-def _runs(sentences: tuple[SentenceReading, ...] | tuple[StoredSentence, ...], masks: list[int],
+def _runs(paragraphs: list[int], n_terms: list[int], masks: list[int],
           shares: _Shares) -> Iterator[tuple[int, int, int, bool]]:
-    """The runs a candidate can be, in order: (first sentence, length, mask
-    of the question's terms in the run, whether it holds a term the
-    question lacks)."""
-    for i in range(len(sentences)):
+    """The runs a candidate can be, in order, from its passage's sentences'
+    paragraphs, term counts and masks: (first sentence, length, mask of the
+    question's terms in the run, whether it holds a term the question lacks)."""
+    for i in range(len(masks)):
         mask, novel = 0, False
         for n in range(1, MAX_RUN + 1):
             last = i + n - 1
-            if last >= len(sentences) or sentences[last].paragraph != sentences[i].paragraph:
+            if last >= len(masks) or paragraphs[last] != paragraphs[i]:
                 break
             mask |= masks[last]
-            novel = novel or sentences[last].n_terms > masks[last].bit_count()
+            novel = novel or n_terms[last] > masks[last].bit_count()
             if n == 1 or shares(mask) > shares(masks[i]):
                 yield i, n, mask, novel
 
@@ -271,7 +274,7 @@ def select(result: SearchResult, retriever: Retriever, model: SelectorModel | No
         ) <= finalists[-1][0]:
             continue  # no candidate here can
         roles = _Roles(passage, q)
-        for i, n, mask, novel in _runs(passage.sentences, masks, shares):
+        for i, n, mask, novel in _runs(passage.paragraphs, passage.sentence_terms, masks, shares):
             coverage = shares(mask)
             if len(finalists) == size and prefilter.ceiling(
                     *feature_bounds(q, (coverage, coverage), context, bm25, rank, (n, n), (novel, novel), meaning)
