@@ -71,7 +71,7 @@ class Segment:
 
     def source_text(self, i: int) -> str:
         s, e = int(self.text_offsets[i]), int(self.text_offsets[i + 1])
-        return bytes(self.texts[s:e]).decode("utf-8")
+        return self.texts[s:e].tobytes().decode("utf-8")
 
     def dead_docs(self) -> np.ndarray:
         """Ids of the passages of deleted articles (int64, ascending)."""
@@ -136,7 +136,9 @@ def load_segment(path: Path, name: str, deleted: frozenset[int], semantic: Any, 
         terms = json.loads((path / "terms.json").read_text())
         sources = json.loads((path / "sources.json").read_text())
         size = (path / "texts.bin").stat().st_size
-        texts = np.memmap(path / "texts.bin", dtype=np.uint8, mode="r") if size else np.zeros(0, np.uint8)
+        # A plain view of the map: a memmap's slice is a memmap, whose making
+        # costs more than decoding the article (one per hit of a request).
+        texts = np.asarray(np.memmap(path / "texts.bin", dtype=np.uint8, mode="r")) if size else np.zeros(0, np.uint8)
         vectors = [np.load(path / f"{k}.npy", mmap_mode="r", allow_pickle=False)
                    for k in VECTOR_ARRAYS] if semantic else [None, None]
         readings = load_readings(path)
