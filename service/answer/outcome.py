@@ -100,7 +100,7 @@ def _why(best: Candidate, model: SelectorModel) -> dict[str, Any]:
 def _trim(c: Candidate, q: Question) -> tuple[int, int]:
     """The span of a candidate, cut to its best MAX_ANSWER_WORDS-word window."""
     start, end = c.sentences[0].start, c.sentences[-1].end
-    if sum(len(s.analysed.starts) for s in c.sentences) <= MAX_ANSWER_WORDS:
+    if sum(s.analysed.n_words for s in c.sentences) <= MAX_ANSWER_WORDS:
         return start, end
     words = [w for s in c.sentences for w in s.words]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from functools import cached_property, reduce
-from itertools import accumulate, compress
+from itertools import compress
 from operator import or_
 from typing import Callable, Collection, NamedTuple, Sequence
 
@@ -61,6 +61,10 @@ class _Sentence:
     @property
     def words(self) -> tuple[Word, ...]:
         return tuple(map(Word, self.starts, self.ends, self.word_terms, self.cues))
+
+    @property
+    def n_words(self) -> int:
+        return len(self.starts)
 
     def _key(self) -> tuple:
         return (self.start, self.end, self.paragraph, self.starts, self.ends, self.word_terms, self.surfaces,
@@ -161,6 +165,10 @@ class StoredSentence(_Sentence):
     def terms(self) -> frozenset[str]:
         return self._passage.terms_of(self.first, self.last)
 
+    @property
+    def n_words(self) -> int:  # without making its spans
+        return self.last - self.first
+
 
 class StoredPassage:
     """A passage's reading from the index's arrays (``words``), for the
@@ -205,9 +213,9 @@ class StoredPassage:
         return self._sentence_rows["n_terms"]
 
     @cached_property
-    def _term_lists(self) -> tuple[list[int], list[int]]:
-        """The words' term ids, and where each word's start among them."""
-        return self._words.term_ids.tolist(), list(accumulate(self._words.columns["w_nterms"].tolist(), initial=0))
+    def _term_counts(self) -> list[int]:
+        """How many term ids each word has (they follow each other in ``term_ids``)."""
+        return self._words.columns["w_nterms"].tolist()
 
     def sentence_terms_of(self, i: int) -> frozenset[str]:
         """The terms of sentence ``i`` (``sentences[i].terms``, without making the sentences)."""
@@ -217,8 +225,10 @@ class StoredPassage:
 
     def terms_of(self, first: int, last: int) -> frozenset[str]:
         """The terms of words ``first`` to ``last`` (exclusive)."""
-        ids, offsets = self._term_lists
-        return frozenset(map(self._words.term_name, ids[offsets[first]:offsets[last]]))
+        counts = self._term_counts
+        start = sum(counts[:first])
+        ids = self._words.term_ids[start:start + sum(counts[first:last])].tolist()
+        return frozenset(map(self._words.term_name, ids))
 
     # Each column of the passage's words, made when a sentence first reads it.
     @cached_property
