@@ -304,11 +304,14 @@ def http_targets(http: dict | None) -> list[str]:
 HTTP_CONTEXT = "- Context, not a target: `/api/search`"
 
 
-def _is_http_target(line: str) -> bool:
-    """Whether a line of the targets list is one :func:`http_targets` writes
-    (whatever its figures): a line says what it measures before its figures."""
-    whats = [what.removesuffix(": not measured") for what in http_targets(None)]
-    return line.startswith(HTTP_CONTEXT) or any(line.startswith(what + ":") for what in whats)
+def _is_target_of(targets, line: str) -> bool:
+    """Whether a line of the targets list is one ``targets`` (a function of
+    a results file, :data:`TARGET_LINES`) writes, whatever its figures: a
+    line says what it measures before its figures."""
+    whats = [what.removesuffix(": not measured") + ":" for what in targets(None)]
+    if targets is http_targets:
+        whats.append(HTTP_CONTEXT)  # written only when measured
+    return any(line.startswith(what) for what in whats)
 
 
 #: Worker memory: private memory of the largest worker after this many requests.
@@ -525,17 +528,28 @@ def write_section(name: str) -> None:
         RESULTS.write_text(RESULTS.read_text().rstrip() + "\n\n" + new + "\n")
         return
     sections = [new if h == old else text.rstrip("\n") for h, text in kept.items()]
-    if name == "http.json":
-        sections = [_with_http_targets(text, json.loads((OUT / name).read_text())) if h == TARGETS_HEADING
-                    else text for h, text in zip(kept, sections)]
+    if name in TARGET_LINES:
+        sections = [_with_targets(text, TARGET_LINES[name], json.loads((OUT / name).read_text()))
+                    if h == TARGETS_HEADING else text for h, text in zip(kept, sections)]
     head = RESULTS.read_text().split("\n## ", 1)[0].rstrip("\n")
     RESULTS.write_text(head + "\n\n" + "\n\n".join(sections) + "\n")
 
 
-def _with_http_targets(targets: str, http: dict) -> str:
-    """The targets section ``targets`` with the HTTP lines read again from
-    ``http`` (where the old ones stood, or at the end), the others as they are."""
-    lines = targets.rstrip("\n").split("\n")
-    at = next((i for i, line in enumerate(lines) if _is_http_target(line)), len(lines))
-    kept = [line for line in lines if not _is_http_target(line)]
-    return "\n".join(kept[:at] + http_targets(http) + kept[at:])
+def _with_targets(section: str, targets, data: dict) -> str:
+    """The targets section ``section`` with the lines ``targets`` writes
+    read again from ``data`` (where the old ones stood, or at the end), the
+    others as they are."""
+    lines = section.rstrip("\n").split("\n")
+    at = next((i for i, line in enumerate(lines) if _is_target_of(targets, line)), len(lines))
+    kept = [line for line in lines if not _is_target_of(targets, line)]
+    return "\n".join(kept[:at] + targets(data) + kept[at:])
+
+
+def cold_request_target(request: dict | None) -> list[str]:
+    """The cold-request line of :func:`request_targets` alone: the build's
+    line is the build's run's (a quiet machine's, not this one's)."""
+    return request_targets(request)[:1]
+
+
+#: The target lines a results file's :func:`write_section` reads again.
+TARGET_LINES = {"http.json": http_targets, "request.json": cold_request_target}
