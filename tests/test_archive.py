@@ -5,6 +5,7 @@ rebuild's of the same articles, and rank-bm25's BM25Okapi."""
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -47,6 +48,7 @@ def assert_like_full_rebuild(index_dir, articles: dict[str, Article], work) -> N
                       semantic=False)
     full = Retriever.open(full_dir)
     assert (inc.n_passages, inc.n_sources) == (full.n_passages, full.n_sources)
+    assert inc.stored.manifest["corpus_fingerprint"] == full.stored.manifest["corpus_fingerprint"]
     ordered = sorted(articles.values(), key=lambda a: a.source_id)
     tokens = [inc.analyzer(p.text) for p in passages_of(ordered, SETTINGS)]
     ref = BM25Okapi(tokens, k1=SETTINGS.k1, b=SETTINGS.b, epsilon=SETTINGS.epsilon)
@@ -108,6 +110,37 @@ def test_a_change_checks_no_values_of_the_segments_it_links(tmp_path, monkeypatc
     compact(idx, progress=False)
     assert calls == []
     assert Retriever.open(idx).search("nurse", 1).hits[0].source_id == "b" and calls  # a reader checks them
+
+
+def test_the_corpus_fingerprint_follows_the_articles_not_their_order_or_history(tmp_path):
+    # A full build and an index made by add, replace and remove of the same
+    # articles report one digest; a manifest from before the digest was a
+    # sum gets it worked out again from its articles at the next change.
+    a, b, c = (Article(s, f"{w} trust record.", title=t) for s, w, t in
+               (("a", "Lorenzo", None), ("b", "Patient", "Ward"), ("c", "Nurse", None)))
+    b2 = Article("b", "Budget meeting.", title="Ward", url="https://example.org/b")
+    assert CorpusReport(articles=[a, b]).fingerprint() == CorpusReport(articles=[b, a]).fingerprint()
+    assert CorpusReport(articles=[a, b]).fingerprint() != CorpusReport(articles=[a, b2]).fingerprint()
+
+    def full(*articles):
+        build_from_report(CorpusReport(articles=list(articles)), tmp_path / "full", SETTINGS, progress=False,
+                          semantic=False)
+        return load_version(current_version(tmp_path / "full")).manifest["corpus_fingerprint"]
+
+    def changed(**kw):
+        summary = apply_changes(idx, SETTINGS, semantic=False, progress=False, **kw)
+        return load_version(summary.version).manifest["corpus_fingerprint"]
+
+    idx = tmp_path / "idx"
+    assert changed(add=[c, a]) == full(a, c)
+    assert changed(add=[b]) == full(a, b, c)
+    assert changed(add=[b2], remove=["c"]) == full(a, b2)
+    compact(idx, progress=False)
+    assert load_version(current_version(idx)).manifest["corpus_fingerprint"] == full(a, b2)
+    manifest_path = current_version(idx) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest_path.write_text(json.dumps({**manifest, "corpus_fingerprint": "0123456789abcdef0123456789abcdef"}))
+    assert changed(add=[c]) == full(a, b2, c)
 
 
 class Archive(RuleBasedStateMachine):

@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from ..config import IndexSettings
-from ..corpus.reader import Article
+from ..corpus.reader import Article, article_digest, corpus_fingerprint, fingerprint_value
 from .build import PendingSegment, manifest_common, prepare_segment, semantic_info, write_fault
 from .segments import Segment, link_segment
 from .store import (IndexFault, StoredIndex, build_lock, current_version, list_versions, load_version, new_staging,
@@ -103,7 +103,10 @@ def apply_changes(index_dir: Path, settings: IndexSettings, add: Sequence[Articl
         if not kept and pending is None:
             raise ValueError("removing every article would leave the index empty")
         summary = ChangeSummary(len(ids) - len(replaced), len(replaced), len(gone), 0, None)
-        merged = _publish(index_dir, stored, kept, pending, settings, semantic, list(rejected), corpus_files)
+        digest = (_digest_sum(stored) - sum(article_digest(stored_article(segments[j], i)) for j, i in set(gone + replaced))
+                  + sum(map(article_digest, add)))
+        merged = _publish(index_dir, stored, kept, pending, settings, semantic, list(rejected), corpus_files,
+                          corpus_fingerprint([digest]))
         return replace(summary, merged=merged[0], version=merged[1])
 
 
@@ -121,8 +124,29 @@ def compact(index_dir: Path, progress: bool = True) -> ChangeSummary:
             return ChangeSummary(0, 0, 0, 0, None)
         merged = _merge(kept, settings, progress)
         _, version = _publish(index_dir, stored, [], merged, settings, stored.semantic,
-                              stored.manifest.get("rejected", []), stored.manifest.get("corpus_files"), policy=False)
+                              stored.manifest.get("rejected", []), stored.manifest.get("corpus_files"),
+                              corpus_fingerprint([_digest_sum(stored)]), policy=False)
         return ChangeSummary(0, 0, 0, len(kept), version)
+
+
+def stored_article(seg: Segment, i: int) -> Article:
+    """Article ``i`` of ``seg`` as it was added (text and metadata)."""
+    source = seg.sources[i]
+    return Article(source["id"], seg.source_text(i), **{k: source.get(k) for k in ("title", "url", "date")})
+
+
+def _digest_sum(stored: StoredIndex | None) -> int:
+    """The sum of the live articles' digests behind ``stored``'s
+    fingerprint (:func:`service.corpus.reader.corpus_fingerprint`): read
+    from its manifest, or, for an index whose manifest holds none (made
+    before the digest was a sum), worked out once from its articles."""
+    if stored is None:
+        return 0
+    value = fingerprint_value(stored.manifest.get("corpus_fingerprint"))
+    if value is not None:
+        return value
+    return sum(article_digest(stored_article(seg, i)) for seg in stored.segments
+               for i in range(len(seg.sources)) if i not in seg.deleted)
 
 
 def _merge(parts: list[tuple[Segment, frozenset[int]]], settings: IndexSettings, progress: bool,
@@ -136,8 +160,7 @@ def _merge(parts: list[tuple[Segment, frozenset[int]]], settings: IndexSettings,
         vecs = (seg.vectors, seg.vector_scales)
         for i, source in enumerate(seg.sources):
             if i not in deleted:
-                meta = {k: source.get(k) for k in ("title", "url", "date")}
-                articles.append(Article(source["id"], seg.source_text(i), **meta))
+                articles.append(stored_article(seg, i))
                 rows.append((vecs, int(first[i]), int(first[i + 1])))
     if pending is not None:
         first = np.searchsorted(pending.passages["p_source"], np.arange(len(pending.articles) + 1))
@@ -156,7 +179,7 @@ def _merge(parts: list[tuple[Segment, frozenset[int]]], settings: IndexSettings,
 
 def _publish(index_dir: Path, stored: StoredIndex | None, kept: list[tuple[Segment, frozenset[int]]], pending: PendingSegment | None,
              settings: IndexSettings, semantic: bool, rejected: list[str], corpus_files: dict | None,
-             policy: bool = True) -> tuple[int, Path]:
+             fingerprint: str, policy: bool = True) -> tuple[int, Path]:
     """Publish ``kept`` segments (with their deletions) and ``pending``'s
     new one; with ``policy``, first merge the small segments if there would
     be more than :data:`MAX_SEGMENTS`.  Returns (segments merged, version).
@@ -189,7 +212,7 @@ def _publish(index_dir: Path, stored: StoredIndex | None, kept: list[tuple[Segme
         n_passages += int(len(pending.passages["p_n"])) if pending else 0
         manifest = {
             "corpus": stored.manifest.get("corpus") if stored else None,
-            "corpus_fingerprint": None,  # changed by articles, not read from a corpus
+            "corpus_fingerprint": fingerprint,
             **manifest_common(settings, semantic_info(semantic) if not stored else stored.manifest.get("semantic")),
             "n_sources": n_sources,
             "n_passages": n_passages,
