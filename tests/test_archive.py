@@ -16,7 +16,7 @@ from rank_bm25 import BM25Okapi
 from service.config import IndexSettings
 from service.corpus.passages import passages_of
 from service.corpus.reader import Article, CorpusReport
-from service.index.build import build_from_report
+from service.index.build import build_from_report, mismatch
 from service.index.changes import MAX_SEGMENTS, UnknownSources, apply_changes, compact
 from service.index.store import current_version, load_version
 from service.retrieval.collection import Filters
@@ -141,6 +141,19 @@ def test_the_corpus_fingerprint_follows_the_articles_not_their_order_or_history(
     manifest = json.loads(manifest_path.read_text())
     manifest_path.write_text(json.dumps({**manifest, "corpus_fingerprint": "0123456789abcdef0123456789abcdef"}))
     assert changed(add=[c]) == full(a, b2, c)
+
+
+def test_an_index_with_the_ordered_digest_still_matches_its_corpus(tmp_path):
+    # Indexes built before the digest was a sum hold the ordered one: they
+    # are not rebuilt for it.
+    report = CorpusReport(articles=[Article("b", "Patient nurse."), Article("a", "Lorenzo trust.")])
+    version = build_from_report(report, tmp_path / "idx", SETTINGS, progress=False, semantic=False)
+    manifest = json.loads((version / "manifest.json").read_text())
+    (version / "manifest.json").write_text(json.dumps({**manifest, "corpus_fingerprint": report.ordered_fingerprint()}))
+    stored = load_version(version)
+    assert mismatch(stored, report, SETTINGS) is None
+    other = CorpusReport(articles=[Article("b", "Patient nurse."), Article("a", "Lorenzo trusts.")])
+    assert mismatch(stored, other, SETTINGS) == "the corpus has changed since it was built"
 
 
 class Archive(RuleBasedStateMachine):

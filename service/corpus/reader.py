@@ -83,6 +83,15 @@ class CorpusReport:
         (see :func:`corpus_fingerprint`)."""
         return corpus_fingerprint(map(article_digest, self.articles))
 
+    def ordered_fingerprint(self) -> str:
+        """The digest indexes held before :func:`corpus_fingerprint` (of the
+        articles in the order read): such an index still matches its corpus
+        without a rebuild."""
+        h = hashlib.sha256()
+        for a in self.articles:
+            _digest_content(h, a)
+        return h.hexdigest()[:32]
+
 
 #: Marks the digest :func:`corpus_fingerprint` makes (a sum of articles'),
 #: so an index made before it is told apart and its digest worked out again.
@@ -94,10 +103,14 @@ def article_digest(a: Article) -> int:
     """One article's contribution to :func:`corpus_fingerprint` (128 bits
     of the sha256 of its ID, metadata and text)."""
     h = hashlib.sha256()
+    _digest_content(h, a)
+    return int.from_bytes(h.digest()[:16], "big")
+
+
+def _digest_content(h: "hashlib._Hash", a: Article) -> None:
     for part in (a.source_id, a.title or "", a.url or "", a.date or "", a.text):
         h.update(part.encode("utf-8"))
         h.update(b"\x00")
-    return int.from_bytes(h.digest()[:16], "big")
 
 
 def corpus_fingerprint(digests: Iterable[int]) -> str:

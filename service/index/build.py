@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 
 from ..config import DEFAULT_MAX_FILE_BYTES, Config, IndexSettings
-from ..corpus.reader import Article, CorpusReport, load_corpus
+from ..corpus.reader import Article, CorpusReport, fingerprint_value, load_corpus
 from .arrays import ArrayBuilder
 from ..embedding.shared import encoder_fingerprint
 from .passage_terms import TermMerger, default_workers, tokenize_chunks
@@ -259,7 +259,8 @@ def build_index(
 
 def mismatch(stored: StoredIndex, report: CorpusReport, settings: IndexSettings) -> str | None:
     """Why ``stored`` does not belong to ``report`` + ``settings``, or None."""
-    if stored.manifest.get("corpus_fingerprint") != report.fingerprint():
+    recorded = stored.manifest.get("corpus_fingerprint")
+    if recorded != (report.fingerprint() if fingerprint_value(recorded) is not None else report.ordered_fingerprint()):
         return "the corpus has changed since it was built"
     if stored.manifest.get("settings_fingerprint") != settings.fingerprint():
         return "it was built with other settings"
