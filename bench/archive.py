@@ -120,7 +120,7 @@ def run(n_passages: int, index: Path | None, work: Path) -> dict:
         [segmented.scorer.top_k, segmented.scorer.top_k_plain], queries)
     _partial(out)
     t0 = time.perf_counter()
-    changes.compact(idx, progress=False)
+    changes.compact(idx)
     out["compact_s"] = round(time.perf_counter() - t0, 2)
     compacted = Retriever(load_best(idx, verify=False))
     out["p50_segmented_ms"], out["p50_segmented_plain_ms"], out["p50_compacted_ms"] = _p50(

@@ -105,6 +105,14 @@ class PendingSegment:
     vectors: tuple[np.ndarray, np.ndarray] | None
     stats: dict
 
+    @property
+    def n_sources(self) -> int:
+        return len(self.articles)
+
+    @property
+    def n_passages(self) -> int:
+        return int(len(self.passages["p_n"]))
+
     def write(self, version_dir: Path) -> str:
         """Write the segment into ``version_dir`` (staging); returns its name."""
         name = new_segment_name()
@@ -112,7 +120,7 @@ class PendingSegment:
         path.mkdir()
         # The big arrays go straight to the unpublished version's files.
         write_segment(path, self.builder.finish(path), self.articles, self.passages, self.vectors)
-        self.readings.write(path, self.builder.vocab)
+        self.readings.write(path, self.builder.vocab, self.builder.renumbered)
         return name
 
 
