@@ -277,3 +277,35 @@ def test_the_automatic_merge_folds_the_new_articles_into_the_small_segments(tmp_
     version = current_version(idx)
     assert len(load_version(version).segments) == 2 == len([d for d in version.iterdir() if d.is_dir()])
     assert_like_full_rebuild(idx, held, tmp_path)
+
+
+def test_an_index_built_by_add_alone_serves_what_a_full_build_serves(tmp_path, seed_retriever, capsys):
+    # The HTTP API's documents, the web pages and eval, unchanged on an
+    # index made by two adds of the bundled articles (two segments).
+    from service.cli import main
+    from service.config import BUNDLED_CORPUS, Config
+    from service.web.app import create_app
+
+    files = sorted(BUNDLED_CORPUS.glob("*.txt"))
+    idx = tmp_path / "idx"
+    assert main(["add", "--index", str(idx), *map(str, files[:2])]) == 0
+    assert main(["add", "--index", str(idx), *map(str, files[2:])]) == 0
+    added = Retriever.open(idx)
+    assert len(added.stored.segments) == 2 and added.stored.semantic == seed_retriever.stored.semantic
+    clients = [create_app(Config(), r).test_client() for r in (added, seed_retriever)]
+    sid = files[0].stem
+    for url in ["/api/sources", f"/api/sources/{sid}", "/api/search?q=Lorenzo+user+group+trusts&k=5",
+                "/api/search?q=BT+London+write-down&retrieval=lexical", "/", "/?q=Lorenzo+user+group", "/sources",
+                f"/sources/{sid}"]:
+        got, want = (c.get(url) for c in clients)
+        assert got.status_code == want.status_code == 200, url
+        if got.is_json:
+            assert {**got.get_json(), "took_ms": 0} == {**want.get_json(), "took_ms": 0}, url
+        else:
+            assert got.get_data() == want.get_data(), url
+    capsys.readouterr()
+    assert main(["eval", "--index", str(idx), "--json"]) == 0
+    on_added = json.loads(capsys.readouterr().out)
+    assert main(["eval", "--index", str(seed_retriever.stored.path.parent), "--json"]) == 0
+    on_full = json.loads(capsys.readouterr().out)
+    assert on_added["results"] == on_full["results"] and on_added["results"]
