@@ -25,6 +25,8 @@ from .readings import OFFSETS, smallest_int
 from .segments import PASSAGE_ARRAYS, VECTOR_ARRAYS, Segment, new_segment_name, save_postings, write_json
 
 Parts = Sequence[tuple[Segment, frozenset[int]]]
+#: Rows copied at a time (bounds the memory a renumbered copy takes).
+BLOCK = 1 << 23
 
 
 @dataclass(frozen=True)
@@ -157,8 +159,9 @@ def _write_runs(path: Path, arrays: list[np.ndarray], spans: list[tuple[int, int
     dtype = dtype or np.result_type(*(a.dtype for a in arrays))
     sink = NpySink(path, dtype, (sum(e - s for _, s, e in spans), *arrays[0].shape[1:]))
     for j, s, e in spans:
-        block = np.asarray(arrays[j][s:e])
-        sink.append((values(j, block) if values else block).astype(dtype, copy=False))
+        for b in range(s, e, BLOCK):  # a block at a time: a run can be the whole archive
+            block = np.asarray(arrays[j][b:min(b + BLOCK, e)])
+            sink.append((values(j, block) if values else block).astype(dtype, copy=False))
     sink.result()
 
 
