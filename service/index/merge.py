@@ -113,7 +113,6 @@ def write_merged(path: Path, parts: Parts, semantic: bool) -> None:
         _write_runs(path / f"{key}.npy", columns, [(r.part, r.d0, r.d1) for r in runs])
     _write_readings(path, segs, runs, new_doc, vocab)
     _write_texts(path, segs, runs)
-    write_json(path / "terms.json", list(vocab))
     write_json(path / "sources.json", sources)
 
 
