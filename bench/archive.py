@@ -123,6 +123,7 @@ def run(n_passages: int, index: Path | None, work: Path) -> dict:
     summary = changes.compact(idx)
     out["compact_s"] = round(time.perf_counter() - t0, 2)
     out["compact_bytes"] = _new_bytes(summary.version)
+    _partial(out)
     compacted = Retriever(load_best(idx, verify=False))
     out["p50_segmented_ms"], out["p50_segmented_plain_ms"], out["p50_compacted_ms"] = _p50(
         [segmented.scorer.top_k, segmented.scorer.top_k_plain, compacted.scorer.top_k], queries)
