@@ -38,7 +38,7 @@ from service.answer.semantic import sentence_text  # noqa: E402
 from service.evaluation.metrics import fold  # noqa: E402
 
 #: Words of a sentence kept: more than the judge's input holds after the
-#: question (its tokenizer cuts the sentence, never the question).
+#: question (its tokenizer cuts the longer part, the sentence).
 WORDS = 64
 
 

@@ -8,7 +8,7 @@ In the export venv (torch; ``make model`` makes it), from the pairs
 
 The judge reads a question and one candidate sentence together ("[CLS]
 question [SEP] sentence [SEP]", at most ``--max-length`` word pieces, the
-sentence cut, never the question) and gives a score: how likely the
+longer part cut first: the sentence, unless the question is longer) and gives a score: how likely the
 sentence answers the question.  It starts from the first ``--layers``
 layers of the verified all-MiniLM-L6-v2 (downloaded and checked as
 ``scripts/export_model.py`` does) with a linear head over the mean of its
@@ -98,7 +98,7 @@ class Judge(torch.nn.Module):
 def tokenizer_for(source: Path, max_length: int) -> Tokenizer:
     tok = Tokenizer.from_file(str(source / "tokenizer.json"))
     tok.no_padding()
-    tok.enable_truncation(max_length=max_length, strategy="only_second")
+    tok.enable_truncation(max_length=max_length, strategy="longest_first")  # as the service's CrossEncoder
     return tok
 
 

@@ -42,7 +42,7 @@ def test_a_tampered_judge_is_refused(tmp_path):
         CrossEncoder.load(copy)
 
 
-def test_a_pair_is_scored_alone_and_the_question_is_never_cut(judge):
+def test_a_pair_is_scored_alone_and_a_short_question_is_never_cut(judge):
     q = "How many hospital trusts attended the first Lorenzo user group meeting?"
     texts = ["Seven NHS trusts were represented at a new Lorenzo user group meeting.",
              "Heavy rain caused flooding. " * 40]
@@ -54,6 +54,12 @@ def test_a_pair_is_scored_alone_and_the_question_is_never_cut(judge):
     options = judge._session.get_session_options()
     assert (options.intra_op_num_threads, options.inter_op_num_threads) == (1, 1)
     assert judge._session_pid == os.getpid()
+
+
+def test_a_question_longer_than_the_input_is_cut_not_refused(judge):
+    q = "the " + "trusts " * 64  # the web API's longest question: was a 500
+    score = judge.score(q, ["Seven NHS trusts were represented at a new Lorenzo user group meeting."])
+    assert np.isfinite(score).all()
 
 
 def test_the_sentence_that_answers_scores_above_one_on_the_same_topic(judge):

@@ -22,7 +22,7 @@ from .reading import SentenceReading
 from .semantic import sentence_text
 
 #: Words of a sentence given to the judge, as in its training pairs (the
-#: tokenizer then cuts the sentence, never the question, to the model's length).
+#: tokenizer then cuts the longer part, the sentence, to the model's length).
 JUDGE_WORDS = 64
 
 

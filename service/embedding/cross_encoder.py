@@ -6,8 +6,8 @@ sentence answers the question: the words of both attend to each other,
 which two separately made vectors cannot do.  It runs as the sentence
 encoder does (:class:`~.encoder.Encoder`: verified files, int8 ONNX, one
 thread, a session per process so that forked workers make their own); only
-the input differs: a pair, cut in its second part to ``max_length`` word
-pieces, and the model's output is the score (``dim`` 1, no pooling here).
+the input differs: a pair, cut to ``max_length`` word pieces, the longer
+part first (the sentence, as in training, unless the question is longer), and the model's output is the score (``dim`` 1, no pooling here).
 Each pair is its own run: the int8 model's activation scale is per run, so
 a batch would make a pair's score depend on its batch-mates.
 """
@@ -35,7 +35,9 @@ class CrossEncoder(Encoder):
         if config.dim != 1:
             raise ValueError(f"a cross-encoder gives one score per pair, not {config.dim}")
         super().__init__(config)
-        self._tokenizer.enable_truncation(max_length=config.max_length, strategy="only_second")
+        # The longer part is cut first: the sentence, but a question longer
+        # than the whole input too (cutting only the sentence would fail on it).
+        self._tokenizer.enable_truncation(max_length=config.max_length, strategy="longest_first")
 
     @classmethod
     def load(cls, model_dir: Path | str | None = None) -> CrossEncoder:
