@@ -52,21 +52,30 @@ import request  # noqa: E402
 import retrieval  # noqa: E402
 from service.config import Config  # noqa: E402
 
-# wrk's Lua hooks: cycle through the request paths, print a JSON summary.
+# wrk's Lua hooks: cycle through the request paths, add up the ``took_ms``
+# of each answer (the time the app spent in search_json), print a JSON summary.
 LUA = """
 local paths = {%s}
 local i = 0
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+init = function(args) took, answered = 0, 0 end
 request = function()
   i = i %% #paths + 1
   return wrk.format("GET", paths[i])
 end
+response = function(status, headers, body)
+  local t = body:match('"took_ms":%%s*([%%d%%.]+)')
+  if t then took, answered = took + tonumber(t), answered + 1 end
+end
 done = function(summary, latency, requests)
-  local e = summary.errors
+  local e, took_sum, n = summary.errors, 0, 0
+  for _, t in ipairs(threads) do took_sum, n = took_sum + t:get("took"), n + t:get("answered") end
   io.write(string.format(
-    'WRKJSON {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, "non2xx": %%d, ' ..
-    '"socket_errors": %%d}\\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.status, e.connect + e.read + e.write + e.timeout))
+    'WRKJSON {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, "mean_us": %%.1f, ' ..
+    '"took_ms_mean": %%s, "non2xx": %%d, "socket_errors": %%d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.mean,
+    n > 0 and string.format("%%.4f", took_sum / n) or "null", e.status, e.connect + e.read + e.write + e.timeout))
 end
 """
 
@@ -120,19 +129,39 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
-def server_cpu_s(pid: int) -> float:
-    """CPU seconds used so far by a server process and its workers."""
+def server_cpu_s(pid: int) -> dict[str, float]:
+    """CPU seconds used so far by a server process and its workers, by
+    where: the master, the workers' main threads (gunicorn's event loop:
+    accepting, reading requests, keep-alive) and their other threads (the
+    requests themselves, and the index reload check)."""
     import psutil
 
     root = psutil.Process(pid)
-    total = 0.0
+    total = {"master": 0.0, "event loops": 0.0, "request threads": 0.0}
     for p in [root, *root.children(recursive=True)]:
         try:
-            t = p.cpu_times()
+            threads = p.threads()
         except psutil.NoSuchProcess:
             continue
-        total += t.user + t.system
+        for t in threads:
+            where = "master" if p.pid == pid else "event loops" if t.id == p.pid else "request threads"
+            total[where] += t.user_time + t.system_time
     return total
+
+
+def worker_faults(pid: int) -> tuple[int, int]:
+    """Minor and major page faults so far of the workers of the server ``pid``
+    (Linux's /proc: faults on the memory-mapped index show here)."""
+    import psutil
+
+    minor = major = 0
+    for p in psutil.Process(pid).children(recursive=True):
+        try:
+            fields = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        minor, major = minor + int(fields[7]), major + int(fields[9])
+    return minor, major
 
 
 def run_wrk(url: str, lua: Path, args, duration: float) -> dict:
@@ -147,6 +176,8 @@ def run_wrk(url: str, lua: Path, args, duration: float) -> dict:
         "rps": res["requests"] / (res["duration_us"] / 1e6),
         "p50_ms": res["p50_us"] / 1000,
         "p99_ms": res["p99_us"] / 1000,
+        "mean_ms": res["mean_us"] / 1000,
+        "took_ms_mean": res["took_ms_mean"],
         "requests": res["requests"],
         "non2xx": res["non2xx"],
         "socket_errors": res["socket_errors"],
@@ -168,9 +199,13 @@ def worker_uss_mb(pid: int) -> list[float]:
 
 def load_target(target: str, corpus: str, server_cmd: list[str], paths: list[str], args, env) -> dict:
     port = free_port()
-    lua, warm = OUT / f"wrk-{corpus}.lua", OUT / f"wrk-{corpus}-warmup.lua"
+    lua, warm, single = (OUT / f"wrk-{corpus}{part}.lua" for part in ("", "-warmup", "-single"))
     lua.write_text(LUA % ", ".join(json.dumps(p) for p in paths))
     warm.write_text(LUA % ", ".join(json.dumps(p) for p in reversed(paths)))
+    # The one-connection run asks the middle of the list: questions neither
+    # the warm-up (from the end) nor the loaded run (from the start) reached.
+    middle = len(paths) // 2
+    single.write_text(LUA % ", ".join(json.dumps(p) for p in paths[middle:] + paths[:middle]))
     log = open(OUT / f"server-{target.replace(' ', '_')}-{corpus}.log", "w")
     print(f"[{time.strftime('%H:%M:%S')}] {target} on {corpus}, port {port} "
           f"(load {os.getloadavg()[0]:.2f})", flush=True)
@@ -180,15 +215,24 @@ def load_target(target: str, corpus: str, server_cmd: list[str], paths: list[str
         wait_ready(f"http://127.0.0.1:{port}{paths[0]}", proc, args.startup_timeout)
         url = f"http://127.0.0.1:{port}"
         run_wrk(url, warm, args, args.warmup)
-        cpu_before = server_cpu_s(proc.pid)
+        cpu_before, faults_before = server_cpu_s(proc.pid), worker_faults(proc.pid)
         res = run_wrk(url, lua, args, args.duration)
         # CPU the server spent per request (master and workers, user and
         # system): what the service adds to the ceiling, free of how the
         # machine's two cores were shared with wrk and other work.
-        res["server_cpu_us"] = (server_cpu_s(proc.pid) - cpu_before) / max(res["requests"], 1) * 1e6
+        cpu = {k: (v - cpu_before[k]) / max(res["requests"], 1) * 1e6 for k, v in server_cpu_s(proc.pid).items()}
+        res["server_cpu_us"], res["server_cpu_split_us"] = sum(cpu.values()), cpu
+        res["minor_faults_per_request"], res["major_faults_per_request"] = (
+            (after - before) / max(res["requests"], 1) for after, before in zip(worker_faults(proc.pid), faults_before))
         uss = worker_uss_mb(proc.pid)
         if uss:
             res["worker_uss_mb"] = max(uss)
+        if args.single > 0:
+            # One connection, one request at a time: what a request costs
+            # with no queue in front of it (the loaded run's latency is
+            # mostly the wait behind the other connections' requests).
+            one = run_wrk(url, single, argparse.Namespace(threads=1, connections=1), args.single)
+            res["single"] = {k: one[k] for k in ("p50_ms", "p99_ms", "mean_ms", "took_ms_mean", "requests", "rps")}
     finally:
         stop(proc)
         log.close()
@@ -214,6 +258,8 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers (both servers)")
     ap.add_argument("--queries", type=int, default=40000, help="distinct questions (a run asks each at most once if it makes fewer requests)")
+    ap.add_argument("--single", type=float, default=10,
+                    help="seconds of one connection after the loaded run (0: none)")
     ap.add_argument("--startup-timeout", type=float, default=180)
     ap.add_argument("--parts", action="store_true",
                     help="also serve the seeds with stages of a request left out (bench/ablated.py): "
@@ -261,7 +307,9 @@ def main() -> None:
                   "access log on, as `serve` configures it",
     }
     (OUT / "http.json").write_text(json.dumps({"info": info, "results": results}, indent=2))
-    report.write()
+    # Only this benchmark's section and target lines: the others' results
+    # files may not be here.
+    report.write_section("http.json")
     print(f"wrote {BENCH / 'RESULTS.md'}")
 
 

@@ -157,6 +157,7 @@ def http_section(data: dict) -> list[str]:
                    f"| {r['requests']:,} | {r['non2xx']}, {r['socket_errors']} | {pct} "
                    f"| {_f(r.get('server_cpu_us'))} | {_f(r.get('distinct_questions'))} "
                    f"| {_f(r.get('worker_uss_mb'))} | {_f(r.get('load_avg_1m'))} |")
+    out += _http_parts(results)
     if any(r["target"].startswith("serve, ") for r in results):
         out += ["", "Rows `serve, ...` (`--parts`, `bench/ablated.py`) are the same server with a stage of the "
                 "request left out: `no-answer` chooses no answer, `no-marks` returns each passage escaped but "
@@ -179,6 +180,33 @@ def http_section(data: dict) -> list[str]:
                                                          base["rounds_p50_ms"], base["rounds_p99_ms"]))
                         for r in results if r["target"] == SERVICE and "rounds_p50_ms" in r) + "."]
     out.append("")
+    return out
+
+
+def _http_parts(results: list[dict]) -> list[str]:
+    """Where a served request's time goes, for the rows that measured it."""
+    rows = [r for r in results if "server_cpu_split_us" in r]
+    if not rows:
+        return []
+    out = ["", "Where the time goes, in the same rounds: *latency mean* under the load above; *in the app*: the "
+           "mean `took_ms` of the answers (the time `search_json` took inside the server: search, answer, "
+           "highlights), the rest of the latency being HTTP, gunicorn and the wait for a thread and a core "
+           "behind the other connections' requests; *one connection*: the same server after the loaded run, "
+           "one request at a time (questions from the middle of the list, asked by neither run before), so "
+           "no queue; server CPU per request of the loaded run by where it ran (the workers' event loops, "
+           "the threads that answer, the master); the workers' page faults per request (minor: a page of "
+           "the mapped index already in the page cache, major: read from disk).", "",
+           "| target | corpus | latency mean ms | in the app ms | one connection: p50 ms | p99 ms | mean ms "
+           "| in the app ms | CPU µs/request: event loops | answering threads | master | minor faults/request "
+           "| major faults/request |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        one, cpu = r.get("single", {}), r["server_cpu_split_us"]
+        out.append(f"| {r['target']} | {r['corpus']} | {_f(r.get('mean_ms'))} | {_f(r.get('took_ms_mean'))} "
+                   f"| {_f(one.get('p50_ms'))} | {_f(one.get('p99_ms'))} | {_f(one.get('mean_ms'))} "
+                   f"| {_f(one.get('took_ms_mean'))} | {_f(cpu['event loops'])} | {_f(cpu['request threads'])} "
+                   f"| {_f(cpu['master'])} | {_f(r.get('minor_faults_per_request'))} "
+                   f"| {_f(r.get('major_faults_per_request'))} |")
     return out
 
 
@@ -267,10 +295,20 @@ def http_targets(http: dict | None) -> list[str]:
                    f"{'met' if big['worker_uss_mb'] <= WORKER_USS_MB else 'NOT met'}")
     ceiling, seeds = rows.get(CEILING_ROW), rows.get((SERVICE, "seeds"))
     if ceiling and seeds:
-        out.append(f"- Context, not a target: `/api/search` through `{SERVICE}` on the seeds at "
+        out.append(f"{HTTP_CONTEXT} through `{SERVICE}` on the seeds at "
                    f"{seeds['rps']:,.0f} req/s, {100 * seeds['rps'] / ceiling['rps']:.0f}% of the bare-Flask "
                    f"ceiling ({ceiling['rps']:,.0f} req/s)")
     return out
+
+
+HTTP_CONTEXT = "- Context, not a target: `/api/search`"
+
+
+def _is_http_target(line: str) -> bool:
+    """Whether a line of the targets list is one :func:`http_targets` writes
+    (whatever its figures): a line says what it measures before its figures."""
+    whats = [what.removesuffix(": not measured") for what in http_targets(None)]
+    return line.startswith(HTTP_CONTEXT) or any(line.startswith(what + ":") for what in whats)
 
 
 #: Worker memory: private memory of the largest worker after this many requests.
@@ -481,7 +519,8 @@ def write() -> None:
 def write_section(name: str) -> None:
     """Put results file ``name``'s section into RESULTS.md, every other
     section as it is: a worktree without the other benchmarks' results
-    files must not rewrite their figures (the targets list included)."""
+    files must not rewrite their figures (the targets list included, but
+    for the lines this file measures: the HTTP run's, read again)."""
     heading, render = next((h, r) for n, h, r in SECTIONS if n == name)
     new = "\n".join(render(json.loads((OUT / name).read_text()))).rstrip("\n")
     kept = _kept_sections()
@@ -490,5 +529,17 @@ def write_section(name: str) -> None:
         RESULTS.write_text(RESULTS.read_text().rstrip() + "\n\n" + new + "\n")
         return
     sections = [new if h == old else text.rstrip("\n") for h, text in kept.items()]
+    if name == "http.json":
+        sections = [_with_http_targets(text, json.loads((OUT / name).read_text())) if h == TARGETS_HEADING
+                    else text for h, text in zip(kept, sections)]
     head = RESULTS.read_text().split("\n## ", 1)[0].rstrip("\n")
     RESULTS.write_text(head + "\n\n" + "\n\n".join(sections) + "\n")
+
+
+def _with_http_targets(targets: str, http: dict) -> str:
+    """The targets section ``targets`` with the HTTP lines read again from
+    ``http`` (where the old ones stood, or at the end), the others as they are."""
+    lines = targets.rstrip("\n").split("\n")
+    at = next((i for i, line in enumerate(lines) if _is_http_target(line)), len(lines))
+    kept = [line for line in lines if not _is_http_target(line)]
+    return "\n".join(kept[:at] + http_targets(http) + kept[at:])

@@ -129,3 +129,30 @@ def test_a_full_rewrite_keeps_the_sections_no_results_file_renders(tmp_path, mon
     assert "## The 1M build from outside\n\n| build | 156.7 s |" in text
     assert text.count("old start-up figures") == 1
     assert text.count("## Targets against this run") == 1
+
+
+def test_writing_the_http_section_redoes_its_target_lines_and_keeps_the_others(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setattr(report, "OUT", tmp_path)
+    monkeypatch.setattr(report, "RESULTS", tmp_path / "RESULTS.md")
+    others = ["- In-process cold request (`bench/request.py`) at 1,000,000 passages: cold 3.321 ms: NOT met",
+              "- The 1,000,000-passage tail: p99 66.91 vs 237.58 ms: met"]
+    stale = [line.replace(": not measured", ": p50 27.02 vs 14.22 ms (1.90×): NOT met")
+             for line in report.http_targets(None)]
+    (tmp_path / "RESULTS.md").write_text("\n".join([
+        "# Benchmarks", "", "intro", "", report.TARGETS_HEADING, "", *stale, *others, "",
+        "## HTTP: `/api/search` under load", "", "old figures", "", "## Retrieval: side by side", "", "kept", ""]))
+    run = {"results": [row("service serve", "1000", 500.0, p50=10.0, p99=50.0),
+                       row("service serve", "100000", 450.0, p50=11.0, p99=55.0),
+                       row("service serve", "1000000", 400.0, p50=14.0, p99=70.0)]}
+    (tmp_path / "http.json").write_text(json.dumps(run))
+    monkeypatch.setattr(report, "http_section", lambda data: ["## HTTP: `/api/search` under load", "", "new"])
+    monkeypatch.setattr(report, "SECTIONS", (("http.json", "## HTTP", report.http_section),))
+    report.write_section("http.json")
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "old figures" not in text and "\nnew\n" in text and "kept" in text
+    bullets = [line for line in text.splitlines() if line.startswith("- ")]
+    assert bullets == report.http_targets(run) + others
+    assert "p50 11.00 vs 10.00 ms (1.10×), p99 55.00 vs 50.00 ms (1.10×): met" in bullets[0]
+    assert "1.90×" not in text
