@@ -144,10 +144,12 @@ def http_section(data: dict) -> list[str]:
            f"({info['server']}) and, as the ceiling, a bare Flask JSON endpoint under the same gunicorn "
            "configuration. Requests go through the corpus's queries in order (the warm-up through the same list from "
            "its end); *distinct questions*: how many the list holds, so a run with fewer requests asked none twice; "
-           "*worker USS*: the largest worker's private memory after the run."
-           + (f" {info['note']}" if info.get("note") else ""), "",
+           "*worker USS*: the largest worker's private memory after every request the server answered (the "
+           "warm-up's, the loaded run's and the one-connection run's: *served*)."
+           + (f" {info['note']}" if info.get("note") else "")
+           + (f" Command: `{info['command']}`." if info.get("command") else ""), "",
            "| target | corpus | req/s | p50 ms | p99 ms | requests | errors (non-2xx, socket) | % of ceiling "
-           "| server CPU µs/request | distinct questions | worker USS MB | load avg |",
+           "| server CPU µs/request | distinct questions | worker USS MB (requests served) | load avg |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     ceiling = {r["corpus"]: r["rps"] for r in results if r["target"] == "bare flask"}
     for r in results:
@@ -156,7 +158,9 @@ def http_section(data: dict) -> list[str]:
         out.append(f"| {r['target']} | {r['corpus']} | {r['rps']:,.0f} | {_f(r['p50_ms'])} | {_f(r['p99_ms'])} "
                    f"| {r['requests']:,} | {r['non2xx']}, {r['socket_errors']} | {pct} "
                    f"| {_f(r.get('server_cpu_us'))} | {_f(r.get('distinct_questions'))} "
-                   f"| {_f(r.get('worker_uss_mb'))} | {_f(r.get('load_avg_1m'))} |")
+                   f"| {_f(r.get('worker_uss_mb'))}"
+                   + (f" ({r['requests_served']:,})" if "requests_served" in r else "")
+                   + f" | {_f(r.get('load_avg_1m'))} |")
     out += _http_parts(results)
     if any(r["target"].startswith("serve, ") for r in results):
         out += ["", "Rows `serve, ...` (`--parts`, `bench/ablated.py`) are the same server with a stage of the "
@@ -288,10 +292,12 @@ def http_targets(http: dict | None) -> list[str]:
             f"1,000,000 passages ≤ {WORKER_USS_MB} MB")
     if not big or "worker_uss_mb" not in big:
         out.append(f"{what}: not measured")
-    elif big["requests"] < WORKER_REQUESTS:
-        out.append(f"{what}: not measured (only {big['requests']:,} requests in the run)")
+    elif big.get("requests_served", big["requests"]) < WORKER_REQUESTS:
+        out.append(f"{what}: not measured (only {big.get('requests_served', big['requests']):,} requests "
+                   "in the run)")
     else:
-        out.append(f"{what}: {big['worker_uss_mb']:.1f} MB after {big['requests']:,} requests: "
+        out.append(f"{what}: {big['worker_uss_mb']:.1f} MB after {big.get('requests_served', big['requests']):,} "
+                   "requests: "
                    f"{'met' if big['worker_uss_mb'] <= WORKER_USS_MB else 'NOT met'}")
     ceiling, seeds = rows.get(CEILING_ROW), rows.get((SERVICE, "seeds"))
     if ceiling and seeds:

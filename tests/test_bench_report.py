@@ -90,6 +90,10 @@ def test_worker_memory_reads_the_1m_service_row_and_needs_enough_requests():
     enough = {"results": [dict(row("service serve", "1000000", 500.0), requests=12_000, worker_uss_mb=151.5),
                           dict(row("serve, cached", "1000000", 500.0), requests=12_000, worker_uss_mb=80.0)]}
     assert worker_line(enough).endswith("151.5 MB after 12,000 requests: NOT met")
+    # Counted over every request the server answered (warm-up and one-connection runs too).
+    served = {"results": [dict(row("service serve", "1000000", 500.0), requests=9_000, requests_served=10_500,
+                               worker_uss_mb=90.0)]}
+    assert worker_line(served).endswith("90.0 MB after 10,500 requests: met")
 
 
 def _tail_row(corpus, ours_p99, numba_p99):
