@@ -17,8 +17,11 @@ over features a reader can check:
 * **length** (**extra**) and **repeat** (a run that says nothing the
   question does not);
 * **cosine**: how near in meaning its nearest sentence is to the question
-  (:mod:`.semantic`), worked out only for the ``finalists`` candidates
-  that the cheap features above rank best (the model's ``prefilter``).
+  (:mod:`.semantic`), and **judge**: the answer judge's score of its
+  sentences read with the question (:mod:`.judge`), worked out only for the
+  ``finalists`` candidates that the cheap features above rank best (the
+  model's ``prefilter``), and only for the winner where the score does not
+  weigh them (:func:`~.candidates.choose`).
 
 :func:`plain_best` is the definition: it builds every candidate, ranks
 them all by the prefilter (the first of equals first), scores the
@@ -42,7 +45,7 @@ import numpy as np
 from ..retrieval.retriever import Hit, Retriever, SearchResult
 from ..text.words import passage_words
 from .candidates import (MAX_RUN, Candidate, Sentence, answering_hits, asked_word, cheap_features,
-                         choose, feature_bounds, meaning_of, misses_focus, nearness, ranked_by, run_cosine,
+                         choose, feature_bounds, meaning_of, misses_focus, nearness, ranked_by, semantic_feature,
                          sentence_for)
 from .model import SelectorModel, shipped_model
 from .question import Question, read_question
@@ -99,10 +102,10 @@ def plain_candidates(result: SearchResult, retriever: Retriever, model: Selector
     return pool
 
 
-def plain_cosine(qvec: np.ndarray | None, run: tuple[Sentence, ...], retriever: Retriever,
-                 model: SelectorModel) -> float:
-    """A run's cosine feature, encoded afresh."""
-    return run_cosine(qvec, [s.analysed for s in run], run[0].hit, retriever, model, False)
+def plain_semantic(name: str, result: SearchResult, qvec: np.ndarray | None, run: tuple[Sentence, ...],
+                   retriever: Retriever, model: SelectorModel) -> float:
+    """A run's semantic feature ``name``, encoded afresh."""
+    return semantic_feature(name, result, qvec, [s.analysed for s in run], run[0].hit, retriever, model, False)
 
 
 def plain_best(result: SearchResult, retriever: Retriever, model: SelectorModel | None = None) -> Candidate | None:
@@ -113,8 +116,8 @@ def plain_best(result: SearchResult, retriever: Retriever, model: SelectorModel 
     qvec = question_vector(result, retriever)
     pool = plain_candidates(result, retriever, model)
     ranked = sorted(pool, key=lambda c: (-model.prefilter(c[1]), c[0]))[:model.finalists]
-    chosen = choose([(x, lambda run=run: plain_cosine(qvec, run, retriever, model)) for _, x, run, _ in ranked],
-                    model)
+    chosen = choose([(x, lambda name, run=run: plain_semantic(name, result, qvec, run, retriever, model))
+                     for _, x, run, _ in ranked], model)
     if chosen is None:
         return None
     j, full, score, margin = chosen
@@ -288,7 +291,8 @@ def select(result: SearchResult, retriever: Retriever, model: SelectorModel | No
                 finalists.sort(key=lambda f: (-f[0], f[1]))
                 del finalists[size:]
     qvec = question_vector(result, retriever) if finalists else None
-    chosen = choose([(x, lambda run=run, hit=hit: run_cosine(qvec, run, hit, retriever, model, True))
+    chosen = choose([(x, lambda name, run=run, hit=hit: semantic_feature(name, result, qvec, run, hit, retriever,
+                                                                          model, True))
                      for _, _, x, hit, run in finalists], model)
     best = None
     if chosen is not None:
