@@ -214,7 +214,7 @@ def load_target(target: str, corpus: str, server_cmd: list[str], paths: list[str
     try:
         wait_ready(f"http://127.0.0.1:{port}{paths[0]}", proc, args.startup_timeout)
         url = f"http://127.0.0.1:{port}"
-        run_wrk(url, warm, args, args.warmup)
+        served = run_wrk(url, warm, args, args.warmup)["requests"]
         cpu_before, faults_before = server_cpu_s(proc.pid), worker_faults(proc.pid)
         res = run_wrk(url, lua, args, args.duration)
         # CPU the server spent per request (master and workers, user and
@@ -224,15 +224,19 @@ def load_target(target: str, corpus: str, server_cmd: list[str], paths: list[str
         res["server_cpu_us"], res["server_cpu_split_us"] = sum(cpu.values()), cpu
         res["minor_faults_per_request"], res["major_faults_per_request"] = (
             (after - before) / max(res["requests"], 1) for after, before in zip(worker_faults(proc.pid), faults_before))
-        uss = worker_uss_mb(proc.pid)
-        if uss:
-            res["worker_uss_mb"] = max(uss)
         if args.single > 0:
             # One connection, one request at a time: what a request costs
             # with no queue in front of it (the loaded run's latency is
             # mostly the wait behind the other connections' requests).
             one = run_wrk(url, single, argparse.Namespace(threads=1, connections=1), args.single)
             res["single"] = {k: one[k] for k in ("p50_ms", "p99_ms", "mean_ms", "took_ms_mean", "requests", "rps")}
+            served += one["requests"]
+        # Private memory after every request this server answered (all
+        # distinct questions: the three runs read different parts of the list).
+        res["requests_served"] = served + res["requests"]
+        uss = worker_uss_mb(proc.pid)
+        if uss:
+            res["worker_uss_mb"] = max(uss)
     finally:
         stop(proc)
         log.close()
@@ -303,6 +307,7 @@ def main() -> None:
         "connections": args.connections,
         "duration_s": args.duration,
         "rounds": args.rounds,
+        "command": " ".join(["python bench/http_bench.py", *sys.argv[1:]]),
         "server": f"gunicorn, {args.workers} workers of {Config.from_env().threads} threads, preloaded app, "
                   "access log on, as `serve` configures it",
     }

@@ -144,10 +144,12 @@ def http_section(data: dict) -> list[str]:
            f"({info['server']}) and, as the ceiling, a bare Flask JSON endpoint under the same gunicorn "
            "configuration. Requests go through the corpus's queries in order (the warm-up through the same list from "
            "its end); *distinct questions*: how many the list holds, so a run with fewer requests asked none twice; "
-           "*worker USS*: the largest worker's private memory after the run."
-           + (f" {info['note']}" if info.get("note") else ""), "",
+           "*worker USS*: the largest worker's private memory after every request the server answered (the "
+           "warm-up's, the loaded run's and the one-connection run's: *served*)."
+           + (f" {info['note']}" if info.get("note") else "")
+           + (f" Command: `{info['command']}`." if info.get("command") else ""), "",
            "| target | corpus | req/s | p50 ms | p99 ms | requests | errors (non-2xx, socket) | % of ceiling "
-           "| server CPU µs/request | distinct questions | worker USS MB | load avg |",
+           "| server CPU µs/request | distinct questions | worker USS MB (requests served) | load avg |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     ceiling = {r["corpus"]: r["rps"] for r in results if r["target"] == "bare flask"}
     for r in results:
@@ -156,7 +158,9 @@ def http_section(data: dict) -> list[str]:
         out.append(f"| {r['target']} | {r['corpus']} | {r['rps']:,.0f} | {_f(r['p50_ms'])} | {_f(r['p99_ms'])} "
                    f"| {r['requests']:,} | {r['non2xx']}, {r['socket_errors']} | {pct} "
                    f"| {_f(r.get('server_cpu_us'))} | {_f(r.get('distinct_questions'))} "
-                   f"| {_f(r.get('worker_uss_mb'))} | {_f(r.get('load_avg_1m'))} |")
+                   f"| {_f(r.get('worker_uss_mb'))}"
+                   + (f" ({r['requests_served']:,})" if "requests_served" in r else "")
+                   + f" | {_f(r.get('load_avg_1m'))} |")
     out += _http_parts(results)
     if any(r["target"].startswith("serve, ") for r in results):
         out += ["", "Rows `serve, ...` (`--parts`, `bench/ablated.py`) are the same server with a stage of the "
@@ -288,10 +292,12 @@ def http_targets(http: dict | None) -> list[str]:
             f"1,000,000 passages ≤ {WORKER_USS_MB} MB")
     if not big or "worker_uss_mb" not in big:
         out.append(f"{what}: not measured")
-    elif big["requests"] < WORKER_REQUESTS:
-        out.append(f"{what}: not measured (only {big['requests']:,} requests in the run)")
+    elif big.get("requests_served", big["requests"]) < WORKER_REQUESTS:
+        out.append(f"{what}: not measured (only {big.get('requests_served', big['requests']):,} requests "
+                   "in the run)")
     else:
-        out.append(f"{what}: {big['worker_uss_mb']:.1f} MB after {big['requests']:,} requests: "
+        out.append(f"{what}: {big['worker_uss_mb']:.1f} MB after {big.get('requests_served', big['requests']):,} "
+                   "requests: "
                    f"{'met' if big['worker_uss_mb'] <= WORKER_USS_MB else 'NOT met'}")
     ceiling, seeds = rows.get(CEILING_ROW), rows.get((SERVICE, "seeds"))
     if ceiling and seeds:
@@ -304,11 +310,14 @@ def http_targets(http: dict | None) -> list[str]:
 HTTP_CONTEXT = "- Context, not a target: `/api/search`"
 
 
-def _is_http_target(line: str) -> bool:
-    """Whether a line of the targets list is one :func:`http_targets` writes
-    (whatever its figures): a line says what it measures before its figures."""
-    whats = [what.removesuffix(": not measured") for what in http_targets(None)]
-    return line.startswith(HTTP_CONTEXT) or any(line.startswith(what + ":") for what in whats)
+def _is_target_of(targets, line: str) -> bool:
+    """Whether a line of the targets list is one ``targets`` (a function of
+    a results file, :data:`TARGET_LINES`) writes, whatever its figures: a
+    line says what it measures before its figures."""
+    whats = [what.removesuffix(": not measured") + ":" for what in targets(None)]
+    if targets is http_targets:
+        whats.append(HTTP_CONTEXT)  # written only when measured
+    return any(line.startswith(what) for what in whats)
 
 
 #: Worker memory: private memory of the largest worker after this many requests.
@@ -449,6 +458,10 @@ def semantic_section(data: dict) -> list[str]:
     if stage:
         out += ["", f"Target: semantic stage p50 ≤ 2.5 ms: {stage['p50_ms']:.3f} ms, "
                 f"{'met' if stage['p50_ms'] <= 2.5 else 'NOT met'}."]
+    answering = r["timings"].get("answer stage (hybrid, cold)")
+    if answering:
+        out += ["", f"Target: answer stage p50 ≤ 25 ms: {answering['p50_ms']:.3f} ms, "
+                f"{'met' if answering['p50_ms'] <= 25 else 'NOT met'}."]
     out += ["", "| index build | seconds | passages/s |", "|---|---|---|",
             f"| lexical (`--no-semantic`) | {lex['seconds']} | {lex['passages_per_s']:,} |",
             f"| with passage vectors | {vec['seconds']} | {vec['passages_per_s']:,} |", "",
@@ -525,17 +538,28 @@ def write_section(name: str) -> None:
         RESULTS.write_text(RESULTS.read_text().rstrip() + "\n\n" + new + "\n")
         return
     sections = [new if h == old else text.rstrip("\n") for h, text in kept.items()]
-    if name == "http.json":
-        sections = [_with_http_targets(text, json.loads((OUT / name).read_text())) if h == TARGETS_HEADING
-                    else text for h, text in zip(kept, sections)]
+    if name in TARGET_LINES:
+        sections = [_with_targets(text, TARGET_LINES[name], json.loads((OUT / name).read_text()))
+                    if h == TARGETS_HEADING else text for h, text in zip(kept, sections)]
     head = RESULTS.read_text().split("\n## ", 1)[0].rstrip("\n")
     RESULTS.write_text(head + "\n\n" + "\n\n".join(sections) + "\n")
 
 
-def _with_http_targets(targets: str, http: dict) -> str:
-    """The targets section ``targets`` with the HTTP lines read again from
-    ``http`` (where the old ones stood, or at the end), the others as they are."""
-    lines = targets.rstrip("\n").split("\n")
-    at = next((i for i, line in enumerate(lines) if _is_http_target(line)), len(lines))
-    kept = [line for line in lines if not _is_http_target(line)]
-    return "\n".join(kept[:at] + http_targets(http) + kept[at:])
+def _with_targets(section: str, targets, data: dict) -> str:
+    """The targets section ``section`` with the lines ``targets`` writes
+    read again from ``data`` (where the old ones stood, or at the end), the
+    others as they are."""
+    lines = section.rstrip("\n").split("\n")
+    at = next((i for i, line in enumerate(lines) if _is_target_of(targets, line)), len(lines))
+    kept = [line for line in lines if not _is_target_of(targets, line)]
+    return "\n".join(kept[:at] + targets(data) + kept[at:])
+
+
+def cold_request_target(request: dict | None) -> list[str]:
+    """The cold-request line of :func:`request_targets` alone: the build's
+    line is the build's run's (a quiet machine's, not this one's)."""
+    return request_targets(request)[:1]
+
+
+#: The target lines a results file's :func:`write_section` reads again.
+TARGET_LINES = {"http.json": http_targets, "request.json": cold_request_target}

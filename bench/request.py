@@ -236,7 +236,7 @@ def main() -> None:
         "rounds": args.rounds,
     }
     (OUT / "request.json").write_text(json.dumps({"info": info, "results": rows}, indent=2))
-    report.write()
+    report.write_section("request.json")
     print(f"wrote {BENCH / 'RESULTS.md'}")
 
 

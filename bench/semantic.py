@@ -13,6 +13,11 @@ the same run.
   BM25's candidates (target: p50 ≤ 2.5 ms);
 * ``--baseline REV``: the shipped model as it was at git revision REV, timed
   in the same passes (encoding and semantic stage), for before/after;
+* the answer stage on the hybrid results (``service.answer.answer``, the
+  sentence vectors forgotten before each question, as for a question about
+  other sentences: the cost the answer judge adds is per question anyway),
+  and with ``--selector-baseline REV`` the answer selector as committed at
+  REV, in the same passes (target: answer stage p50 ≤ 25 ms);
 * memory: the private memory (USS) of a fresh process that opened the
   lexical-only index and answered the questions lexically, and of one that
   opened the index with vectors and answered them hybrid: what the
@@ -114,7 +119,27 @@ def model_at(rev: str, into: Path) -> Path:
     return into / folder
 
 
-def measure(index: Path, questions: list[str], rounds: int, baseline: Path | None = None) -> dict:
+def selector_at(rev: str):
+    """The answer selector as committed at ``rev``; a file of before the
+    answer judge gets the judge at weight 0 (so it is never run: the choices
+    of that revision's code)."""
+    from service.answer.model import CHEAP, EVIDENCE, MODEL_DIR, MODEL_FILE, SEMANTIC, SelectorModel
+
+    path = (MODEL_DIR / MODEL_FILE).relative_to(ROOT).as_posix()
+    raw = json.loads(subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, check=True,
+                                    capture_output=True).stdout)
+    for part, names in (("score", CHEAP + SEMANTIC), ("confidence", EVIDENCE)):
+        for name in names[len(raw[part]["features"]):]:  # the judge came last in both
+            raw[part]["features"].append(name)
+            raw[part]["weights"].append(0.0)
+    raw.setdefault("fallback_judge", 0.0)
+    return SelectorModel.from_json(raw)
+
+
+def measure(index: Path, questions: list[str], rounds: int, baseline: Path | None = None,
+            selector_baseline: str | None = None) -> dict:
+    from service.answer import answer
+    from service.answer.semantic import forget_sentence_vectors
     from service.embedding import Encoder
     from service.retrieval.retriever import Retriever
 
@@ -132,6 +157,18 @@ def measure(index: Path, questions: list[str], rounds: int, baseline: Path | Non
              "hybrid search (all)": lambda q: retriever.search(q, 10, "hybrid"),
              "semantic stage (encode + re-rank)":
                  lambda q: retriever.rerank(q, 10, terms[q], encoder.encode_queries([q])[0], tops[q])}
+    results = {q: retriever.search(q, 10, "hybrid") for q in questions}
+
+    def cold_answer(q: str, model=None) -> None:
+        forget_sentence_vectors()
+        answer(results[q], retriever, model)
+
+    parts["answer stage (hybrid, cold)"] = cold_answer
+    if selector_baseline is not None:
+        old = selector_at(selector_baseline)
+        parts[f"answer stage (hybrid, cold), selector of {selector_baseline}"] = lambda q: cold_answer(q, old)
+    for q in questions[:20]:
+        cold_answer(q)  # the judge's session
     if baseline is not None:
         before = Encoder.load(baseline)
         before.encode_queries(questions[:20])
@@ -152,6 +189,8 @@ def main() -> None:
     ap.add_argument("--questions", type=int, default=300)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--baseline", metavar="REV", help="also time the shipped model as of this git revision")
+    ap.add_argument("--selector-baseline", metavar="REV",
+                    help="also time the answer stage with the answer selector as of this git revision")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     started, load_before = time.time(), os.getloadavg()
@@ -160,7 +199,8 @@ def main() -> None:
     hybrid = build(corpus, OUT / f"sem-{args.corpus}-vectors", semantic=True)
     with tempfile.TemporaryDirectory() as tmp:
         baseline = model_at(args.baseline, Path(tmp)) if args.baseline else None
-        timed = measure(OUT / f"sem-{args.corpus}-vectors", questions, args.rounds, baseline)
+        timed = measure(OUT / f"sem-{args.corpus}-vectors", questions, args.rounds, baseline,
+                        args.selector_baseline)
     row = {"corpus": args.corpus, "build_lexical": lexical, "build_vectors": hybrid, **timed,
            "baseline": args.baseline,
            "uss_lexical_mb": round(memory_probe(OUT / f"sem-{args.corpus}-lexical", questions, "lexical"), 1),

@@ -13,14 +13,18 @@ regressions (scikit-learn, this script only; the service reads the
 weights with plain Python):
 
 1. the prefilter, on the cheap features of every candidate;
-2. the score, on the cheap features and the cosine of the prefilter's
-   best ``--finalists`` per question;
+2. the score, on the cheap features and the semantic ones (the cosine,
+   and the answer judge's score: ``scripts/train_judge.py``) of the
+   prefilter's best ``--finalists`` per question;
 3. the confidence, on the chosen answer's evidence, for every question as
    it is and again with its own paragraph taken out of the index's answers
    (a near miss on the article's own topic: whatever is chosen then is wrong).
 
-Squad-dev-a's 24 articles are split in two by article (seeded) to report
-held-out figures, then each model is refit on all of them.  The confidence
+Only the squad-dev-a articles the shipped answer judge was not trained on
+(its ``training.json``: the half this script's seed holds out) are used,
+so its scores here are what it does on text it has not seen.  They are
+split in two by article (seeded) to report held-out figures, then each
+model is refit on all of them.  The confidence
 is then calibrated (Platt: a logistic of the confidence score) on the
 question set, eval/questions.jsonl, its thresholds read off 5-fold
 cross-validated probabilities.  The model card records all of it.
@@ -51,11 +55,14 @@ from service import open_corpus  # noqa: E402
 from service.answer import model as selector_model  # noqa: E402
 from service.answer.candidates import ANSWER_DEPTH, MAX_MARGIN  # noqa: E402
 from service.answer.confidence import evidence, evidence_of  # noqa: E402
+from service.answer.judge import JUDGE_WORDS  # noqa: E402
 from service.answer.model import CHEAP, EVIDENCE, SEMANTIC, SelectorModel  # noqa: E402
+from service.answer.outcome import FEW_WORDS_COSINE  # noqa: E402
 from service.answer.question import read_question  # noqa: E402
 from service.answer.selection import plain_candidates, select  # noqa: E402
 from service.answer.semantic import sentence_text  # noqa: E402
 from service.config import BUNDLED_CORPUS  # noqa: E402
+from service.embedding.cross_encoder import default_judge_dir, shared_judge  # noqa: E402
 from service.evaluation.datasets import load_questions  # noqa: E402
 from service.evaluation.metrics import fold  # noqa: E402
 
@@ -78,10 +85,10 @@ HAND = dict(zip(CHEAP, (1.0, 0.3, 0.15, 0.0, 0.35, 0.0, -0.25, -0.5, 0.0)))
 #: passage cosine's fallback only (the searches here are hybrid: never read).
 READER = SelectorModel.from_json({
     "prefilter": {"features": list(CHEAP), "bias": 0.0, "weights": [0.0] * len(CHEAP)},
-    "score": {"features": list(CHEAP + SEMANTIC), "bias": 0.0, "weights": [0.0] * (len(CHEAP) + 1)},
+    "score": {"features": list(CHEAP + SEMANTIC), "bias": 0.0, "weights": [0.0] * (len(CHEAP) + len(SEMANTIC))},
     "confidence": {"features": list(EVIDENCE), "bias": 0.0, "weights": [0.0] * len(EVIDENCE),
                    "calibration": [1.0, 0.0], "confident_at": 1.0, "abstain_below": 0.0},
-    "finalists": 1, "sentence_words": 0, "fallback_cosine": 0.0, "fallback_meaning": 0.0})
+    "finalists": 1, "sentence_words": 0, "fallback_cosine": 0.0, "fallback_meaning": 0.0, "fallback_judge": 0.0})
 
 
 def check_inputs(folder: Path) -> dict[str, str]:
@@ -119,8 +126,10 @@ def rows_of(result, retriever, gold: str, spans: list[str]) -> dict:
     pool = plain_candidates(result, retriever, READER)
     label = [holds(run) and (len(run) == 1 or not any(holds((s,)) for s in run)) for _, _, run, _ in pool]
     texts = [[sentence_text(run[0].hit, s.analysed, SENTENCE_WORDS) for s in run] for _, _, run, _ in pool]
+    judged = [[sentence_text(run[0].hit, s.analysed, JUDGE_WORDS) for s in run] for _, _, run, _ in pool]
     return {"x": np.array([x for _, x, _, _ in pool], dtype=np.float64).reshape(-1, len(CHEAP)),
-            "y": np.array(label, dtype=bool), "texts": texts, "qvec": result.query_vector,
+            "y": np.array(label, dtype=bool), "texts": texts, "judged": judged, "query": result.query,
+            "qvec": result.query_vector,
             "matched": [len(terms & q.weights.keys()) for *_, terms in pool], "words": len(q.weights)}
 
 
@@ -174,13 +183,32 @@ class Cosines:
         return max(float(np.dot(qvec, self.memo[t])) for t in texts)
 
 
-def finalists(rows: list[dict], pre: dict, cosines: Cosines) -> None:
+class Judgements:
+    """The answer judge's scores (the shipped int8 model, as the service runs it), each pair scored once."""
+
+    def __init__(self) -> None:
+        self.judge, self.memo = shared_judge(), {}
+
+    def of(self, query: str, texts: list[str]) -> float:
+        for t in texts:
+            if (query, t) not in self.memo:
+                self.memo[query, t] = float(self.judge.score(query, [t])[0])
+        return max(self.memo[query, t] for t in texts)
+
+
+def judge_digest() -> str:
+    """The shipped judge's model checksum, short (its scores are kept per model)."""
+    return hashlib.sha256((default_judge_dir() / "model.onnx").read_bytes()).hexdigest()[:12]
+
+
+def finalists(rows: list[dict], pre: dict, cosines: Cosines, judgements: Judgements) -> None:
     """Each row's MAX_FINALISTS best by the prefilter, with their full features."""
     for row in rows:
         order = prefilter_order(row, pre)[:MAX_FINALISTS]
         row["final"] = order
-        row["full"] = np.array([list(row["x"][j]) + [cosines.of(row["qvec"], row["texts"][j])] for j in order],
-                               dtype=np.float64).reshape(-1, len(CHEAP) + 1)
+        row["full"] = np.array([list(row["x"][j]) + [cosines.of(row["qvec"], row["texts"][j]),
+                                                     judgements.of(row["query"], row["judged"][j])] for j in order],
+                               dtype=np.float64).reshape(-1, len(CHEAP) + len(SEMANTIC))
 
 
 def choose(row: dict, score: dict, n: int) -> tuple[int, float, float] | None:
@@ -213,6 +241,25 @@ def evidence_rows(rows: list[dict], score: dict, n: int, right: bool) -> tuple[l
         xs.append(evidence_of(tuple(row["full"][i].tolist()), s, margin, row["matched"][j], row["words"]))
         ys.append(right and bool(row["y"][j]))
     return xs, ys
+
+
+def few_words_by_judge(asked: list[dict], missed: list[dict], score: dict, n: int) -> list[dict]:
+    """The chosen answers the one-shared-word rule refuses (one of the
+    question's words, cosine under ``outcome.FEW_WORDS_COSINE``), as asked
+    and as near misses (always wrong): how many there are, and how often
+    right, from each judge score up (the rule's evidence, measured)."""
+    xs, ys = evidence_rows(asked, score, n, True)
+    xm, ym = evidence_rows(missed, score, n, False)
+    ev = EVIDENCE.index
+    few = [(x[ev("judge")], y) for x, y in zip(xs + xm, ys + ym)
+           if x[ev("few")] == 1.0 and x[ev("cosine")] < FEW_WORDS_COSINE]
+    if not few:
+        return []
+    judge = np.array([j for j, _ in few])
+    right = np.array([y for _, y in few])
+    return [{"judge_at_least": round(float(t), 3), "answers": int((judge >= t).sum()),
+             "right": round(float(right[judge >= t].mean()), 3)}
+            for t in np.quantile(judge, [0.0, 0.5, 0.75, 0.9, 0.95])]
 
 
 def calibrate(raw: dict, cv_seed: int, precision: float) -> dict:
@@ -293,19 +340,26 @@ def main() -> None:
                    "ones (the confidence is fitted either way)")
     p.add_argument("--cosine-weight", type=float, default=0.0,
                    help="--selector hand: the cosine's weight in the score (the others are hand-set)")
-    p.add_argument("--finalists", type=int, default=3, help="candidates whose cosine the service computes")
+    p.add_argument("--judge-weight", type=float, default=0.0,
+                   help="--selector hand: the answer judge's weight in the score")
+    p.add_argument("--finalists", type=int, default=3, help="candidates whose semantic features the service computes")
     p.add_argument("--confident-precision", type=float, default=0.9,
                    help="confident_at: the lowest calibrated probability from which the question set's answers are "
                    "right this often, cross-validated")
     p.add_argument("--abstain-below", type=float, required=True, help="calibrated probability abstained below")
     p.add_argument("--limit", type=int, default=0, help="a seeded sample of N questions only (a quick trial)")
     p.add_argument("--rows", type=Path, help="keep the collected candidates in this file and reuse them "
-                   "(trials of --selector/--finalists; delete it when the features change)")
+                   "(trials of --selector/--finalists; delete it when the features change), and the finalists' "
+                   "cosines and judge scores beside it")
     p.add_argument("--out", type=Path, default=selector_model.MODEL_DIR)
     args = p.parse_args()
     t_start = time.perf_counter()
     sums = check_inputs(args.squad)
     squad = read_squad(args.squad)
+    # Only the articles the answer judge was not trained on: its scores on
+    # the others would make it look surer than it is.
+    unseen = set(json.loads((default_judge_dir() / "training.json").read_text())["held_out_articles"])
+    squad = [q for q in squad if q[2].split("_")[0] in unseen]
     if args.limit:
         squad = sorted(random.Random(SEED).sample(squad, args.limit))
     retriever = open_corpus(args.squad / "corpus.jsonl")
@@ -320,7 +374,10 @@ def main() -> None:
     random.Random(SEED).shuffle(articles)
     held = set(articles[: len(articles) // 2])
     report: dict = {"questions": len(squad), "held_out_articles": sorted(held, key=int)}
-    cosines = Cosines(retriever.encoder)
+    cosines, judgements = Cosines(retriever.encoder), Judgements()
+    memo = args.rows and args.rows.with_name(f"{args.rows.stem}.semantic-{judge_digest()}.pkl")
+    if memo and memo.exists():
+        cosines.memo, judgements.memo = pickle.loads(memo.read_bytes())
     models = {}
     for split in ("half", "all"):
         train = [r for r in asked if split == "all" or r["article"] not in held]
@@ -328,11 +385,12 @@ def main() -> None:
             pre = linear(0.0, np.array([HAND[n] for n in CHEAP]), CHEAP)
         else:
             pre = linear(*fit(np.vstack([r["x"] for r in train]), np.concatenate([r["y"] for r in train])), CHEAP)
-        finalists(asked, pre, cosines)
-        finalists(missed, pre, cosines)
+        finalists(asked, pre, cosines, judgements)
+        finalists(missed, pre, cosines, judgements)
         train = [r for r in asked if split == "all" or r["article"] not in held]
         if args.selector == "hand":
-            score = linear(0.0, np.array([HAND[n] for n in CHEAP] + [args.cosine_weight]), CHEAP + SEMANTIC)
+            score = linear(0.0, np.array([HAND[n] for n in CHEAP] + [args.cosine_weight, args.judge_weight]),
+                           CHEAP + SEMANTIC)
         elif args.selector == "sentence":
             score = sentence_level(train)
         else:
@@ -351,12 +409,17 @@ def main() -> None:
             report["held_out_candidate_in_top_10"] = round(float(np.mean([r["y"].any() for r in test])), 4)
             xs, ys = evidence_rows(test, score, args.finalists, True)
             xm, ym = evidence_rows([r for r in missed if r["article"] in held], score, args.finalists, False)
+            report["held_out_few_words_by_judge"] = few_words_by_judge(
+                test, [r for r in missed if r["article"] in held], score, args.finalists)
             lin = selector_model.Linear.from_json(conf, EVIDENCE)
             report["held_out_confidence_auc"] = round(float(roc_auc_score(ys + ym, [lin(x) for x in xs + xm])), 4)
+    if memo:
+        memo.write_bytes(pickle.dumps((cosines.memo, judgements.memo)))
     pre, score, conf = models["all"]
     raw = {"about": "The answer selector and its confidence; written by scripts/train_selector.py (MODEL_CARD.md).",
            "prefilter": pre, "score": score, "finalists": args.finalists, "sentence_words": SENTENCE_WORDS,
-           "fallback_cosine": round(float(np.mean([r["full"][0][-1] for r in asked if len(r["final"])])), 4),
+           "fallback_cosine": round(float(np.mean([r["full"][0][-2] for r in asked if len(r["final"])])), 4),
+           "fallback_judge": round(float(np.mean([r["full"][0][-1] for r in asked if len(r["final"])])), 4),
            "fallback_meaning": round(float(np.mean([r["x"][0][CHEAP.index("meaning")] for r in asked
                                                      if len(r["x"])])), 4),
            "confidence": conf}
@@ -366,6 +429,7 @@ def main() -> None:
     report["calibration"] = {k: cal[k] for k in ("a", "b", "auc", "table")}
     report["calibration_cv"] = {"p": [round(v, 4) for v in cal["cv"]], "right": cal["y"], "kinds": cal["kinds"]}
     raw["training"] = {"seed": SEED, "selector": args.selector, "cosine_weight": args.cosine_weight,
+                       "judge_weight": args.judge_weight,
                        "confident_precision": args.confident_precision,
                        "data": {f"squad-dev-a/{k}": v for k, v in sums.items()},
                        "calibration_set": "eval/questions.jsonl", "seconds": round(time.perf_counter() - t_start),

@@ -22,7 +22,7 @@ from .config import PROJECT_ROOT, RETRIEVAL_MODES, Config
 from .corpus.reader import CorpusError, read_files
 from .index.build import Rebuild, build_index, check_same_corpus, recorded_corpus
 from .index.changes import apply_changes, compact
-from .index.store import IndexFault, current_version, load_best, load_version, read_manifest
+from .index.store import IndexFault, current_version, load_best, read_manifest
 from .index.sync import open_index, sync_folder, syncable
 from .qa.ask import search_json
 from .retrieval.retriever import Retriever
@@ -191,10 +191,12 @@ def cmd_index(args: argparse.Namespace, config: Config) -> int:
 def _published(version: Path | None, n_merged: int = 0) -> str:
     if version is None:
         return "nothing changed; nothing published"
-    stored = load_version(version, verify=False)
+    # The manifest's counts, as `index` prints them: opening the version
+    # would page in its arrays only to count them.
+    manifest = read_manifest(version)
     merged = f", {n_merged} segments merged" if n_merged else ""
-    return (f"published {version.name}: {stored.manifest['n_sources']} articles, "
-            f"{stored.manifest['n_passages']} passages in {len(stored.segments)} segments{merged}")
+    return (f"published {version.name}: {manifest['n_sources']} articles, "
+            f"{manifest['n_passages']} passages in {len(manifest['segments'])} segments{merged}")
 
 
 def cmd_add(args: argparse.Namespace, config: Config) -> int:

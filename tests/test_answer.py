@@ -254,8 +254,11 @@ def test_a_sentence_sharing_one_word_is_answered_only_when_near_in_meaning(seed_
     sel = select(seed_retriever.search("What did the failed installations mean for patients?", 10), seed_retriever)
     best, q = sel.best, sel.question
     one = frozenset(list(best.terms & q.weights.keys())[:1]) | (best.terms - q.weights.keys())
-    near = replace(best, terms=one, features=best.features[:-1] + (outcome.FEW_WORDS_COSINE,))
-    far = replace(near, features=best.features[:-1] + (outcome.FEW_WORDS_COSINE - 0.01,))
+    cosine = 9  # model.CHEAP, then the cosine
+    near = replace(best, terms=one, features=best.features[:cosine] + (outcome.FEW_WORDS_COSINE,)
+                   + best.features[cosine + 1:])
+    far = replace(near, features=best.features[:cosine] + (outcome.FEW_WORDS_COSINE - 0.01,)
+                  + best.features[cosine + 1:])
     analyzer = seed_retriever.analyzer
     assert outcome._lacks(far, q, analyzer).startswith("no sentence of the closest passages has more than one")
     assert outcome._lacks(near, q, analyzer) is None or "more than one" not in outcome._lacks(near, q, analyzer)

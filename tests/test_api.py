@@ -344,7 +344,7 @@ def test_healthz_and_readyz(client, seed_retriever):
 
 
 def test_readyz_keeps_its_schema_after_an_add(tmp_path):
-    """An index changed by ``add`` has no corpus digest; /readyz still conforms."""
+    """/readyz conforms after an ``add``, and its corpus digest is a full build's of the same articles."""
     from service.cli import main
 
     article = tmp_path / "new_article.txt"
@@ -354,7 +354,14 @@ def test_readyz_keeps_its_schema_after_an_add(tmp_path):
     assert main(["add", "--index", str(idx), str(article)]) == 0
     client = create_app(Config(), Retriever.open(idx)).test_client()
     ready = conforms(client.get("/readyz"))
-    assert ready["index"]["corpus_fingerprint"] is None and ready["index"]["sources"] == 6
+    assert ready["index"]["sources"] == 6
+    both = tmp_path / "both"
+    both.mkdir()
+    for f in [*BUNDLED_CORPUS.iterdir(), article]:
+        (both / f.name).write_bytes(f.read_bytes())
+    full = tmp_path / "full"
+    assert main(["index", "--corpus", str(both), "--index", str(full), "--no-semantic", "--full"]) == 0
+    assert ready["index"]["corpus_fingerprint"] == Retriever.open(full).stored.manifest["corpus_fingerprint"]
 
 
 # -- nothing gives a 500 ----------------------------------------------------

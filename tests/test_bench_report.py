@@ -90,6 +90,10 @@ def test_worker_memory_reads_the_1m_service_row_and_needs_enough_requests():
     enough = {"results": [dict(row("service serve", "1000000", 500.0), requests=12_000, worker_uss_mb=151.5),
                           dict(row("serve, cached", "1000000", 500.0), requests=12_000, worker_uss_mb=80.0)]}
     assert worker_line(enough).endswith("151.5 MB after 12,000 requests: NOT met")
+    # Counted over every request the server answered (warm-up and one-connection runs too).
+    served = {"results": [dict(row("service serve", "1000000", 500.0), requests=9_000, requests_served=10_500,
+                               worker_uss_mb=90.0)]}
+    assert worker_line(served).endswith("90.0 MB after 10,500 requests: met")
 
 
 def _tail_row(corpus, ours_p99, numba_p99):
@@ -156,3 +160,29 @@ def test_writing_the_http_section_redoes_its_target_lines_and_keeps_the_others(t
     assert bullets == report.http_targets(run) + others
     assert "p50 11.00 vs 10.00 ms (1.10×), p99 55.00 vs 50.00 ms (1.10×): met" in bullets[0]
     assert "1.90×" not in text
+
+
+def test_writing_the_request_section_redoes_its_cold_line_and_keeps_the_build_and_http_lines(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setattr(report, "OUT", tmp_path)
+    monkeypatch.setattr(report, "RESULTS", tmp_path / "RESULTS.md")
+    build = ("- 1,000,000-passage build from text with the readings ≤ 90 s and ≤ 2 GB peak RSS (else ≤ 120 s, "
+             "≤ 2.5 GB): 156.7 s, 2,443 MB peak RSS: NOT met (load 0.85; hand-written)")
+    others = [f"{report.HTTP_CONTEXT} through `service serve` on the seeds at 1,379 req/s", build]
+    stale = report.cold_request_target(None)[0].replace(": not measured", ": cold 3.321 ms, warm 4.089 ms: NOT met")
+    (tmp_path / "RESULTS.md").write_text("\n".join([
+        "# Benchmarks", "", "intro", "", report.TARGETS_HEADING, "", others[0], stale, build, "",
+        "## One request's work, in-process", "", "old figures", "", "## HTTP: x", "", "kept", ""]))
+    run = {"results": [request_row("1000", 900.0, 800.0),
+                       request_row("1000000", 1400.0, 800.0, {"build_s": 694.9, "peak_rss_mb": 2832.0,
+                                                              "index_mb": 1912.0, "readings_mb": 919.0})]}
+    (tmp_path / "request.json").write_text(json.dumps(run))
+    monkeypatch.setattr(report, "SECTIONS", (("request.json", "## One request's work", lambda data: [
+        "## One request's work, in-process", "", "new"]),))
+    report.write_section("request.json")
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "old figures" not in text and "\nnew\n" in text and "kept" in text
+    bullets = [line for line in text.splitlines() if line.startswith("- ")]
+    assert bullets == [others[0], *report.cold_request_target(run), build]
+    assert "cold 1.400 ms, warm 0.800 ms (1.75×): met" in bullets[1] and "3.321" not in text

@@ -135,7 +135,6 @@ def test_index_reports_the_counts_without_opening_the_version_it_built(make_corp
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text('{"_id": "a", "text": "Apples are red."}\n{"_id": "b", "text": "Bananas are yellow."}\n')
     folder = make_corpus({"a.txt": "Apples are red."})
-    monkeypatch.setattr(service.cli, "load_version", refuse)
     monkeypatch.setattr(service.cli, "load_best", refuse)
     assert main(["index", "--corpus", str(corpus), "--index", str(tmp_path / "i1"), "--no-semantic"]) == 0
     assert main(["index", "--corpus", str(folder), "--index", str(tmp_path / "i2"), "--no-semantic"]) == 0
@@ -143,3 +142,29 @@ def test_index_reports_the_counts_without_opening_the_version_it_built(make_corp
     out = capsys.readouterr().out.splitlines()
     assert "indexed 2 articles as 2 passages" in out[0]
     assert "indexed 1 articles as 1 passages" in out[1] and "nothing published" in out[2]
+
+
+def test_changes_report_the_counts_without_opening_the_version_they_published(tmp_path, capsys, monkeypatch):
+    """add, remove and compact print the new version's counts from its
+    manifest, as index does: no segment of the new version is opened."""
+    import service.index.store as store
+
+    opened = []
+    real = store.load_segment
+    monkeypatch.setattr(store, "load_segment", lambda path, *a, **k: opened.append(path) or real(path, *a, **k))
+    files = []
+    for name, text in (("a", "Apples are red."), ("c", "Cherries are dark."), ("b", "Bananas are yellow.")):
+        files.append(tmp_path / f"{name}.txt")
+        files[-1].write_text(text)
+    idx = tmp_path / "idx"
+    assert main(["add", "--index", str(idx), "--no-semantic", str(files[0]), str(files[1])]) == 0
+    assert main(["add", "--index", str(idx), str(files[2])]) == 0
+    assert main(["remove", "--index", str(idx), "a"]) == 0
+    assert main(["compact", "--index", str(idx)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].startswith("added 1, replaced 0 (0 skipped); published v-") and out[1].endswith(
+        "3 articles, 3 passages in 2 segments")
+    assert out[2].endswith("2 articles, 2 passages in 2 segments") and out[3].endswith(
+        "2 articles, 2 passages in 1 segments, 2 segments merged")
+    live = current_version(idx)
+    assert opened and not [p for p in opened if live in p.parents]

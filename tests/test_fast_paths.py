@@ -91,9 +91,15 @@ def test_answer_selection_matches_scoring_every_candidate_on_every_eval_question
         selection = select(result, seed_retriever)
         assert selection.best == plain_best(result, seed_retriever), question
         kinds.add(selection.question.kind)
+        q = selection.question
         for hit in selection.hits:
-            for sentence, share in selection.sentence_shares(hit):
-                assert share == plain_share(selection.question, sentence.terms)
+            plain = [s.terms for s in read_passage(hit.text, hit.start_char,
+                                                   passage_words(hit.text, seed_retriever.analyzer)).sentences]
+            shares = sorted({plain_share(q, terms) for terms in plain})
+            for share in [0.0, *shares, 2.0]:  # at each sentence's own share too: the bound is inclusive
+                assert list(selection.sentences_holding(hit, share)) == [
+                    terms for terms in plain if plain_share(q, terms) >= share], (question, share)
+                assert selection.may_state(hit, share) == any(plain_share(q, terms) >= share for terms in plain)
     assert {None, "name", "number", "date"} <= kinds  # typed questions were covered
 
 
@@ -209,3 +215,27 @@ def test_sentence_words_on_the_seeds(seed_articles):
         sentences = reading(article.text, analyzer).sentences
         assert [list(zip(a.starts, a.ends)) for a in sentences] == plain_sentence_words(article.text)
         assert all(a.surfaces == tuple(article.text[s:e] for s, e in zip(a.starts, a.ends)) for a in sentences)
+
+
+# -- the selector's bound -----------------------------------------------------------
+
+finite = st.floats(-4, 4, allow_nan=False, allow_subnormal=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(finite, finite, finite), min_size=1, max_size=10), finite)
+def test_a_linear_ceiling_is_its_value_at_the_best_corner_of_the_box(features, bias):
+    """``Linear.ceiling`` sums in place what ``__call__`` sums at the box's
+    corner that each weight's sign picks: the same float, and no corner
+    scores above it."""
+    from itertools import product
+
+    from service.answer.model import Linear
+
+    weights = tuple(w for w, _, _ in features)
+    low = tuple(min(a, b) for _, a, b in features)
+    high = tuple(max(a, b) for _, a, b in features)
+    f = Linear(tuple(f"x{j}" for j in range(len(weights))), bias, weights)
+    assert f.ceiling(low, high) == f(tuple(h if w >= 0 else lo for w, lo, h in zip(weights, low, high)))
+    if len(weights) <= 6:
+        assert all(f(corner) <= f.ceiling(low, high) for corner in product(*zip(low, high)))

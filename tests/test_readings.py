@@ -87,7 +87,7 @@ def test_stored_readings_equal_reading_the_text(tmp_path_factory, first, added):
     apply_changes(index, settings, add=more, semantic=False, progress=False)
     after_add = Retriever.open(index)
     n = assert_stored_equals_read(after_add)
-    compact(index, progress=False)
+    compact(index)
     compacted = Retriever.open(index)
     assert len(compacted.stored.segments) == 1
     assert assert_stored_equals_read(compacted) == n

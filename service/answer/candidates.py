@@ -15,7 +15,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..retrieval.retriever import Hit, Retriever, SearchResult
-from .model import SelectorModel
+from .judge import run_judgement
+from .model import SEMANTIC, SelectorModel
 from .question import Question
 from .reading import SentenceReading, Word
 from .semantic import sentence_cosine, sentence_text
@@ -112,6 +113,10 @@ class Candidate:
     def cosine(self) -> float:  # its nearest sentence's
         return self.features[9]
 
+    @property
+    def judge(self) -> float:  # the answer judge's best score of its sentences
+        return self.features[10]
+
 
 def asked_word(a: SentenceReading, i: int, q: Question) -> bool:
     """Is word ``i`` of ``a`` one the question already holds?  Then it
@@ -172,19 +177,33 @@ def run_cosine(qvec: np.ndarray | None, run: Sequence[SentenceReading], hit: Hit
                for s in run)
 
 
-def choose(finalists: list[tuple[tuple[float, ...], Callable[[], float]]],
+def semantic_feature(name: str, result: SearchResult, qvec: np.ndarray | None, run: Sequence[SentenceReading],
+                     hit: Hit, retriever: Retriever, model: SelectorModel, cached: bool) -> float:
+    """A run's semantic feature ``name`` (:data:`~.model.SEMANTIC`)."""
+    if name == "cosine":
+        return run_cosine(qvec, run, hit, retriever, model, cached)
+    return run_judgement(result.query, run, hit, retriever, model)
+
+
+def choose(finalists: list[tuple[tuple[float, ...], Callable[[str], float]]],
            model: SelectorModel) -> tuple[int, tuple[float, ...], float, float] | None:
-    """The best of the finalists (cheap features and their cosine, in the
-    prefilter's order; the first of equals wins): its index, full
-    features, score and margin over the runner-up."""
+    """The best of the finalists (cheap features and a function giving each
+    semantic feature by name, in the prefilter's order; the first of equals
+    wins): its index, full features, score and margin over the runner-up.
+    The semantic features the score weighs are worked out for every
+    finalist; the others (0 until then) for the winner only, which the
+    confidence and the rules read: its score is the same either way."""
+    weighed = [model.weighs(n) for n in SEMANTIC]
     scored = []
-    for j, (x, cosine) in enumerate(finalists):
-        full = x + (cosine(),)
+    for j, (x, semantic) in enumerate(finalists):
+        full = x + tuple(semantic(n) if w else 0.0 for n, w in zip(SEMANTIC, weighed))
         scored.append((model.score(full), -j, full))
     if not scored:
         return None
     score, j, full = max(scored, key=lambda t: t[:2])
     runner = max((t[0] for t in scored if t[1] != j), default=score - MAX_MARGIN)
+    x, semantic = finalists[-j]
+    full = x + tuple(v if w else semantic(n) for n, w, v in zip(SEMANTIC, weighed, full[len(x):]))
     return -j, full, score, min(score - runner, MAX_MARGIN)
 
 

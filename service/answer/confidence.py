@@ -4,8 +4,8 @@ The chosen candidate's evidence (:data:`~.model.EVIDENCE`: its score and
 lead over the runner-up, the share of the question it holds, its meaning's
 nearness, the wanted type of answer near the question's words or not, how
 few of the question's words it has, whether it only repeats the question,
-and its passage's BM25 score relative to the best passage's: whether BM25
-agrees with the blend that put it there.  Not the blended score itself: the
+its passage's BM25 score relative to the best passage's: whether BM25
+agrees with the blend that put it there, and the answer judge's score.  Not the blended score itself: the
 z-score blend is 0 for a lone candidate, so its ratio says nothing)
 goes through the model's confidence weights and their calibration
 (:meth:`~.model.SelectorModel.probability`).  The same function gives the
@@ -27,9 +27,9 @@ def evidence_of(features: tuple[float, ...], score: float, margin: float, matche
     """The evidence of a chosen candidate with these features (cheap and
     semantic), score and margin, holding ``matched`` of the question's
     ``words`` content words."""
-    coverage, _, bm25, _, near, untyped, _, repeat, meaning, cosine = features
+    coverage, _, bm25, _, near, untyped, _, repeat, meaning, cosine, judge = features
     few = 1.0 if matched < min(MIN_MATCHED_WORDS, words) else 0.0
-    return (score, margin, coverage, cosine, near, untyped, few, repeat, meaning, bm25)
+    return (score, margin, coverage, cosine, near, untyped, few, repeat, meaning, bm25, judge)
 
 
 def evidence(best: Candidate, q: Question) -> tuple[float, ...]:

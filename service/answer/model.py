@@ -6,8 +6,10 @@ every choice can be explained by its features' contributions:
 
 * ``prefilter`` scores every candidate sentence by the cheap features
   (:data:`CHEAP`); the best ``finalists`` of them go on;
-* ``score`` adds the sentence's cosine to the question (:data:`SEMANTIC`)
-  and picks the answer among the finalists;
+* ``score`` adds the semantic features (:data:`SEMANTIC`: the sentence's
+  cosine to the question, and the answer judge's score of the question and
+  sentence read together, :mod:`.judge`) and picks the answer among the
+  finalists;
 * ``confidence`` reads the chosen answer's evidence (:data:`EVIDENCE`); a
   logistic calibration of it (``calibration``) is the probability that the
   answer is right, shown as ``confident`` from ``confident_at`` and
@@ -33,11 +35,12 @@ SUMS_FILE = "SHA256SUMS"
 
 #: A candidate's cheap features, in the order of the weights.
 CHEAP = ("coverage", "context", "bm25", "rank", "near", "untyped", "extra", "repeat", "meaning")
-#: The finalists' extra feature: the best cosine of one of its sentences to the question.
-SEMANTIC = ("cosine",)
+#: The finalists' extra features: the best cosine of one of its sentences to
+#: the question, and the answer judge's best score of one of them.
+SEMANTIC = ("cosine", "judge")
 #: The chosen answer's evidence for the confidence.
 EVIDENCE = ("score", "margin", "coverage", "cosine", "near", "untyped", "few", "repeat", "meaning",
-            "bm25")
+            "bm25", "judge")
 
 
 class SelectorIntegrityError(ValueError):
@@ -63,7 +66,10 @@ class Linear:
         as :meth:`__call__` sums: each term is at its largest and rounding
         is monotonic, so no point of the box scores above it, in floating
         point too."""
-        return self(tuple(h if w >= 0 else lo for w, lo, h in zip(self.weights, low, high)))
+        s = self.bias
+        for w, lo, h in zip(self.weights, low, high):  # __call__'s sum, of the box's best corner
+            s += w * (h if w >= 0 else lo)
+        return s
 
     def contributions(self, x: Sequence[float]) -> dict[str, float]:
         """Each feature's share of the value (for explaining it)."""
@@ -86,8 +92,19 @@ class SelectorModel:
     sentence_words: int  # words of a sentence encoded for its cosine
     fallback_cosine: float  # the cosine used where the index has no encoder
     fallback_meaning: float  # the passage's cosine used where the search gave none (lexical)
+    fallback_judge: float  # the judge's score used where the index has no encoder, or no weight reads it
     confident_at: float
     abstain_below: float
+
+    def weighs(self, name: str) -> bool:
+        """Does the score read semantic feature ``name`` (else it is worked
+        out for the chosen answer only, for the confidence and the rules)?"""
+        return self.score.weights[self.score.names.index(name)] != 0.0
+
+    @property
+    def judged(self) -> bool:
+        """Is the answer judge run at all (does the score or the confidence read it)?"""
+        return self.weighs("judge") or self.confidence.weights[EVIDENCE.index("judge")] != 0.0
 
     def probability(self, evidence: Sequence[float]) -> float:
         """The calibrated probability that the chosen answer is right."""
@@ -101,7 +118,7 @@ class SelectorModel:
         return cls(Linear.from_json(raw["prefilter"], CHEAP), Linear.from_json(raw["score"], CHEAP + SEMANTIC),
                    Linear.from_json(conf, EVIDENCE), (float(conf["calibration"][0]), float(conf["calibration"][1])),
                    int(raw["finalists"]), int(raw["sentence_words"]), float(raw["fallback_cosine"]),
-                   float(raw["fallback_meaning"]),
+                   float(raw["fallback_meaning"]), float(raw["fallback_judge"]),
                    float(conf["confident_at"]), float(conf["abstain_below"]))
 
 

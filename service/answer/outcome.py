@@ -23,7 +23,7 @@ from .candidates import Candidate
 from .confidence import MIN_MATCHED_WORDS, evidence
 from .model import SelectorModel, shipped_model
 from .question import Question
-from .reading import SentenceReading, StoredPassage, StoredSentence, Word
+from .reading import StoredPassage, Word
 from .selection import select
 
 #: The longest quote returned; a longer sentence is cut to its best window.
@@ -100,7 +100,7 @@ def _why(best: Candidate, model: SelectorModel) -> dict[str, Any]:
 def _trim(c: Candidate, q: Question) -> tuple[int, int]:
     """The span of a candidate, cut to its best MAX_ANSWER_WORDS-word window."""
     start, end = c.sentences[0].start, c.sentences[-1].end
-    if sum(len(s.analysed.starts) for s in c.sentences) <= MAX_ANSWER_WORDS:
+    if sum(s.analysed.n_words for s in c.sentences) <= MAX_ANSWER_WORDS:
         return start, end
     words = [w for s in c.sentences for w in s.words]
 
@@ -116,29 +116,31 @@ def _trim(c: Candidate, q: Question) -> tuple[int, int]:
     return words[best_i].start, words[best_i + MAX_ANSWER_WORDS - 1].end
 
 
-def _statement(best: Candidate, q: Question) -> Callable[[SentenceReading | StoredSentence, float], bool]:
-    """A test of whether a sentence (of another source), given it and its
-    share of the question's weight, states the answer ``best`` gives (its
-    terms are read only if the share is enough).
+def _statement(best: Candidate, q: Question) -> Callable[[frozenset[str]], bool]:
+    """A test of whether a sentence (of another source), given its terms,
+    states the answer ``best`` gives, for a sentence about the question
+    (holding half the answer's coverage at least: :data:`STATING_SHARE`,
+    which the caller checks first, so the terms of most sentences are
+    never read).
 
-    It must be about the question (half the answer's coverage at least) and
-    contain what the answer says that the question does not: its words of
-    the wanted type ("CSC", "£1m"), or, for untyped questions, at least half
-    of its new words.
+    It must contain what the answer says that the question does not: its
+    words of the wanted type ("CSC", "£1m"), or, for untyped questions, at
+    least half of its new words.
     """
     typed = {t for r in best.sentences for j in r.analysed.cued
              if j not in r.asked and q.kind in r.analysed.cues[j] for t in r.analysed.word_terms[j]}
     new = best.terms - q.weights.keys()
 
-    def states(sentence: SentenceReading | StoredSentence, share: float) -> bool:
-        if share < best.coverage / 2:
-            return False
-        terms = sentence.terms
+    def states(terms: frozenset[str]) -> bool:
         if typed:
             return typed <= terms
         return len(new & terms) * 2 >= len(new)
 
     return states
+
+
+#: A sentence stating the answer holds at least this share of the answer's coverage.
+STATING_SHARE = 0.5
 
 
 def _abstain(reason: str, confidence: float | None = None) -> AnswerOutcome:
@@ -191,10 +193,10 @@ def answer(result: SearchResult, retriever: Retriever, model: SelectorModel | No
     text = hit.text[start - hit.start_char:end - hit.start_char]
     citations = [Citation(hit.source_id, hit.passage_id)]
     cited = {hit.source_id}
-    states = _statement(best, q)
+    states, about = _statement(best, q), best.coverage * STATING_SHARE
     for other in sel.hits:
-        if other.source_id not in cited and sel.may_state(other) and any(
-                states(s, share) for s, share in sel.sentence_shares(other)):
+        if other.source_id not in cited and sel.may_state(other, about) and any(
+                map(states, sel.sentences_holding(other, about))):
             citations.append(Citation(other.source_id, other.passage_id))
             cited.add(other.source_id)
     return AnswerOutcome(Answer(text, hit.source_id, hit.passage_id, start, end, tuple(citations),

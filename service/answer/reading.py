@@ -21,7 +21,7 @@ from typing import Callable, Collection, NamedTuple, Sequence
 
 import numpy as np
 
-from ..index.reading_view import PassageWords
+from ..index.reading_view import PassageWords, wanted_ids
 from ..retrieval.retriever import Hit, Retriever
 from ..text.analysis import positions_by_term
 from ..text.cues import CUES_OF_BITS, NORMALIZED, sentence_cues
@@ -61,6 +61,10 @@ class _Sentence:
     @property
     def words(self) -> tuple[Word, ...]:
         return tuple(map(Word, self.starts, self.ends, self.word_terms, self.cues))
+
+    @property
+    def n_words(self) -> int:
+        return len(self.starts)
 
     def _key(self) -> tuple:
         return (self.start, self.end, self.paragraph, self.starts, self.ends, self.word_terms, self.surfaces,
@@ -161,35 +165,70 @@ class StoredSentence(_Sentence):
     def terms(self) -> frozenset[str]:
         return self._passage.terms_of(self.first, self.last)
 
+    @property
+    def n_words(self) -> int:  # without making its spans
+        return self.last - self.first
+
 
 class StoredPassage:
     """A passage's reading from the index's arrays (``words``), for the
     passage ``text`` starting at ``base`` in its source, read for a
     request whose question has the index terms ``terms``."""
 
-    def __init__(self, words: PassageWords, text: str, base: int, terms: Sequence[str] = ()) -> None:
+    def __init__(self, words: PassageWords, text: str, base: int, terms: Sequence[str] = (),
+                 lookup: Callable[[Callable[[str], int]], tuple[np.ndarray, list[str]]] | None = None) -> None:
+        """``lookup``: a segment's ``term_id`` → ``terms``' ids there
+        (:func:`~service.index.reading_view.wanted_ids`), kept by the request."""
         self._words, self._text, self._base = words, text, base
-        self._terms, self._term_set = terms, frozenset(terms)
+        self._terms, self._term_set, self._lookup = terms, frozenset(terms), lookup
         self._masks: tuple[dict[str, int], list[int]] | None = None  # the last term_masks asked for
 
     @cached_property
     def sentences(self) -> tuple[StoredSentence, ...]:
-        """Its sentences (made when first read: a passage only highlighted never is)."""
-        c, base = self._words.columns, self._base
-        rows = zip(*(c[k].tolist() for k in ("s_start", "s_end", "s_para", "s_first", "s_words", "s_nterms")))
-        return tuple(StoredSentence(self, base + s, base + e, p, f, n, t) for s, e, p, f, n, t in rows)
+        """Its sentences (made when first read: most passages a request
+        reads are only bounded by their masks, and never are)."""
+        base, rows = self._base, self._sentence_rows
+        return tuple(StoredSentence(self, base + s, base + e, p, f, n, t)
+                     for s, e, p, f, n, t in zip(rows["s_start"], rows["s_end"], rows["paragraphs"],
+                                                 rows["firsts"], rows["s_words"], rows["n_terms"]))
 
     @cached_property
-    def _term_lists(self) -> tuple[list[int], list[int]]:
-        """The words' term ids, and where each word's start among them."""
-        offsets = [0]
-        offsets += np.cumsum(self._words.columns["w_nterms"], dtype=np.int64).tolist()
-        return self._words.term_ids.tolist(), offsets
+    def _sentence_rows(self) -> dict[str, list[int]]:
+        """Its sentences' columns as lists: what the selection's masks and
+        runs read, without making the sentences."""
+        c = self._words.columns
+        rows = {k: c[k].tolist() for k in ("s_start", "s_end", "s_words")}
+        rows["paragraphs"], rows["firsts"], rows["n_terms"] = (
+            c["s_para"].tolist(), c["s_first"].tolist(), c["s_nterms"].tolist())
+        return rows
+
+    @property
+    def paragraphs(self) -> list[int]:
+        """Each sentence's paragraph number."""
+        return self._sentence_rows["paragraphs"]
+
+    @property
+    def sentence_terms(self) -> list[int]:
+        """How many distinct terms each sentence holds."""
+        return self._sentence_rows["n_terms"]
+
+    @cached_property
+    def _term_counts(self) -> list[int]:
+        """How many term ids each word has (they follow each other in ``term_ids``)."""
+        return self._words.columns["w_nterms"].tolist()
+
+    def sentence_terms_of(self, i: int) -> frozenset[str]:
+        """The terms of sentence ``i`` (``sentences[i].terms``, without making the sentences)."""
+        rows = self._sentence_rows
+        first = rows["firsts"][i]
+        return self.terms_of(first, first + rows["s_words"][i])
 
     def terms_of(self, first: int, last: int) -> frozenset[str]:
         """The terms of words ``first`` to ``last`` (exclusive)."""
-        ids, offsets = self._term_lists
-        return frozenset(map(self._words.term_name, ids[offsets[first]:offsets[last]]))
+        counts = self._term_counts
+        start = sum(counts[:first])
+        ids = self._words.term_ids[start:start + sum(counts[first:last])].tolist()
+        return frozenset(map(self._words.term_name, ids))
 
     # Each column of the passage's words, made when a sentence first reads it.
     @cached_property
@@ -227,8 +266,11 @@ class StoredPassage:
     @cached_property
     def _found(self) -> tuple[list[int], list[str]]:
         """The words carrying the request's terms, found once for the answer
-        and the highlight (:meth:`PassageWords.words_with`)."""
-        return self._words.words_with(list(self._terms))
+        and the highlight (:meth:`PassageWords.words_with`), the terms'
+        ids looked up once per segment by the request's ``lookup``."""
+        if self._lookup is None:
+            return self._words.words_with(list(self._terms))
+        return self._words.words_with_ids(*self._lookup(self._words.term_id))
 
     def words_with(self, terms: Collection[str]) -> tuple[list[int], list[str]]:
         """:meth:`PassageWords.words_with`: for terms among the request's,
@@ -248,15 +290,15 @@ class StoredPassage:
         request asks for the same question's masks several times)."""
         if self._masks is not None and self._masks[0] is bits:
             return self._masks[1]
-        masks = [0] * len(self.sentences)
+        rows = self._sentence_rows
+        firsts, sizes = rows["firsts"], rows["s_words"]
+        masks = [0] * len(firsts)
         self._masks = bits, masks
         words, terms = self.words_with(bits.keys())
-        if words:
-            firsts = [s.first for s in self.sentences]
-            for w, t in zip(words, terms):
-                i = bisect_right(firsts, w) - 1
-                if i >= 0 and w < self.sentences[i].last:  # not a heading's word
-                    masks[i] |= bits[t]
+        for w, t in zip(words, terms):
+            i = bisect_right(firsts, w) - 1
+            if i >= 0 and w < firsts[i] + sizes[i]:  # not a heading's word
+                masks[i] |= bits[t]
         return masks
 
 
@@ -265,12 +307,20 @@ def passage_reader(retriever: Retriever, terms: Sequence[str]) -> Callable[[Hit]
     has the index terms ``terms``, each passage read once per request (the
     answer's and the highlights' alike) and nothing kept after it."""
     read: dict[str, StoredPassage] = {}
+    ids: dict[Callable[[str], int], tuple[np.ndarray, list[str]]] = {}
+    wanted = list(terms)
+
+    def lookup(term_id: Callable[[str], int]) -> tuple[np.ndarray, list[str]]:
+        found = ids.get(term_id)
+        if found is None:
+            found = ids[term_id] = wanted_ids(term_id, wanted)
+        return found
 
     def passage(hit: Hit) -> StoredPassage:
         found = read.get(hit.passage_id)
         if found is None:
             found = read[hit.passage_id] = StoredPassage(retriever.passage_words(hit), hit.text, hit.start_char,
-                                                         terms)
+                                                         terms, lookup)
         return found
 
     return passage

@@ -17,8 +17,11 @@ over features a reader can check:
 * **length** (**extra**) and **repeat** (a run that says nothing the
   question does not);
 * **cosine**: how near in meaning its nearest sentence is to the question
-  (:mod:`.semantic`), worked out only for the ``finalists`` candidates
-  that the cheap features above rank best (the model's ``prefilter``).
+  (:mod:`.semantic`), and **judge**: the answer judge's score of its
+  sentences read with the question (:mod:`.judge`), worked out only for the
+  ``finalists`` candidates that the cheap features above rank best (the
+  model's ``prefilter``), and only for the winner where the score does not
+  weigh them (:func:`~.candidates.choose`).
 
 :func:`plain_best` is the definition: it builds every candidate, ranks
 them all by the prefilter (the first of equals first), scores the
@@ -42,11 +45,11 @@ import numpy as np
 from ..retrieval.retriever import Hit, Retriever, SearchResult
 from ..text.words import passage_words
 from .candidates import (MAX_RUN, Candidate, Sentence, answering_hits, asked_word, cheap_features,
-                         choose, feature_bounds, meaning_of, misses_focus, nearness, ranked_by, run_cosine,
+                         choose, feature_bounds, meaning_of, misses_focus, nearness, ranked_by, semantic_feature,
                          sentence_for)
 from .model import SelectorModel, shipped_model
 from .question import Question, read_question
-from .reading import (PassageReading, SentenceReading, StoredPassage, StoredSentence, passage_reader, read_passage,
+from .reading import (PassageReading, SentenceReading, StoredPassage, passage_reader, read_passage,
                       union_mask)
 from .semantic import question_vector
 
@@ -99,10 +102,10 @@ def plain_candidates(result: SearchResult, retriever: Retriever, model: Selector
     return pool
 
 
-def plain_cosine(qvec: np.ndarray | None, run: tuple[Sentence, ...], retriever: Retriever,
-                 model: SelectorModel) -> float:
-    """A run's cosine feature, encoded afresh."""
-    return run_cosine(qvec, [s.analysed for s in run], run[0].hit, retriever, model, False)
+def plain_semantic(name: str, result: SearchResult, qvec: np.ndarray | None, run: tuple[Sentence, ...],
+                   retriever: Retriever, model: SelectorModel) -> float:
+    """A run's semantic feature ``name``, encoded afresh."""
+    return semantic_feature(name, result, qvec, [s.analysed for s in run], run[0].hit, retriever, model, False)
 
 
 def plain_best(result: SearchResult, retriever: Retriever, model: SelectorModel | None = None) -> Candidate | None:
@@ -113,8 +116,8 @@ def plain_best(result: SearchResult, retriever: Retriever, model: SelectorModel 
     qvec = question_vector(result, retriever)
     pool = plain_candidates(result, retriever, model)
     ranked = sorted(pool, key=lambda c: (-model.prefilter(c[1]), c[0]))[:model.finalists]
-    chosen = choose([(x, lambda run=run: plain_cosine(qvec, run, retriever, model)) for _, x, run, _ in ranked],
-                    model)
+    chosen = choose([(x, lambda name, run=run: plain_semantic(name, result, qvec, run, retriever, model))
+                     for _, x, run, _ in ranked], model)
     if chosen is None:
         return None
     j, full, score, margin = chosen
@@ -212,35 +215,38 @@ class Selection:
     shares: _Shares
     read: Callable[[Hit], StoredPassage]  # a hit's passage, as :func:`select` read it
 
-    def may_state(self, hit: Hit) -> bool:
-        """Could a sentence of ``hit`` state the answer (it must hold half
-        the answer's share of the question, :mod:`.outcome`)?  Not if the
+    def may_state(self, hit: Hit, share: float) -> bool:
+        """Could a sentence of ``hit`` hold ``share`` of the question's
+        weight (one stating the answer must, :mod:`.outcome`)?  Not if the
         whole passage holds less: a sentence's share is at most its
         passage's, in floating point too (the same weights summed in the
         same order, some left out), so skipping such passages changes no
         citation."""
-        assert self.best is not None
-        return self.shares(union_mask(self.shares.masks(self.read(hit)))) >= self.best.coverage / 2
+        return self.shares(union_mask(self.shares.masks(self.read(hit)))) >= share
 
-    def sentence_shares(self, hit: Hit) -> Iterator[tuple[SentenceReading, float]]:
-        """Each sentence of ``hit`` with its share of the question's weight."""
+    def sentences_holding(self, hit: Hit, share: float) -> Iterator[frozenset[str]]:
+        """The terms of each sentence of ``hit`` that holds at least
+        ``share`` of the question's weight, in order (the others' terms are
+        never read)."""
         passage = self.read(hit)
-        return zip(passage.sentences, map(self.shares, self.shares.masks(passage)))
+        for i, mask in enumerate(self.shares.masks(passage)):
+            if self.shares(mask) >= share:
+                yield passage.sentence_terms_of(i)
 
 
-def _runs(sentences: tuple[SentenceReading, ...] | tuple[StoredSentence, ...], masks: list[int],
+def _runs(paragraphs: list[int], n_terms: list[int], masks: list[int],
           shares: _Shares) -> Iterator[tuple[int, int, int, bool]]:
-    """The runs a candidate can be, in order: (first sentence, length, mask
-    of the question's terms in the run, whether it holds a term the
-    question lacks)."""
-    for i in range(len(sentences)):
+    """The runs a candidate can be, in order, from its passage's sentences'
+    paragraphs, term counts and masks: (first sentence, length, mask of the
+    question's terms in the run, whether it holds a term the question lacks)."""
+    for i in range(len(masks)):
         mask, novel = 0, False
         for n in range(1, MAX_RUN + 1):
             last = i + n - 1
-            if last >= len(sentences) or sentences[last].paragraph != sentences[i].paragraph:
+            if last >= len(masks) or paragraphs[last] != paragraphs[i]:
                 break
             mask |= masks[last]
-            novel = novel or sentences[last].n_terms > masks[last].bit_count()
+            novel = novel or n_terms[last] > masks[last].bit_count()
             if n == 1 or shares(mask) > shares(masks[i]):
                 yield i, n, mask, novel
 
@@ -271,7 +277,7 @@ def select(result: SearchResult, retriever: Retriever, model: SelectorModel | No
         ) <= finalists[-1][0]:
             continue  # no candidate here can
         roles = _Roles(passage, q)
-        for i, n, mask, novel in _runs(passage.sentences, masks, shares):
+        for i, n, mask, novel in _runs(passage.paragraphs, passage.sentence_terms, masks, shares):
             coverage = shares(mask)
             if len(finalists) == size and prefilter.ceiling(
                     *feature_bounds(q, (coverage, coverage), context, bm25, rank, (n, n), (novel, novel), meaning)
@@ -285,7 +291,8 @@ def select(result: SearchResult, retriever: Retriever, model: SelectorModel | No
                 finalists.sort(key=lambda f: (-f[0], f[1]))
                 del finalists[size:]
     qvec = question_vector(result, retriever) if finalists else None
-    chosen = choose([(x, lambda run=run, hit=hit: run_cosine(qvec, run, hit, retriever, model, True))
+    chosen = choose([(x, lambda name, run=run, hit=hit: semantic_feature(name, result, qvec, run, hit, retriever,
+                                                                          model, True))
                      for _, _, x, hit, run in finalists], model)
     best = None
     if chosen is not None:

@@ -23,7 +23,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from ..config import DEFAULT_MAX_FILE_BYTES
 from .metadata import SIDECAR, date_problem, read_sidecar, split_front_matter
@@ -79,13 +79,57 @@ class CorpusReport:
     origins: list[tuple[str, int | None]] = field(default_factory=list)
 
     def fingerprint(self) -> str:
-        """Digest of the accepted content, independent of where it lives."""
+        """Digest of the accepted content, independent of where it lives
+        (see :func:`corpus_fingerprint`)."""
+        return corpus_fingerprint(map(article_digest, self.articles))
+
+    def ordered_fingerprint(self) -> str:
+        """The digest indexes held before :func:`corpus_fingerprint` (of the
+        articles in the order read): such an index still matches its corpus
+        without a rebuild."""
         h = hashlib.sha256()
         for a in self.articles:
-            for part in (a.source_id, a.title or "", a.url or "", a.date or "", a.text):
-                h.update(part.encode("utf-8"))
-                h.update(b"\x00")
+            _digest_content(h, a)
         return h.hexdigest()[:32]
+
+
+#: Marks the digest :func:`corpus_fingerprint` makes (a sum of articles'),
+#: so an index made before it is told apart and its digest worked out again.
+FINGERPRINT_KIND = "s1-"
+_DIGEST_MOD = 1 << 128
+
+
+def article_digest(a: Article) -> int:
+    """One article's contribution to :func:`corpus_fingerprint` (128 bits
+    of the sha256 of its ID, metadata and text)."""
+    h = hashlib.sha256()
+    _digest_content(h, a)
+    return int.from_bytes(h.digest()[:16], "big")
+
+
+def _digest_content(h: "hashlib._Hash", a: Article) -> None:
+    for part in (a.source_id, a.title or "", a.url or "", a.date or "", a.text):
+        h.update(part.encode("utf-8"))
+        h.update(b"\x00")
+
+
+def corpus_fingerprint(digests: Iterable[int]) -> str:
+    """The collection's digest: the sum of its articles' digests modulo
+    2**128.  A sum ignores the order the articles were read in and takes
+    an article out by subtraction, so an index changed article by article
+    (add, replace, remove) keeps the digest a full build of the same
+    articles has, at the cost of the articles changed."""
+    return f"{FINGERPRINT_KIND}{sum(digests) % _DIGEST_MOD:032x}"
+
+
+def fingerprint_value(fingerprint: str | None) -> int | None:
+    """The sum inside a :func:`corpus_fingerprint` (None: not one)."""
+    if not isinstance(fingerprint, str) or not fingerprint.startswith(FINGERPRINT_KIND):
+        return None
+    try:
+        return int(fingerprint[len(FINGERPRINT_KIND):], 16)
+    except ValueError:
+        return None
 
 
 def read_corpus(path: Path | str, max_file_bytes: int = MAX_FILE_BYTES) -> CorpusReport:

@@ -122,9 +122,12 @@ class ArrayBuilder:
     as they are placed, so memory stays near the size of the finished index.
     """
 
-    def __init__(self) -> None:
-        #: term → id, in order of first occurrence.
-        self.vocab: dict[str, int] = {}
+    def __init__(self, vocab: dict[str, int] | None = None) -> None:
+        #: term → id, in order of first occurrence until :meth:`finish`
+        #: numbers the terms in sorted order (``vocab``: a merge's, sorted).
+        self.vocab: dict[str, int] = dict(vocab or {})
+        #: After :meth:`finish`: each first-occurrence id's final id.
+        self.renumbered = np.zeros(0, dtype=np.int64)
         self._doc_len: list[np.ndarray] = []
         self._buf = array("i")
         self._buf_lens = array("i")
@@ -165,6 +168,12 @@ class ArrayBuilder:
         if len(self._scratch) < len(self.vocab):
             self._scratch = np.zeros(max(len(self.vocab), 2 * len(self._scratch)), dtype=np.int32)
         terms, tfs, n_unique, doc_len = _kernels().count_chunk(ids, lens, self._scratch)
+        self.add_postings(terms, tfs, n_unique, doc_len)
+
+    def add_postings(self, terms: np.ndarray, tfs: np.ndarray, n_unique: np.ndarray, doc_len: np.ndarray) -> None:
+        """Add documents given as their postings: (term id, tf) pairs
+        document after document, ``n_unique`` pairs each, and their lengths
+        (what :func:`count_chunk` gives, or a merge of segments)."""
         if len(self._df) < len(self.vocab):
             self._df = np.concatenate([self._df, np.zeros(2 * len(self.vocab) - len(self._df), np.int64)])
         self._doc_len.append(doc_len)
@@ -189,6 +198,7 @@ class ArrayBuilder:
         if n_docs == 0 or int(dl.sum()) == 0:
             raise ValueError("nothing to index: the documents contain no indexable words")
         n_terms = len(self.vocab)
+        term_list = self._sort_terms()
         df = self._df[:n_terms]
         ptr = np.zeros(n_terms + 1, dtype=np.int64)
         np.cumsum(df, out=ptr[1:])
@@ -208,11 +218,25 @@ class ArrayBuilder:
             tfs_out.append(tfs)
             del docs, tfs
         self._chunks.clear()
-        term_list = [""] * n_terms
-        for term, i in self.vocab.items():
-            term_list[i] = term
         return SegmentArrays(terms=term_list, ptr=ptr, docs=docs_out.result(), tfs=tfs_out.result(),
                              doc_len=dl.astype(np.int32), bitmap_row=bitmap_row, bitmaps=bitmaps)
+
+    def _sort_terms(self) -> list[str]:
+        """Number the terms in sorted order, not in order of first
+        occurrence: a segment's term ids then depend only on its terms, so
+        a merge of segments numbers them as a full build of the same
+        articles does (:mod:`.merge`).  Renumbers the counted postings."""
+        term_list = sorted(self.vocab)
+        old = np.fromiter(map(self.vocab.__getitem__, term_list), dtype=np.int64, count=len(term_list))
+        if not (old == np.arange(len(old))).all():
+            rank = np.empty(len(old), dtype=np.int32)
+            rank[old] = np.arange(len(old), dtype=np.int32)
+            self._chunks = [(rank[terms], tfs, n_unique) for terms, tfs, n_unique in self._chunks]
+            self._df = self._df[old]
+        self.renumbered = np.empty(len(old), dtype=np.int64)
+        self.renumbered[old] = np.arange(len(old))
+        self.vocab = dict(zip(term_list, range(len(term_list))))
+        return term_list
 
     def _place(self, t0: int, t1: int, ptr: np.ndarray, tf_type: type) -> tuple[np.ndarray, np.ndarray]:
         """The postings of terms ``t0`` to ``t1`` (exclusive), gathered
@@ -256,18 +280,18 @@ class _MemorySink:
         return self._blocks[0] if len(self._blocks) == 1 else np.concatenate(self._blocks)
 
 
-class _NpySink:
+class NpySink:
     """Blocks of one array, appended to an ``.npy`` file as they come.
 
     Plain writes, not a writable memory map: pages written through a map
     would count in the process's resident memory until unmapped.
     """
 
-    def __init__(self, path: Path, dtype: type, length: int) -> None:
+    def __init__(self, path: Path, dtype: type, shape: int | tuple[int, ...]) -> None:
         self._path = path
         self._fh = open(path, "wb")
         header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
-                  "shape": (length,)}
+                  "shape": shape if isinstance(shape, tuple) else (shape,)}
         np.lib.format.write_array_header_1_0(self._fh, header)
 
     def append(self, block: np.ndarray) -> None:
@@ -278,8 +302,8 @@ class _NpySink:
         return np.load(self._path, mmap_mode="r", allow_pickle=False)
 
 
-def _sink(out_dir: Path | None, name: str, dtype: type, length: int) -> _MemorySink | _NpySink:
-    return _MemorySink() if out_dir is None else _NpySink(Path(out_dir) / f"{name}.npy", dtype, length)
+def _sink(out_dir: Path | None, name: str, dtype: type, length: int) -> _MemorySink | NpySink:
+    return _MemorySink() if out_dir is None else NpySink(Path(out_dir) / f"{name}.npy", dtype, length)
 
 
 def live_doc_freq(seg: SegmentArrays, dead: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 
 from ..config import DEFAULT_MAX_FILE_BYTES, Config, IndexSettings
-from ..corpus.reader import Article, CorpusReport, load_corpus
+from ..corpus.reader import Article, CorpusReport, fingerprint_value, load_corpus
 from .arrays import ArrayBuilder
 from ..embedding.shared import encoder_fingerprint
 from .passage_terms import TermMerger, default_workers, tokenize_chunks
@@ -105,6 +105,14 @@ class PendingSegment:
     vectors: tuple[np.ndarray, np.ndarray] | None
     stats: dict
 
+    @property
+    def n_sources(self) -> int:
+        return len(self.articles)
+
+    @property
+    def n_passages(self) -> int:
+        return int(len(self.passages["p_n"]))
+
     def write(self, version_dir: Path) -> str:
         """Write the segment into ``version_dir`` (staging); returns its name."""
         name = new_segment_name()
@@ -112,7 +120,7 @@ class PendingSegment:
         path.mkdir()
         # The big arrays go straight to the unpublished version's files.
         write_segment(path, self.builder.finish(path), self.articles, self.passages, self.vectors)
-        self.readings.write(path, self.builder.vocab)
+        self.readings.write(path, self.builder.vocab, self.builder.renumbered)
         return name
 
 
@@ -259,7 +267,8 @@ def build_index(
 
 def mismatch(stored: StoredIndex, report: CorpusReport, settings: IndexSettings) -> str | None:
     """Why ``stored`` does not belong to ``report`` + ``settings``, or None."""
-    if stored.manifest.get("corpus_fingerprint") != report.fingerprint():
+    recorded = stored.manifest.get("corpus_fingerprint")
+    if recorded != (report.fingerprint() if fingerprint_value(recorded) is not None else report.ordered_fingerprint()):
         return "the corpus has changed since it was built"
     if stored.manifest.get("settings_fingerprint") != settings.fingerprint():
         return "it was built with other settings"

@@ -20,9 +20,10 @@ from typing import Sequence
 import numpy as np
 
 from ..config import IndexSettings
-from ..corpus.reader import Article
+from ..corpus.reader import Article, article_digest, corpus_fingerprint, fingerprint_value
 from .build import PendingSegment, manifest_common, prepare_segment, semantic_info, write_fault
-from .segments import Segment, link_segment
+from .merge import MergedSegment
+from .segments import Segment, link_segment, load_segment
 from .store import (IndexFault, StoredIndex, build_lock, current_version, list_versions, load_version, new_staging,
                     read_manifest, save_index)
 
@@ -103,12 +104,16 @@ def apply_changes(index_dir: Path, settings: IndexSettings, add: Sequence[Articl
         if not kept and pending is None:
             raise ValueError("removing every article would leave the index empty")
         summary = ChangeSummary(len(ids) - len(replaced), len(replaced), len(gone), 0, None)
-        merged = _publish(index_dir, stored, kept, pending, settings, semantic, list(rejected), corpus_files)
+        digest = (_digest_sum(stored) - sum(article_digest(stored_article(segments[j], i)) for j, i in set(gone + replaced))
+                  + sum(map(article_digest, add)))
+        merged = _publish(index_dir, stored, kept, pending, settings, semantic, list(rejected), corpus_files,
+                          corpus_fingerprint([digest]))
         return replace(summary, merged=merged[0], version=merged[1])
 
 
-def compact(index_dir: Path, progress: bool = True) -> ChangeSummary:
-    """Merge every segment of the live version into one (live articles only)."""
+def compact(index_dir: Path) -> ChangeSummary:
+    """Merge every segment of the live version into one (live articles
+    only), from their stored arrays (:mod:`.merge`)."""
     index_dir = Path(index_dir)
     with build_lock(index_dir):
         base = live_version(index_dir)
@@ -119,56 +124,48 @@ def compact(index_dir: Path, progress: bool = True) -> ChangeSummary:
         kept = [(seg, seg.deleted) for seg in stored.segments]
         if len(kept) == 1 and not kept[0][1]:
             return ChangeSummary(0, 0, 0, 0, None)
-        merged = _merge(kept, settings, progress)
+        merged = MergedSegment(kept, stored.semantic)
         _, version = _publish(index_dir, stored, [], merged, settings, stored.semantic,
-                              stored.manifest.get("rejected", []), stored.manifest.get("corpus_files"), policy=False)
+                              stored.manifest.get("rejected", []), stored.manifest.get("corpus_files"),
+                              corpus_fingerprint([_digest_sum(stored)]), policy=False)
         return ChangeSummary(0, 0, 0, len(kept), version)
 
 
-def _merge(parts: list[tuple[Segment, frozenset[int]]], settings: IndexSettings, progress: bool,
-           pending: PendingSegment | None = None) -> PendingSegment:
-    """One segment of the live articles of ``parts`` (and of ``pending``):
-    analysed again from their stored text (the same passages and terms),
-    their vectors copied, not computed again."""
-    articles, rows = [], []  # rows: where each article's vectors are
-    for seg, deleted in parts:
-        first = np.searchsorted(np.asarray(seg.passages["p_source"]), np.arange(len(seg.sources) + 1))
-        vecs = (seg.vectors, seg.vector_scales)
-        for i, source in enumerate(seg.sources):
-            if i not in deleted:
-                meta = {k: source.get(k) for k in ("title", "url", "date")}
-                articles.append(Article(source["id"], seg.source_text(i), **meta))
-                rows.append((vecs, int(first[i]), int(first[i + 1])))
-    if pending is not None:
-        first = np.searchsorted(pending.passages["p_source"], np.arange(len(pending.articles) + 1))
-        vecs = pending.vectors or (None, None)
-        for i, a in enumerate(pending.articles):
-            articles.append(a)
-            rows.append((vecs, int(first[i]), int(first[i + 1])))
-    order = sorted(range(len(articles)), key=lambda n: articles[n].source_id)
-    merged = prepare_segment([articles[n] for n in order], settings, progress, semantic=False)
-    if rows[0][0][0] is None:
-        return merged
-    vectors = np.concatenate([np.asarray(rows[n][0][0][rows[n][1]:rows[n][2]]) for n in order])
-    scales = np.concatenate([np.asarray(rows[n][0][1][rows[n][1]:rows[n][2]]) for n in order])
-    return replace(merged, vectors=(vectors, scales))
+def stored_article(seg: Segment, i: int) -> Article:
+    """Article ``i`` of ``seg`` as it was added (text and metadata)."""
+    source = seg.sources[i]
+    return Article(source["id"], seg.source_text(i), **{k: source.get(k) for k in ("title", "url", "date")})
 
 
-def _publish(index_dir: Path, stored: StoredIndex | None, kept: list[tuple[Segment, frozenset[int]]], pending: PendingSegment | None,
+def _digest_sum(stored: StoredIndex | None) -> int:
+    """The sum of the live articles' digests behind ``stored``'s
+    fingerprint (:func:`service.corpus.reader.corpus_fingerprint`): read
+    from its manifest, or, for an index whose manifest holds none (made
+    before the digest was a sum), worked out once from its articles."""
+    if stored is None:
+        return 0
+    value = fingerprint_value(stored.manifest.get("corpus_fingerprint"))
+    if value is not None:
+        return value
+    return sum(article_digest(stored_article(seg, i)) for seg in stored.segments
+               for i in range(len(seg.sources)) if i not in seg.deleted)
+
+
+def _publish(index_dir: Path, stored: StoredIndex | None, kept: list[tuple[Segment, frozenset[int]]],
+             pending: PendingSegment | MergedSegment | None,
              settings: IndexSettings, semantic: bool, rejected: list[str], corpus_files: dict | None,
-             policy: bool = True) -> tuple[int, Path]:
+             fingerprint: str, policy: bool = True) -> tuple[int, Path]:
     """Publish ``kept`` segments (with their deletions) and ``pending``'s
     new one; with ``policy``, first merge the small segments if there would
     be more than :data:`MAX_SEGMENTS`.  Returns (segments merged, version).
     A failed write raises :class:`IndexFault` and publishes nothing."""
-    n_merged = 0
+    n_merged, small = 0, None
     if policy and len(kept) + (pending is not None) > MAX_SEGMENTS:
         # Keep the biggest segment (usually the archive's bulk) as it is;
         # the rest, and the new articles, become one segment.
         big = max(range(len(kept)), key=lambda j: kept[j][0].arrays.n_docs)
         small = [p for j, p in enumerate(kept) if j != big]
         n_merged = len(small) + (pending is not None)
-        pending = _merge(small, settings, False, pending)
         kept = [kept[big]]
     try:
         staging = new_staging(index_dir)
@@ -181,15 +178,19 @@ def _publish(index_dir: Path, stored: StoredIndex | None, kept: list[tuple[Segme
             link_segment(stored.path / seg.name, staging / seg.name)
             known.update({k: v for k, v in old_files.items() if k.startswith(seg.name + "/")})
         entries = [{"name": seg.name, "deleted": sorted(d)} for seg, d in kept]
+        if small is not None:
+            pending = _merged_with(small, pending, staging, stored.manifest.get("semantic"))
         if pending is not None:
             entries.append({"name": pending.write(staging), "deleted": []})
-        n_sources = sum(len(seg.sources) - len(d) for seg, d in kept) + (len(pending.articles) if pending else 0)
+        if small is not None and len(pending.parts) > len(small):  # the new articles' own segment, merged
+            shutil.rmtree(staging / pending.parts[-1][0].name)
+        n_sources = sum(len(seg.sources) - len(d) for seg, d in kept) + (pending.n_sources if pending else 0)
         n_passages = sum(seg.arrays.n_docs for seg, _ in kept) - sum(
             int(np.isin(np.asarray(seg.passages["p_source"]), list(d)).sum()) for seg, d in kept if d)
-        n_passages += int(len(pending.passages["p_n"])) if pending else 0
+        n_passages += pending.n_passages if pending else 0
         manifest = {
             "corpus": stored.manifest.get("corpus") if stored else None,
-            "corpus_fingerprint": None,  # changed by articles, not read from a corpus
+            "corpus_fingerprint": fingerprint,
             **manifest_common(settings, semantic_info(semantic) if not stored else stored.manifest.get("semantic")),
             "n_sources": n_sources,
             "n_passages": n_passages,
@@ -203,3 +204,15 @@ def _publish(index_dir: Path, stored: StoredIndex | None, kept: list[tuple[Segme
         if isinstance(exc, OSError):  # a full or read-only disk: one line, the served version as it was
             raise write_fault(index_dir, exc) from None
         raise
+
+
+def _merged_with(small: list[tuple[Segment, frozenset[int]]], pending: PendingSegment | None, staging: Path,
+                 semantic: dict | None) -> MergedSegment:
+    """``small`` and ``pending``'s new articles as one merge: the new
+    articles are written into ``staging`` as a segment of their own first,
+    so the merge reads stored arrays only."""
+    parts = list(small)
+    if pending is not None:
+        name = pending.write(staging)
+        parts.append((load_segment(staging / name, name, frozenset(), semantic, checked=True), frozenset()))
+    return MergedSegment(parts, bool(semantic))

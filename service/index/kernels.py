@@ -1,6 +1,7 @@
 """Compiled inner loops of the index build and load (numba): term
-frequencies, posting placement, the frequent terms' bitmaps, and the
-weights of a segment's postings under a collection's statistics."""
+frequencies, posting placement, the frequent terms' bitmaps, the
+weights of a segment's postings under a collection's statistics, and a
+merge's live postings in document order."""
 
 from __future__ import annotations
 
@@ -113,3 +114,19 @@ def term_bitmaps(ptr, docs, dense_terms, n_docs):
             d = docs[p]
             out[r, d >> 6] |= np.uint64(1) << np.uint64(d & 63)
     return out
+
+
+@njit(cache=True, nogil=True)
+def postings_by_doc(ptr, docs, tfs, term_map, new_doc, fill, out_terms, out_tfs):
+    """A segment's live postings in a merge's document order: posting ``p``
+    of term ``t`` in live document ``d`` goes to ``fill[new_doc[d]]`` as
+    ``(term_map[t], tf)``; ``new_doc`` is -1 for a deleted document."""
+    for t in range(ptr.shape[0] - 1):
+        g = term_map[t]
+        for p in range(ptr[t], ptr[t + 1]):
+            d = new_doc[docs[p]]
+            if d >= 0:
+                q = fill[d]
+                fill[d] = q + 1
+                out_terms[q] = g
+                out_tfs[q] = tfs[p]

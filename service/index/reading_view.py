@@ -44,12 +44,22 @@ class PassageWords:
     def words_with(self, terms: Sequence[str]) -> tuple[list[int], list[str]]:
         """The words carrying any of ``terms``: for each of their terms that
         is one, in text order, the word's index and the term."""
-        found = [(i, t) for i, t in zip(map(self.term_id, terms), terms) if i >= 0]
-        if not found:
+        return self.words_with_ids(*wanted_ids(self.term_id, terms))
+
+    def words_with_ids(self, ids: np.ndarray, names: list[str]) -> tuple[list[int], list[str]]:
+        """:meth:`words_with` for terms already looked up (:func:`wanted_ids`
+        with this passage's ``term_id``): a request's passages of one
+        segment share the lookup."""
+        if not names:
             return [], []
-        words, which = self.term_hits(self.term_ids, self.columns["w_nterms"],
-                                 np.array([i for i, _ in found], dtype=np.int64))
-        return words.tolist(), [found[k][1] for k in which.tolist()]
+        words, which = self.term_hits(self.term_ids, self.columns["w_nterms"], ids)
+        return words.tolist(), list(map(names.__getitem__, which.tolist()))
+
+
+def wanted_ids(term_id: Callable[[str], int], terms: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """The ids (by ``term_id``) of those of ``terms`` that have one, and those terms."""
+    found = [(i, t) for i, t in zip(map(term_id, terms), terms) if i >= 0]
+    return np.array([i for i, _ in found], dtype=np.int64), [t for _, t in found]
 
 
 def term_hits_plain(term_ids: np.ndarray, nterms: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -101,8 +111,11 @@ class ReadingView:
 
     def passage(self, doc: int) -> PassageWords:
         """The reading of passage ``doc``."""
-        j = int(np.searchsorted(self._offsets, doc, side="right")) - 1
-        part, local = self._parts[j], doc - int(self._offsets[j])
+        if len(self._parts) == 1:  # a compacted index: no segment to find
+            part, local = self._parts[0], doc
+        else:
+            j = int(np.searchsorted(self._offsets, doc, side="right")) - 1
+            part, local = self._parts[j], doc - int(self._offsets[j])
         c = part.columns
         w0, w1 = int(c["r_words"][local]), int(c["r_words"][local + 1])
         s0, s1 = int(c["r_sents"][local]), int(c["r_sents"][local + 1])

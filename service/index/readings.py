@@ -85,24 +85,22 @@ class ReadingSpill:
             self._files[key].write(block.tobytes())
             self._length[key] += len(block)
 
-    def write(self, path: Path, vocab: dict[str, int]) -> None:
+    def write(self, path: Path, vocab: dict[str, int], renumbered: np.ndarray) -> None:
         """Write the segment's reading files into ``path`` (``vocab``: the
         segment's final vocabulary: an extra that a later passage's text
-        brought into it takes its id there)."""
+        brought into it takes its id there; ``renumbered``: the final id of
+        each id the chunks gave, see :meth:`.arrays.ArrayBuilder.finish`).
+        The extras left are numbered in sorted order, as term ids are."""
         extras = list(self._extras)
         n_terms = len(vocab)
-        final, left = np.empty(len(extras), dtype=np.int64), []
-        for k, term in enumerate(extras):
-            found = vocab.get(term)
-            if found is None:
-                found = n_terms + len(left)
-                left.append(term)
-            final[k] = found
+        left = sorted(t for t in extras if t not in vocab)
+        at = {**vocab, **{t: n_terms + k for k, t in enumerate(left)}}
+        final = np.fromiter(map(at.__getitem__, extras), dtype=np.int64, count=len(extras))
         for key in READING_ARRAYS:
             fh = self._files[key]
             fh.seek(0)
             spilled = np.int8 if key == "w_cues" else np.int64 if key in OFFSETS else np.int32
-            dtype = np.int64 if key in OFFSETS else _smallest(self._max[key] if key != "w_terms" else
+            dtype = np.int64 if key in OFFSETS else smallest_int(self._max[key] if key != "w_terms" else
                                                               n_terms + len(left))
             with open(path / f"{key}.npy", "wb") as out:
                 length = self._length[key] + (key in OFFSETS)
@@ -112,15 +110,16 @@ class ReadingSpill:
                     out.write(np.zeros(1, np.int64).tobytes())
                 while block := fh.read(1 << 24):
                     values = np.frombuffer(block, dtype=spilled)
-                    if key == "w_terms" and len(final):
-                        values = np.where(values < 0, final[-1 - np.minimum(values, -1)], values)
+                    if key == "w_terms":
+                        known = renumbered[np.maximum(values, 0)]
+                        values = np.where(values < 0, final[-1 - np.minimum(values, -1)], known) if len(final) else known
                     out.write(values.astype(dtype).tobytes())
             fh.close()
         with open(path / "extra_terms.json", "w", encoding="utf-8") as fh:
             json.dump(left, fh, ensure_ascii=False)
 
 
-def _smallest(most: int) -> type:
+def smallest_int(most: int) -> type:
     return next(t for t in (np.uint8, np.uint16, np.int32) if most <= np.iinfo(t).max)
 
 

@@ -71,7 +71,7 @@ class Segment:
 
     def source_text(self, i: int) -> str:
         s, e = int(self.text_offsets[i]), int(self.text_offsets[i + 1])
-        return bytes(self.texts[s:e]).decode("utf-8")
+        return self.texts[s:e].tobytes().decode("utf-8")
 
     def dead_docs(self) -> np.ndarray:
         """Ids of the passages of deleted articles (int64, ascending)."""
@@ -94,9 +94,7 @@ def write_segment(path: Path, arrays: SegmentArrays, articles: list[Article],
     """Write a segment into directory ``path`` (arrays a build already
     streamed there, ``docs.npy`` and ``tfs.npy``, are kept as they are)."""
     path.mkdir(parents=True, exist_ok=True)
-    for key in POSTING_ARRAYS:
-        if not (path / f"{key}.npy").exists():
-            np.save(path / f"{key}.npy", getattr(arrays, key))
+    save_postings(path, arrays)
     for key in PASSAGE_ARRAYS:
         np.save(path / f"{key}.npy", passages[key])
     for key, values in zip(VECTOR_ARRAYS, vectors or ()):
@@ -108,8 +106,16 @@ def write_segment(path: Path, arrays: SegmentArrays, articles: list[Article],
             fh.write(data)
             offsets.append(offsets[-1] + len(data))
     np.save(path / "text_offsets.npy", np.asarray(offsets, dtype=np.int64))
-    _write_json(path / "terms.json", arrays.terms)
-    _write_json(path / "sources.json", [{"id": a.source_id, **a.metadata()} for a in articles])
+    write_json(path / "sources.json", [{"id": a.source_id, **a.metadata()} for a in articles])
+
+
+def save_postings(path: Path, arrays: SegmentArrays) -> None:
+    """Save a segment's postings and vocabulary into ``path`` (the arrays
+    a build streamed there already are kept as they are)."""
+    for key in POSTING_ARRAYS:
+        if not (path / f"{key}.npy").exists():
+            np.save(path / f"{key}.npy", getattr(arrays, key))
+    write_json(path / "terms.json", arrays.terms)
 
 
 def link_segment(src: Path, dst: Path) -> None:
@@ -136,7 +142,9 @@ def load_segment(path: Path, name: str, deleted: frozenset[int], semantic: Any, 
         terms = json.loads((path / "terms.json").read_text())
         sources = json.loads((path / "sources.json").read_text())
         size = (path / "texts.bin").stat().st_size
-        texts = np.memmap(path / "texts.bin", dtype=np.uint8, mode="r") if size else np.zeros(0, np.uint8)
+        # A plain view of the map: a memmap's slice is a memmap, whose making
+        # costs more than decoding the article (one per hit of a request).
+        texts = np.asarray(np.memmap(path / "texts.bin", dtype=np.uint8, mode="r")) if size else np.zeros(0, np.uint8)
         vectors = [np.load(path / f"{k}.npy", mmap_mode="r", allow_pickle=False)
                    for k in VECTOR_ARRAYS] if semantic else [None, None]
         readings = load_readings(path)
@@ -153,6 +161,6 @@ def load_segment(path: Path, name: str, deleted: frozenset[int], semantic: Any, 
     return Segment(name, arrays, passages, sources, offsets, texts, readings, *vectors, deleted=deleted)
 
 
-def _write_json(path: Path, obj: Any) -> None:
+def write_json(path: Path, obj: Any) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(obj, fh, ensure_ascii=False)
