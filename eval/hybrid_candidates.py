@@ -24,7 +24,11 @@ from what the index already holds, measured on the same candidates:
   matches (the meaning-only candidates' zeros left out of its mean).
 * ``sentence`` (``--sentences``): a passage's best sentence's cosine
   (every sentence of every passage encoded once, cached in WORK) in place
-  of, averaged with, or beside the passage's cosine.
+  of, averaged with, the larger of, or beside the passage's cosine (with
+  ``share`` of the meaning's weight).  Split by ``split_sentences``, a
+  heading counted as a sentence: the index's stored sentence vectors
+  leave headings out (``service.index.vectors.passage_sentences``), which
+  ``python -m service eval`` measures.
 
 The sets, candidates and measures are ``hybrid_sweep``'s (its indexes and
 question vectors are reused from WORK).  The choice would be read off the
