@@ -62,7 +62,8 @@ from service.answer.question import read_question  # noqa: E402
 from service.answer.selection import plain_candidates, select  # noqa: E402
 from service.answer.semantic import sentence_text  # noqa: E402
 from service.config import BUNDLED_CORPUS  # noqa: E402
-from service.embedding.cross_encoder import default_judge_dir, shared_judge  # noqa: E402
+from service.embedding.cross_encoder import default_judge_dir  # noqa: E402
+from service.embedding.shared import shared_judge  # noqa: E402
 from service.evaluation.datasets import load_questions  # noqa: E402
 from service.evaluation.metrics import fold  # noqa: E402
 

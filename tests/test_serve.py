@@ -14,6 +14,7 @@ import pytest
 import service.web.serve
 from service.cli import main
 from service.config import Config
+from service.embedding.shared import shared_judge
 from service.web.serve import GunicornApp, gunicorn_options
 
 
@@ -46,6 +47,7 @@ def test_index_settings_come_from_the_environment_too():
 def test_flags_override_the_environment_and_the_index_is_loaded_before_gunicorn_runs(monkeypatch, make_corpus):
     folder = make_corpus({"a.txt": "Apples are red."})
     started = []
+    shared_judge.cache_clear()
 
     def fake_run(self):
         started.append((self.app, self.cfg))
@@ -58,11 +60,15 @@ def test_flags_override_the_environment_and_the_index_is_loaded_before_gunicorn_
     assert cfg.bind == ["127.0.0.1:9002"] and cfg.workers == 5 and cfg.preload_app
     retriever = app.extensions["groundedqa"].retriever
     assert retriever.n_sources == 1
-    # Each forked worker opens its encoder session before its first request.
+    # The master loads the answer judge before forking, so workers share it;
+    # each forked worker opens its encoder and judge sessions before its first request.
+    judge = shared_judge()
+    assert shared_judge.cache_info().hits >= 1, "the master did not load the judge"
     child = os.fork()
     if child == 0:  # a stand-in for a gunicorn worker
         cfg.post_fork(None, None)
-        os._exit(0 if retriever.encoder._session_pid == os.getpid() else 1)
+        mine = os.getpid()
+        os._exit(0 if retriever.encoder._session_pid == mine and judge._session_pid == mine else 1)
     assert os.waitpid(child, 0)[1] == 0
 
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..embedding.cross_encoder import shared_judge
+from ..embedding.cross_encoder import CrossEncoder
+from ..embedding.shared import shared_judge
 from ..retrieval.retriever import Hit, Retriever
-from .model import SelectorModel
+from .model import SelectorModel, shipped_model
 from .reading import SentenceReading
 from .semantic import sentence_text
 
@@ -26,9 +27,19 @@ from .semantic import sentence_text
 JUDGE_WORDS = 64
 
 
+def judge_for(retriever: Retriever, model: SelectorModel | None = None) -> CrossEncoder | None:
+    """The judge ``model`` (the shipped selector by default) runs on
+    ``retriever``'s answers, verified and loaded; None if it runs none.
+    A server loads it before forking its workers, and each worker opens
+    its session before its first request, as it does the encoder's."""
+    model = model if model is not None else shipped_model()
+    return shared_judge() if model.judged and retriever.encoder is not None else None
+
+
 def run_judgement(question: str, run: Sequence[SentenceReading], hit: Hit, retriever: Retriever,
                   model: SelectorModel) -> float:
     """The judge's best score of a sentence of ``run`` for ``question``."""
-    if not model.judged or retriever.encoder is None:
+    judge = judge_for(retriever, model)
+    if judge is None:
         return model.fallback_judge
-    return float(shared_judge().score(question, [sentence_text(hit, s, JUDGE_WORDS) for s in run]).max())
+    return float(judge.score(question, [sentence_text(hit, s, JUDGE_WORDS) for s in run]).max())

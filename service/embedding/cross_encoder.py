@@ -15,7 +15,6 @@ a batch would make a pair's score depend on its batch-mates.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -60,9 +59,3 @@ class CrossEncoder(Encoder):
                     "token_type_ids": np.array([enc.type_ids], dtype=np.int64)}
             out[r] = session.run(None, {k: v for k, v in feed.items() if k in wanted})[0][0, 0]
         return out
-
-
-@lru_cache(maxsize=1)
-def shared_judge() -> CrossEncoder:
-    """The shipped answer judge, verified and loaded once per process."""
-    return CrossEncoder.load(default_judge_dir())

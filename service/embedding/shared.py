@@ -1,8 +1,8 @@
-"""The process's encoder: loaded (and its files verified) once, on first use.
+"""The process's models: each loaded (and its files verified) once, on first use.
 
-The index build and every query of a worker use the shipped model; loading
-it verifies 20-odd MB of files and opens a session, which must not happen
-per build or per request.
+The index build and every query of a worker use the shipped encoder, and
+the answers its answer judge; loading either verifies about 20 MB of files
+and opens a session, which must not happen per build or per request.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 
+from .cross_encoder import CrossEncoder, default_judge_dir
 from .encoder import CONFIG_NAME, SUMS_NAME, Encoder, EncoderConfig, default_model_dir
 
 
@@ -17,6 +18,12 @@ from .encoder import CONFIG_NAME, SUMS_NAME, Encoder, EncoderConfig, default_mod
 def shared_encoder() -> Encoder:
     """The shipped encoder, verified and loaded once per process."""
     return Encoder.load(default_model_dir())
+
+
+@lru_cache(maxsize=1)
+def shared_judge() -> CrossEncoder:
+    """The shipped answer judge, verified and loaded once per process."""
+    return CrossEncoder.load(default_judge_dir())
 
 
 @lru_cache(maxsize=1)

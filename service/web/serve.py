@@ -18,6 +18,7 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from ..answer.judge import judge_for
 from ..config import Config
 from ..index.build import Rebuild
 from ..index.sync import open_index
@@ -85,8 +86,8 @@ def warm_up(app: Flask) -> Any:
     request, catches up with the index published since the master loaded
     its own (a worker respawned after a kill would otherwise answer from an
     older index than the others until its reload thread ran), and opens its
-    own encoder session (one made before the fork must not be used after
-    it), so no reader waits a few hundred ms for either.
+    own encoder and answer-judge sessions (one made before the fork must not
+    be used after it), so no reader waits a few hundred ms for any of them.
 
     A worker forked after the first ones (one died, or a HUP) first reads
     its index whole if it did not just load a newer one: a file damaged in
@@ -100,9 +101,12 @@ def warm_up(app: Flask) -> Any:
         holder = state.holder
         if not holder.check() and getattr(worker, "age", 0) > state.config.workers:
             holder.scrub(pace=False)
-        encoder = holder.get().encoder
-        if encoder is not None:
-            encoder.encode_queries(["warm up"])
+        retriever = holder.get()
+        if retriever.encoder is not None:
+            retriever.encoder.encode_queries(["warm up"])
+        judge = judge_for(retriever)
+        if judge is not None:
+            judge.score("warm up", ["warm up"])
 
     return hook
 
@@ -120,7 +124,9 @@ def serve(config: Config, search: Search = search_json, rebuild: Rebuild = "auto
     """Load the index once (:func:`service.index.sync.open_index` with
     ``rebuild``), then serve it with ``config.workers`` workers
     (``search``: see :func:`service.web.app.create_app`)."""
-    app = create_app(config, Retriever(open_index(config, rebuild), config.search), search)
+    retriever = Retriever(open_index(config, rebuild), config.search)
+    app = create_app(config, retriever, search)
+    judge_for(retriever)  # verified and loaded once here, shared by the forked workers
     # Everything loaded so far (the index's vocabulary, the libraries) lives
     # as long as the server: moved out of the garbage collector's sight, a
     # worker's full collections no longer walk it (tens of ms each on a
