@@ -155,6 +155,25 @@ def test_a_replaced_retriever_is_freed_at_once_despite_its_caches(seed_retriever
         gc.enable()
 
 
+@pytest.mark.parametrize("retrieval", ["lexical", "hybrid"])
+def test_a_request_leaves_nothing_for_the_cycle_collector(seed_retriever, retrieval):
+    """What a request reads (passages, their sentences, the answer's
+    candidates) is freed by reference counting when it ends: garbage in
+    reference cycles waits for the cyclic collector, whose passes a worker
+    pays for in later requests."""
+    import gc
+
+    search_json(seed_retriever, eval_questions()[0], 10, retrieval=retrieval)  # whatever is loaded once
+    gc.collect()
+    gc.disable()
+    try:
+        for question in eval_questions()[:40]:
+            search_json(seed_retriever, question, 10, retrieval=retrieval)
+            assert gc.collect() == 0, question
+    finally:
+        gc.enable()
+
+
 def reading(text: str, analyzer: Analyzer | None = None):
     """The plain reading of ``text`` as a passage starting at 0."""
     analyzer = analyzer or Analyzer()

@@ -142,86 +142,23 @@ def read_passage(text: str, base: int, words: Words) -> PassageReading:
     return PassageReading(tuple(out), positions_by_term(a.terms for a in out))
 
 
-class StoredSentence(_Sentence):
-    """A sentence of a :class:`StoredPassage`: what
-    :class:`SentenceReading` holds, its words' columns sliced from the
-    passage's when first read."""
+class _WordColumns:
+    """A stored passage's word columns (``words``, for ``text`` starting at
+    ``base`` in its source), each made when a sentence first reads it.
 
-    def __init__(self, passage: StoredPassage, start: int, end: int, paragraph: int, first: int, n_words: int,
-                 n_terms: int) -> None:
-        self._passage, self.first, self.last = passage, first, first + n_words
-        self.start, self.end, self.paragraph, self.n_terms = start, end, paragraph, n_terms
+    The passage and its sentences both hold this, and it holds neither: a
+    sentence holding its passage (which holds its sentences) would make
+    each request's readings a reference cycle that only the cyclic
+    garbage collector frees, rather than freeing them when the request ends.
+    """
 
-    def _column(self, name: str) -> tuple:
-        return getattr(self._passage, name)[self.first:self.last]
-
-    starts = cached_property(lambda self: self._column("starts"))  # type: ignore[assignment]
-    ends = cached_property(lambda self: self._column("ends"))  # type: ignore[assignment]
-    word_terms = cached_property(lambda self: self._column("word_terms"))  # type: ignore[assignment]
-    surfaces = cached_property(lambda self: self._column("surfaces"))  # type: ignore[assignment]
-    cues = cached_property(lambda self: self._column("cues"))  # type: ignore[assignment]
-
-    @cached_property
-    def terms(self) -> frozenset[str]:
-        return self._passage.terms_of(self.first, self.last)
-
-    @property
-    def n_words(self) -> int:  # without making its spans
-        return self.last - self.first
-
-
-class StoredPassage:
-    """A passage's reading from the index's arrays (``words``), for the
-    passage ``text`` starting at ``base`` in its source, read for a
-    request whose question has the index terms ``terms``."""
-
-    def __init__(self, words: PassageWords, text: str, base: int, terms: Sequence[str] = (),
-                 lookup: Callable[[Callable[[str], int]], tuple[np.ndarray, list[str]]] | None = None) -> None:
-        """``lookup``: a segment's ``term_id`` → ``terms``' ids there
-        (:func:`~service.index.reading_view.wanted_ids`), kept by the request."""
+    def __init__(self, words: PassageWords, text: str, base: int) -> None:
         self._words, self._text, self._base = words, text, base
-        self._terms, self._term_set, self._lookup = terms, frozenset(terms), lookup
-        self._masks: tuple[dict[str, int], list[int]] | None = None  # the last term_masks asked for
-
-    @cached_property
-    def sentences(self) -> tuple[StoredSentence, ...]:
-        """Its sentences (made when first read: most passages a request
-        reads are only bounded by their masks, and never are)."""
-        base, rows = self._base, self._sentence_rows
-        return tuple(StoredSentence(self, base + s, base + e, p, f, n, t)
-                     for s, e, p, f, n, t in zip(rows["s_start"], rows["s_end"], rows["paragraphs"],
-                                                 rows["firsts"], rows["s_words"], rows["n_terms"]))
-
-    @cached_property
-    def _sentence_rows(self) -> dict[str, list[int]]:
-        """Its sentences' columns as lists: what the selection's masks and
-        runs read, without making the sentences."""
-        c = self._words.columns
-        rows = {k: c[k].tolist() for k in ("s_start", "s_end", "s_words")}
-        rows["paragraphs"], rows["firsts"], rows["n_terms"] = (
-            c["s_para"].tolist(), c["s_first"].tolist(), c["s_nterms"].tolist())
-        return rows
-
-    @property
-    def paragraphs(self) -> list[int]:
-        """Each sentence's paragraph number."""
-        return self._sentence_rows["paragraphs"]
-
-    @property
-    def sentence_terms(self) -> list[int]:
-        """How many distinct terms each sentence holds."""
-        return self._sentence_rows["n_terms"]
 
     @cached_property
     def _term_counts(self) -> list[int]:
         """How many term ids each word has (they follow each other in ``term_ids``)."""
         return self._words.columns["w_nterms"].tolist()
-
-    def sentence_terms_of(self, i: int) -> frozenset[str]:
-        """The terms of sentence ``i`` (``sentences[i].terms``, without making the sentences)."""
-        rows = self._sentence_rows
-        first = rows["firsts"][i]
-        return self.terms_of(first, first + rows["s_words"][i])
 
     def terms_of(self, first: int, last: int) -> frozenset[str]:
         """The terms of words ``first`` to ``last`` (exclusive)."""
@@ -230,7 +167,6 @@ class StoredPassage:
         ids = self._words.term_ids[start:start + sum(counts[first:last])].tolist()
         return frozenset(map(self._words.term_name, ids))
 
-    # Each column of the passage's words, made when a sentence first reads it.
     @cached_property
     def _spans(self) -> tuple[list[int], list[int]]:
         c = self._words.columns
@@ -257,6 +193,84 @@ class StoredPassage:
     @cached_property
     def cues(self) -> tuple[tuple[str, ...], ...]:
         return tuple(map(CUES_OF_BITS.__getitem__, self._words.columns["w_cues"].tolist()))
+
+
+class StoredSentence(_Sentence):
+    """A sentence of a :class:`StoredPassage`: what
+    :class:`SentenceReading` holds, its words' columns sliced from the
+    passage's (``words``) when first read."""
+
+    def __init__(self, words: _WordColumns, start: int, end: int, paragraph: int, first: int, n_words: int,
+                 n_terms: int) -> None:
+        self._words, self.first, self.last = words, first, first + n_words
+        self.start, self.end, self.paragraph, self.n_terms = start, end, paragraph, n_terms
+
+    def _column(self, name: str) -> tuple:
+        return getattr(self._words, name)[self.first:self.last]
+
+    starts = cached_property(lambda self: self._column("starts"))  # type: ignore[assignment]
+    ends = cached_property(lambda self: self._column("ends"))  # type: ignore[assignment]
+    word_terms = cached_property(lambda self: self._column("word_terms"))  # type: ignore[assignment]
+    surfaces = cached_property(lambda self: self._column("surfaces"))  # type: ignore[assignment]
+    cues = cached_property(lambda self: self._column("cues"))  # type: ignore[assignment]
+
+    @cached_property
+    def terms(self) -> frozenset[str]:
+        return self._words.terms_of(self.first, self.last)
+
+    @property
+    def n_words(self) -> int:  # without making its spans
+        return self.last - self.first
+
+
+class StoredPassage:
+    """A passage's reading from the index's arrays (``words``), for the
+    passage ``text`` starting at ``base`` in its source, read for a
+    request whose question has the index terms ``terms``."""
+
+    def __init__(self, words: PassageWords, text: str, base: int, terms: Sequence[str] = (),
+                 lookup: Callable[[Callable[[str], int]], tuple[np.ndarray, list[str]]] | None = None) -> None:
+        """``lookup``: a segment's ``term_id`` → ``terms``' ids there
+        (:func:`~service.index.reading_view.wanted_ids`), kept by the request."""
+        self._words, self._base = words, base
+        self._columns = _WordColumns(words, text, base)
+        self._terms, self._term_set, self._lookup = terms, frozenset(terms), lookup
+        self._masks: tuple[dict[str, int], list[int]] | None = None  # the last term_masks asked for
+
+    @cached_property
+    def sentences(self) -> tuple[StoredSentence, ...]:
+        """Its sentences (made when first read: most passages a request
+        reads are only bounded by their masks, and never are)."""
+        base, rows, columns = self._base, self._sentence_rows, self._columns
+        return tuple(StoredSentence(columns, base + s, base + e, p, f, n, t)
+                     for s, e, p, f, n, t in zip(rows["s_start"], rows["s_end"], rows["paragraphs"],
+                                                 rows["firsts"], rows["s_words"], rows["n_terms"]))
+
+    @cached_property
+    def _sentence_rows(self) -> dict[str, list[int]]:
+        """Its sentences' columns as lists: what the selection's masks and
+        runs read, without making the sentences."""
+        c = self._words.columns
+        rows = {k: c[k].tolist() for k in ("s_start", "s_end", "s_words")}
+        rows["paragraphs"], rows["firsts"], rows["n_terms"] = (
+            c["s_para"].tolist(), c["s_first"].tolist(), c["s_nterms"].tolist())
+        return rows
+
+    @property
+    def paragraphs(self) -> list[int]:
+        """Each sentence's paragraph number."""
+        return self._sentence_rows["paragraphs"]
+
+    @property
+    def sentence_terms(self) -> list[int]:
+        """How many distinct terms each sentence holds."""
+        return self._sentence_rows["n_terms"]
+
+    def sentence_terms_of(self, i: int) -> frozenset[str]:
+        """The terms of sentence ``i`` (``sentences[i].terms``, without making the sentences)."""
+        rows = self._sentence_rows
+        first = rows["firsts"][i]
+        return self._columns.terms_of(first, first + rows["s_words"][i])
 
     @property
     def columns(self) -> dict[str, np.ndarray]:

@@ -45,7 +45,7 @@ LEVELS = 255
 _BLOCK_BITS = np.uint64((1 << BLOCK) - 1)
 #: Blocks scored first, highest bound first, for a threshold to start
 #: from: at most this many, and at most 1/16 of the blocks.
-FIRST_BLOCKS = 256
+FIRST_BLOCKS = 64
 
 
 @njit(cache=True, nogil=True)
