@@ -15,7 +15,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from functools import cached_property, reduce
-from itertools import compress
+from itertools import accumulate, compress
 from operator import or_
 from typing import Callable, Collection, NamedTuple, Sequence
 
@@ -156,15 +156,15 @@ class _WordColumns:
         self._words, self._text, self._base = words, text, base
 
     @cached_property
-    def _term_counts(self) -> list[int]:
-        """How many term ids each word has (they follow each other in ``term_ids``)."""
-        return self._words.columns["w_nterms"].tolist()
+    def _term_starts(self) -> list[int]:
+        """Where each word's term ids start in ``term_ids`` (they follow
+        each other, ``w_nterms`` a word), and where they end."""
+        return list(accumulate(self._words.columns["w_nterms"].tolist(), initial=0))
 
     def terms_of(self, first: int, last: int) -> frozenset[str]:
         """The terms of words ``first`` to ``last`` (exclusive)."""
-        counts = self._term_counts
-        start = sum(counts[:first])
-        ids = self._words.term_ids[start:start + sum(counts[first:last])].tolist()
+        starts = self._term_starts
+        ids = self._words.term_ids[starts[first]:starts[last]].tolist()
         return frozenset(map(self._words.term_name, ids))
 
     @cached_property

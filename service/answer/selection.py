@@ -277,12 +277,16 @@ def select(result: SearchResult, retriever: Retriever, model: SelectorModel | No
         ) <= finalists[-1][0]:
             continue  # no candidate here can
         roles = _Roles(passage, q)
+        ceilings: dict[tuple[float, int, bool], float] = {}  # runs of a passage share a few
         for i, n, mask, novel in _runs(passage.paragraphs, passage.sentence_terms, masks, shares):
             coverage = shares(mask)
-            if len(finalists) == size and prefilter.ceiling(
-                    *feature_bounds(q, (coverage, coverage), context, bm25, rank, (n, n), (novel, novel), meaning)
-            ) <= finalists[-1][0]:
-                continue  # not even the best type cue would make it a finalist: skip working it out
+            if len(finalists) == size:
+                ceiling = ceilings.get((coverage, n, novel))
+                if ceiling is None:
+                    ceiling = ceilings[coverage, n, novel] = prefilter.ceiling(*feature_bounds(
+                        q, (coverage, coverage), context, bm25, rank, (n, n), (novel, novel), meaning))
+                if ceiling <= finalists[-1][0]:
+                    continue  # not even the best type cue would make it a finalist: skip working it out
             x = cheap_features(coverage, context, bm25, rank, _run_nearness(passage, i, n, q, roles), q, n, novel,
                                meaning)
             score = prefilter(x)
