@@ -24,9 +24,10 @@ Only the squad-dev-a articles the shipped answer judge was not trained on
 (its ``training.json``: the half this script's seed holds out) are used,
 so its scores here are what it does on text it has not seen.  They are
 split in two by article (seeded) to report held-out figures, then each
-model is refit on all of them.  The confidence
-is then calibrated (Platt: a logistic of the confidence score) on the
-question set, eval/questions.jsonl, its thresholds read off 5-fold
+model is refit on all of them.  The confidence is then refit on those
+rows and the question set's answers (eval/questions.jsonl, weighted to a
+quarter: ``CALIBRATION_WEIGHT``), calibrated on the question set (Platt:
+a logistic of the confidence score), its thresholds read off 5-fold
 cross-validated probabilities.  The model card records all of it.
 """
 
@@ -53,11 +54,11 @@ sys.path.insert(0, str(ROOT))
 
 from service import open_corpus  # noqa: E402
 from service.answer import model as selector_model  # noqa: E402
-from service.answer.candidates import ANSWER_DEPTH, MAX_MARGIN  # noqa: E402
+from service.answer.candidates import ANSWER_DEPTH, MAX_MARGIN, overlaps  # noqa: E402
 from service.answer.confidence import evidence, evidence_of  # noqa: E402
 from service.answer.judge import JUDGE_WORDS  # noqa: E402
 from service.answer.model import CHEAP, EVIDENCE, SEMANTIC, SelectorModel  # noqa: E402
-from service.answer.outcome import FEW_WORDS_COSINE  # noqa: E402
+from service.answer.outcome import FEW_WORDS_COSINE, lacks  # noqa: E402
 from service.answer.question import read_question  # noqa: E402
 from service.answer.selection import plain_candidates, select  # noqa: E402
 from service.answer.semantic import sentence_text  # noqa: E402
@@ -131,7 +132,8 @@ def rows_of(result, retriever, gold: str, spans: list[str]) -> dict:
     return {"x": np.array([x for _, x, _, _ in pool], dtype=np.float64).reshape(-1, len(CHEAP)),
             "y": np.array(label, dtype=bool), "texts": texts, "judged": judged, "query": result.query,
             "qvec": result.query_vector,
-            "matched": [len(terms & q.weights.keys()) for *_, terms in pool], "words": len(q.weights)}
+            "matched": [len(terms & q.weights.keys()) for *_, terms in pool], "words": len(q.weights),
+            "places": [place for place, *_ in pool]}
 
 
 def collect(retriever, squad, log_every: int = 500) -> tuple[list[dict], list[dict]]:
@@ -151,11 +153,13 @@ def collect(retriever, squad, log_every: int = 500) -> tuple[list[dict], list[di
     return asked, missed
 
 
-def fit(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    """A standardized logistic regression, as (bias, weights) over the raw features."""
+def fit(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+    """A standardized logistic regression (rows weighted by ``weight``), as
+    (bias, weights) over the raw features."""
     scaler = StandardScaler().fit(x)
     scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
-    lr = LogisticRegression(C=1.0, max_iter=2000, random_state=SEED).fit((x - scaler.mean_) / scale, y)
+    lr = LogisticRegression(C=1.0, max_iter=2000, random_state=SEED).fit((x - scaler.mean_) / scale, y,
+                                                                           sample_weight=weight)
     w = lr.coef_[0] / scale
     return float(lr.intercept_[0] - np.dot(w, scaler.mean_)), w
 
@@ -212,15 +216,19 @@ def finalists(rows: list[dict], pre: dict, cosines: Cosines, judgements: Judgeme
                                dtype=np.float64).reshape(-1, len(CHEAP) + len(SEMANTIC))
 
 
-def choose(row: dict, score: dict, n: int) -> tuple[int, float, float] | None:
-    """The chosen finalist among the first ``n`` (its index in ``final``), score, margin."""
+def choose(row: dict, score: dict, n: int) -> tuple[int, float, float, float] | None:
+    """The chosen finalist among the first ``n`` (its index in ``final``),
+    score, margin and lead (as :func:`service.answer.candidates.choose`)."""
     lin = selector_model.Linear.from_json(score, CHEAP + SEMANTIC)
     scored = [(lin(row["full"][i].tolist()), -i) for i in range(min(n, len(row["final"])))]
     if not scored:
         return None
     best, i = max(scored)
     runner = max((s for s, j in scored if j != i), default=best - MAX_MARGIN)
-    return -i, best, min(best - runner, MAX_MARGIN)
+    place = row["places"][row["final"][-i]]
+    apart = max((s for s, j in scored if not overlaps(row["places"][row["final"][-j]], place)),
+                default=best - MAX_MARGIN)
+    return -i, best, min(best - runner, MAX_MARGIN), min(best - apart, MAX_MARGIN)
 
 
 def accuracy(rows: list[dict], score: dict, n: int) -> float:
@@ -237,9 +245,9 @@ def evidence_rows(rows: list[dict], score: dict, n: int, right: bool) -> tuple[l
         c = choose(row, score, n)
         if c is None:
             continue
-        i, s, margin = c
+        i, s, margin, lead = c
         j = row["final"][i]
-        xs.append(evidence_of(tuple(row["full"][i].tolist()), s, margin, row["matched"][j], row["words"]))
+        xs.append(evidence_of(tuple(row["full"][i].tolist()), s, margin, lead, row["matched"][j], row["words"]))
         ys.append(right and bool(row["y"][j]))
     return xs, ys
 
@@ -263,36 +271,68 @@ def few_words_by_judge(asked: list[dict], missed: list[dict], score: dict, n: in
             for t in np.quantile(judge, [0.0, 0.5, 0.75, 0.9, 0.95])]
 
 
-def calibrate(raw: dict, cv_seed: int, precision: float) -> dict:
-    """Platt scaling of the confidence on the question set, with its
-    ``confident_at`` threshold from cross-validated probabilities."""
+#: The question set's share of the confidence's training weight (its
+#: squad-dev-a rows have the rest): enough to teach it how readers ask
+#: (squad-dev-a's questions were written looking at the paragraph: a
+#: sentence holding all their words is right less often than one holding
+#: nearly all), not so much that its hundred questions decide alone.
+CALIBRATION_WEIGHT = 0.25
+
+
+def fit_confidence(xs: np.ndarray, ys: np.ndarray, xq: np.ndarray, yq: np.ndarray) -> tuple[float, np.ndarray]:
+    """The confidence's weights fitted on squad-dev-a's rows and the
+    question set's, these weighted to CALIBRATION_WEIGHT of the whole."""
+    w = np.concatenate([np.ones(len(ys)), np.full(len(yq), CALIBRATION_WEIGHT * len(ys) / max(len(yq), 1))])
+    return fit(np.vstack([xs, xq]), np.concatenate([ys, yq]), w)
+
+
+def platt(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    lr = LogisticRegression(C=100.0).fit(z.reshape(-1, 1), y)
+    return float(lr.coef_[0][0]), float(lr.intercept_[0])
+
+
+def calibration_rows(raw: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """The question set's chosen answers as served: evidence, right or not,
+    whether the abstention rules let it through, and the question's kind."""
     retriever = open_corpus(BUNDLED_CORPUS)
-    model = SelectorModel.from_json({**raw, "confidence": {**raw["confidence"], "calibration": [1.0, 0.0],
-                                                           "confident_at": 1.0, "abstain_below": 0.0}})
-    zs, ys, kinds = [], [], []
+    model = SelectorModel.from_json(raw)
+    xs, ys, passed, kinds = [], [], [], []
     for q in load_questions(CALIBRATION_SET):
         result = retriever.search(q.question, ANSWER_DEPTH)
         sel = select(result, retriever, model)
-        if sel.best is None or not sel.best.novel:
+        if sel.best is None:
             continue  # abstained whatever the confidence
-        zs.append(model.confidence(evidence(sel.best, sel.question)))
+        xs.append(evidence(sel.best, sel.question))
         run = sel.best.sentences
         ys.append(q.answerable and run[0].hit.source_id in q.sources and fold(q.answer) in fold(_run_text(run)))
+        passed.append(lacks(sel.best, sel.question, retriever.analyzer) is None)
         kinds.append(q.kind)
-    z, y = np.array(zs).reshape(-1, 1), np.array(ys)
-    cv = np.zeros(len(y))
-    for train, test in StratifiedKFold(5, shuffle=True, random_state=cv_seed).split(z, y):
-        lr = LogisticRegression(C=100.0).fit(z[train], y[train])
-        cv[test] = lr.predict_proba(z[test])[:, 1]
-    lr = LogisticRegression(C=100.0).fit(z, y)
+    return np.array(xs), np.array(ys), np.array(passed), kinds
+
+
+def calibrate(raw: dict, xs: np.ndarray, ys: np.ndarray, cv_seed: int, precision: float) -> dict:
+    """The confidence fitted on squad-dev-a's evidence rows ``xs``, ``ys``
+    and the question set's (:func:`fit_confidence`), Platt-scaled on the
+    question set, and its ``confident_at`` threshold read off 5-fold
+    cross-validated probabilities of the question set's answers that the
+    abstention rules let through (each fold's weights and scaling fitted
+    without it)."""
+    xq, yq, passed, kinds = calibration_rows(raw)
+    cv = np.zeros(len(yq))
+    for train, test in StratifiedKFold(5, shuffle=True, random_state=cv_seed).split(xq, yq):
+        b, w = fit_confidence(xs, ys, xq[train], yq[train])
+        a, c = platt(xq[train] @ w + b, yq[train])
+        cv[test] = 1.0 / (1.0 + np.exp(-(a * (xq[test] @ w + b) + c)))
+    b, w = fit_confidence(xs, ys, xq, yq)
+    a, c = platt(xq @ w + b, yq)
     table = []
     for t in THRESHOLDS:
-        shown = cv >= t
-        table.append({"at": t, "share": round(float(shown.mean()), 3),
-                      "precision": round(float(y[shown].mean()), 3) if shown.any() else None})
-    return {"a": float(lr.coef_[0][0]), "b": float(lr.intercept_[0]), "cv": cv.tolist(), "y": y.tolist(),
-            "kinds": kinds, "table": table, "auc": float(roc_auc_score(y, z[:, 0])),
-            "confident_at": confident_threshold(table, precision)}
+        shown = passed & (cv >= t)
+        table.append({"at": t, "share": round(float(shown.sum() / passed.sum()), 3),
+                      "precision": round(float(yq[shown].mean()), 3) if shown.any() else None})
+    return {"confidence": linear(b, w, EVIDENCE), "a": a, "b": c, "cv": cv.tolist(), "y": yq.tolist(),
+            "passed": passed.tolist(), "kinds": kinds, "table": table,
+            "auc": float(roc_auc_score(yq[passed], cv[passed])), "confident_at": confident_threshold(table, precision)}
 
 
 THRESHOLDS = [i / 20 for i in range(1, 20)]
@@ -401,7 +441,7 @@ def main() -> None:
         xm, ym = evidence_rows([r for r in missed if split == "all" or r["article"] not in held],
                                score, args.finalists, False)
         conf = linear(*fit(np.array(xs + xm), np.array(ys + ym)), EVIDENCE)
-        models[split] = (pre, score, conf)
+        models[split] = (pre, score, conf, np.array(xs + xm), np.array(ys + ym))
         if split == "half":
             test = [r for r in asked if r["article"] in held]
             report["held_out_questions"] = len(test)
@@ -416,19 +456,20 @@ def main() -> None:
             report["held_out_confidence_auc"] = round(float(roc_auc_score(ys + ym, [lin(x) for x in xs + xm])), 4)
     if memo:
         memo.write_bytes(pickle.dumps((cosines.memo, judgements.memo)))
-    pre, score, conf = models["all"]
+    pre, score, conf, xs, ys = models["all"]
     raw = {"about": "The answer selector and its confidence; written by scripts/train_selector.py (MODEL_CARD.md).",
            "prefilter": pre, "score": score, "finalists": args.finalists, "sentence_words": SENTENCE_WORDS,
            "fallback_cosine": round(float(np.mean([r["full"][0][-2] for r in asked if len(r["final"])])), 4),
            "fallback_judge": round(float(np.mean([r["full"][0][-1] for r in asked if len(r["final"])])), 4),
            "fallback_meaning": round(float(np.mean([r["x"][0][CHEAP.index("meaning")] for r in asked
                                                      if len(r["x"])])), 4),
-           "confidence": conf}
-    cal = calibrate(raw, SEED, args.confident_precision)
-    raw["confidence"] = {**conf, "calibration": [round(cal["a"], 6), round(cal["b"], 6)],
+           "confidence": {**conf, "calibration": [1.0, 0.0], "confident_at": 1.0, "abstain_below": 0.0}}
+    cal = calibrate(raw, xs, ys, SEED, args.confident_precision)
+    raw["confidence"] = {**cal["confidence"], "calibration": [round(cal["a"], 6), round(cal["b"], 6)],
                          "confident_at": cal["confident_at"], "abstain_below": args.abstain_below}
     report["calibration"] = {k: cal[k] for k in ("a", "b", "auc", "table")}
-    report["calibration_cv"] = {"p": [round(v, 4) for v in cal["cv"]], "right": cal["y"], "kinds": cal["kinds"]}
+    report["calibration_cv"] = {"p": [round(v, 4) for v in cal["cv"]], "right": cal["y"], "passed": cal["passed"],
+                                "kinds": cal["kinds"]}
     raw["training"] = {"seed": SEED, "selector": args.selector, "cosine_weight": args.cosine_weight,
                        "judge_weight": args.judge_weight,
                        "confident_precision": args.confident_precision,

@@ -260,5 +260,5 @@ def test_a_sentence_sharing_one_word_is_answered_only_when_near_in_meaning(seed_
     far = replace(near, features=best.features[:cosine] + (outcome.FEW_WORDS_COSINE - 0.01,)
                   + best.features[cosine + 1:])
     analyzer = seed_retriever.analyzer
-    assert outcome._lacks(far, q, analyzer).startswith("no sentence of the closest passages has more than one")
-    assert outcome._lacks(near, q, analyzer) is None or "more than one" not in outcome._lacks(near, q, analyzer)
+    assert outcome.lacks(far, q, analyzer).startswith("no sentence of the closest passages has more than one")
+    assert outcome.lacks(near, q, analyzer) is None or "more than one" not in outcome.lacks(near, q, analyzer)

@@ -83,7 +83,7 @@ def test_only_the_weighed_semantic_features_are_worked_out_for_every_finalist():
         return feature
 
     x = (0.5,) * 9
-    j, full, _, _ = choose([(x, semantic(0)), ((0.9,) + x[1:], semantic(1))], model)
+    j, full, *_ = choose([(x, semantic(0)), ((0.9,) + x[1:], semantic(1))], [(0, 0, 1), (0, 1, 1)], model)
     weighed = [n for n in ("cosine", "judge") if model.weighs(n)]
     assert j == 1 and full[9:] == (0.5, 0.5)
     assert sorted(calls) == sorted([(i, n) for i in (0, 1) for n in weighed]
@@ -108,3 +108,30 @@ def test_the_judge_is_not_run_without_an_encoder_or_a_weight_reading_it(seed_ret
     no_encoder = SimpleNamespace(encoder=None)  # an index built --no-semantic
     run = [s.analysed for s in best.sentences]
     assert judge_module.run_judgement(question, run, best.hit, no_encoder, model) == model.fallback_judge
+
+
+def test_the_lead_is_over_the_best_finalist_sharing_none_of_the_answers_sentences():
+    from service.answer.candidates import MAX_MARGIN, choose
+    from service.answer.model import shipped_model
+
+    model = shipped_model()
+    x = (0.5,) * 9
+
+    def feature(name):
+        return 0.5
+
+    def with_coverage(c):
+        return ((c,) + x[1:], feature)
+
+    best, extended, elsewhere = with_coverage(0.9), with_coverage(0.85), with_coverage(0.6)
+    # The runner-up is the answer with its next sentence: the margin is over
+    # it, the lead over the finalist of another passage.
+    _, _, score, margin, lead = choose([best, extended, elsewhere], [(0, 2, 1), (0, 2, 2), (1, 0, 1)], model)
+    scores = [model.score(f[0] + (0.5, 0.5)) for f in (best, extended, elsewhere)]
+    assert margin == pytest.approx(scores[0] - scores[1])
+    assert lead == pytest.approx(scores[0] - scores[2]) and lead > margin
+    # The same runner-up elsewhere in the passage is a rival.
+    _, _, _, margin, lead = choose([best, extended, elsewhere], [(0, 2, 1), (0, 4, 2), (1, 0, 1)], model)
+    assert lead == margin
+    # No finalist apart: the lead is the most there is.
+    assert choose([best, extended], [(0, 2, 1), (0, 1, 2)], model)[4] == MAX_MARGIN

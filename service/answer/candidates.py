@@ -84,6 +84,7 @@ class Candidate:
     features: tuple[float, ...]  # model.CHEAP + model.SEMANTIC
     score: float  # the model's score of the features
     margin: float  # over the runner-up finalist's score, at most MAX_MARGIN
+    lead: float  # over the best finalist sharing none of its sentences, at most MAX_MARGIN
 
     @property
     def hit(self) -> Hit:
@@ -185,11 +186,23 @@ def semantic_feature(name: str, result: SearchResult, qvec: np.ndarray | None, r
     return run_judgement(result.query, run, hit, retriever, model)
 
 
-def choose(finalists: list[tuple[tuple[float, ...], Callable[[str], float]]],
-           model: SelectorModel) -> tuple[int, tuple[float, ...], float, float] | None:
+#: Where a candidate is: (hit, first sentence, number of sentences).
+Place = tuple[int, int, int]
+
+
+def overlaps(a: Place, b: Place) -> bool:
+    """Do two candidates share a sentence (one run extends the other)?"""
+    return a[0] == b[0] and a[1] < b[1] + b[2] and b[1] < a[1] + a[2]
+
+
+def choose(finalists: list[tuple[tuple[float, ...], Callable[[str], float]]], places: Sequence[Place],
+           model: SelectorModel) -> tuple[int, tuple[float, ...], float, float, float] | None:
     """The best of the finalists (cheap features and a function giving each
-    semantic feature by name, in the prefilter's order; the first of equals
-    wins): its index, full features, score and margin over the runner-up.
+    semantic feature by name, in the prefilter's order, and where each is;
+    the first of equals wins): its index, full features, score, margin over
+    the runner-up, and lead over the best finalist sharing none of its
+    sentences (a runner-up that is the answer with one sentence more or
+    less says nothing against it).
     The semantic features the score weighs are worked out for every
     finalist; the others (0 until then) for the winner only, which the
     confidence and the rules read: its score is the same either way."""
@@ -202,9 +215,10 @@ def choose(finalists: list[tuple[tuple[float, ...], Callable[[str], float]]],
         return None
     score, j, full = max(scored, key=lambda t: t[:2])
     runner = max((t[0] for t in scored if t[1] != j), default=score - MAX_MARGIN)
+    apart = max((t[0] for t in scored if not overlaps(places[-t[1]], places[-j])), default=score - MAX_MARGIN)
     x, semantic = finalists[-j]
     full = x + tuple(v if w else semantic(n) for n, w, v in zip(SEMANTIC, weighed, full[len(x):]))
-    return -j, full, score, min(score - runner, MAX_MARGIN)
+    return -j, full, score, min(score - runner, MAX_MARGIN), min(score - apart, MAX_MARGIN)
 
 
 def misses_focus(q: Question, sentences: Sequence[Sentence | SentenceReading]) -> bool:

@@ -39,7 +39,7 @@ CHEAP = ("coverage", "context", "bm25", "rank", "near", "untyped", "extra", "rep
 #: the question, and the answer judge's best score of one of them.
 SEMANTIC = ("cosine", "judge")
 #: The chosen answer's evidence for the confidence.
-EVIDENCE = ("score", "margin", "coverage", "cosine", "near", "untyped", "few", "repeat", "meaning",
+EVIDENCE = ("score", "margin", "lead", "coverage", "cosine", "near", "untyped", "few", "repeat", "meaning",
             "bm25", "judge")
 
 

@@ -147,7 +147,7 @@ def _abstain(reason: str, confidence: float | None = None) -> AnswerOutcome:
     return AnswerOutcome(None, True, reason, confidence)
 
 
-def _lacks(best: Candidate, q: Question, analyzer: Analyzer) -> str | None:
+def lacks(best: Candidate, q: Question, analyzer: Analyzer) -> str | None:
     """What the best sentence lacks to answer the question (see the rules above), if anything."""
     if not best.novel:
         return "the closest sentence only repeats the question"
@@ -184,9 +184,9 @@ def answer(result: SearchResult, retriever: Retriever, model: SelectorModel | No
     if best is None:
         return _abstain("the closest passages have no sentences")
     confidence = model.probability(evidence(best, q))
-    lacks = _lacks(best, q, retriever.analyzer)
-    if lacks or confidence < model.abstain_below:
-        return _abstain(lacks or f"the closest sentence is unlikely to answer it (confidence {confidence:.2f})",
+    lacking = lacks(best, q, retriever.analyzer)
+    if lacking or confidence < model.abstain_below:
+        return _abstain(lacking or f"the closest sentence is unlikely to answer it (confidence {confidence:.2f})",
                         confidence)
     start, end = _trim(best, q)
     hit = best.hit

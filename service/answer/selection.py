@@ -117,12 +117,12 @@ def plain_best(result: SearchResult, retriever: Retriever, model: SelectorModel 
     pool = plain_candidates(result, retriever, model)
     ranked = sorted(pool, key=lambda c: (-model.prefilter(c[1]), c[0]))[:model.finalists]
     chosen = choose([(x, lambda name, run=run: plain_semantic(name, result, qvec, run, retriever, model))
-                     for _, x, run, _ in ranked], model)
+                     for _, x, run, _ in ranked], [place for place, *_ in ranked], model)
     if chosen is None:
         return None
-    j, full, score, margin = chosen
+    j, full, score, margin, lead = chosen
     _, _, run, terms = ranked[j]
-    return Candidate(run, terms, full, score, margin)
+    return Candidate(run, terms, full, score, margin, lead)
 
 
 # -- the request path ---------------------------------------------------------------
@@ -297,11 +297,11 @@ def select(result: SearchResult, retriever: Retriever, model: SelectorModel | No
     qvec = question_vector(result, retriever) if finalists else None
     chosen = choose([(x, lambda name, run=run, hit=hit: semantic_feature(name, result, qvec, run, hit, retriever,
                                                                           model, True))
-                     for _, _, x, hit, run in finalists], model)
+                     for _, _, x, hit, run in finalists], [place for _, place, *_ in finalists], model)
     best = None
     if chosen is not None:
-        j, full, score, margin = chosen
+        j, full, score, margin, lead = chosen
         _, _, _, hit, run = finalists[j]
         terms = frozenset().union(*(a.terms for a in run))
-        best = Candidate(tuple(sentence_for(hit, a, q) for a in run), terms, full, score, margin)
+        best = Candidate(tuple(sentence_for(hit, a, q) for a in run), terms, full, score, margin, lead)
     return Selection(q, best, tuple(hits), shares, read)
