@@ -462,12 +462,23 @@ def semantic_section(data: dict) -> list[str]:
     if answering:
         out += ["", f"Target: answer stage p50 ≤ 25 ms: {answering['p50_ms']:.3f} ms, "
                 f"{'met' if answering['p50_ms'] <= 25 else 'NOT met'}."]
-    out += ["", "| index build | seconds | passages/s |", "|---|---|---|",
-            f"| lexical (`--no-semantic`) | {lex['seconds']} | {lex['passages_per_s']:,} |",
-            f"| with passage vectors | {vec['seconds']} | {vec['passages_per_s']:,} |", "",
-            f"Private memory (USS) of a fresh process after the questions: {r['uss_lexical_mb']:.1f} MB on the "
+    pas = r.get("build_passage_vectors")
+    out += ["", "| index build | seconds | passages/s | vectors MB on disk |", "|---|---|---|---|",
+            f"| lexical (`--no-semantic`) | {lex['seconds']} | {lex['passages_per_s']:,} | 0 |"]
+    if pas:
+        out.append(f"| with passage vectors only (`--no-sentence-vectors`) | {pas['seconds']} | "
+                   f"{pas['passages_per_s']:,} | {pas['vector_mb']} |")
+    label = f"with passage and sentence vectors ({vec['sentences']:,} sentences)" if vec.get("sentences") \
+        else "with passage vectors"
+    out += [f"| {label} | {vec['seconds']} | {vec['passages_per_s']:,} | {vec.get('vector_mb', '')} |", ""]
+    if pas:
+        out += [f"Encoding (the builds' own timers): passages {vec['vectors_s']} s, their sentences "
+                f"{vec['sentence_vectors_s']} s ({pas['vectors_s']} s for the passages in the build without them).", ""]
+    out += [f"Private memory (USS) of a fresh process after the questions: {r['uss_lexical_mb']:.1f} MB on the "
             f"lexical-only index answering lexically, {r['uss_hybrid_mb']:.1f} MB on the index with vectors "
-            f"answering hybrid: the semantic stage adds {r['uss_hybrid_mb'] - r['uss_lexical_mb']:.1f} MB.", ""]
+            f"answering hybrid: the semantic stage adds {r['uss_hybrid_mb'] - r['uss_lexical_mb']:.1f} MB"
+            + (f" ({r['uss_hybrid_passages_mb']:.1f} MB with passage vectors only)." if "uss_hybrid_passages_mb" in r
+               else "."), ""]
     return out
 
 

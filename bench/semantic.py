@@ -4,13 +4,16 @@ the same run.
 
     python bench/semantic.py [--corpus squad-dev-a|scifact|seeds] [--questions 300] [--baseline REV]
 
-* index time: the same corpus built with and without passage vectors
-  (``service index`` vs ``--no-semantic``): passages per second;
+* index time: the same corpus built without vectors (``--no-semantic``),
+  with passage vectors only (``--no-sentence-vectors``) and with the
+  sentences' vectors too (the default): passages per second, the
+  vectors' disk bytes;
 * per question (one thread, CPU time): lexical search (BM25 top 10), the
   question's encoding, and the hybrid search without and with the
   encoding, all on the same questions, interleaved; the semantic stage is
   what hybrid adds to lexical: the question's encoding and the re-rank of
-  BM25's candidates (target: p50 ≤ 2.5 ms);
+  BM25's candidates (target: p50 ≤ 2.5 ms), with the best sentences'
+  cosines (the default) and with the passages' alone;
 * ``--baseline REV``: the shipped model as it was at git revision REV, timed
   in the same passes (encoding and semantic stage), for before/after;
 * the answer stage on the hybrid results (``service.answer.answer``, the
@@ -57,18 +60,22 @@ def corpus_and_questions(name: str, n: int) -> tuple[Path, list[str]]:
     return folder / "corpus.jsonl", queries
 
 
-def build(corpus: Path, index: Path, semantic: bool) -> dict:
+def build(corpus: Path, index: Path, semantic: bool, sentences: bool = True) -> dict:
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "service", "index", "--corpus", str(corpus), "--index", str(index),
-                    *([] if semantic else ["--no-semantic"])], check=True, cwd=ROOT, timeout=7200,
-                   stdout=subprocess.DEVNULL)
+                    *([] if semantic else ["--no-semantic"]), *([] if sentences else ["--no-sentence-vectors"])],
+                   check=True, cwd=ROOT, timeout=7200, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - t0
     from service.index.store import current_version, read_manifest
 
     manifest = read_manifest(current_version(index))
+    stats = manifest["build_stats"]
+    vector_bytes = sum(f["bytes"] for name, f in manifest["files"].items()
+                       if name.rsplit("/", 1)[-1].startswith(("vector", "sentence_")))
     return {"seconds": round(seconds, 1), "passages": manifest["n_passages"],
             "passages_per_s": round(manifest["n_passages"] / seconds, 1),
-            "vectors_s": manifest["build_stats"].get("vectors_s")}
+            "vectors_s": stats.get("vectors_s"), "sentence_vectors_s": stats.get("sentence_vectors_s"),
+            "sentences": stats.get("sentences"), "vector_mb": round(vector_bytes / 2**20, 2)}
 
 
 def cpu_ms(parts: dict, items) -> dict[str, list[float]]:
@@ -140,10 +147,12 @@ def measure(index: Path, questions: list[str], rounds: int, baseline: Path | Non
             selector_baseline: str | None = None) -> dict:
     from service.answer import answer
     from service.answer.semantic import forget_sentence_vectors
+    from service.config import RetrievalSettings
     from service.embedding import Encoder
     from service.retrieval.retriever import Retriever
 
     retriever = Retriever.open(index, verify=False)
+    passages_only = Retriever(retriever.stored, RetrievalSettings(sentence_share=0.0))
     for q in questions[:20]:  # compiled kernels, the pages the questions touch
         retriever.search(q, 10, "hybrid")
     encoder = retriever.encoder
@@ -156,7 +165,11 @@ def measure(index: Path, questions: list[str], rounds: int, baseline: Path | Non
              "hybrid re-rank (no encoding, no BM25)": lambda q: retriever.rerank(q, 10, terms[q], vecs[q], tops[q]),
              "hybrid search (all)": lambda q: retriever.search(q, 10, "hybrid"),
              "semantic stage (encode + re-rank)":
-                 lambda q: retriever.rerank(q, 10, terms[q], encoder.encode_queries([q])[0], tops[q])}
+                 lambda q: retriever.rerank(q, 10, terms[q], encoder.encode_queries([q])[0], tops[q]),
+             "hybrid re-rank, passage cosines alone":
+                 lambda q: passages_only.rerank(q, 10, terms[q], vecs[q], tops[q]),
+             "semantic stage, passage cosines alone":
+                 lambda q: passages_only.rerank(q, 10, terms[q], encoder.encode_queries([q])[0], tops[q])}
     results = {q: retriever.search(q, 10, "hybrid") for q in questions}
 
     def cold_answer(q: str, model=None) -> None:
@@ -196,19 +209,22 @@ def main() -> None:
     started, load_before = time.time(), os.getloadavg()
     corpus, questions = corpus_and_questions(args.corpus, args.questions)
     lexical = build(corpus, OUT / f"sem-{args.corpus}-lexical", semantic=False)
+    passages = build(corpus, OUT / f"sem-{args.corpus}-passage-vectors", semantic=True, sentences=False)
     hybrid = build(corpus, OUT / f"sem-{args.corpus}-vectors", semantic=True)
     with tempfile.TemporaryDirectory() as tmp:
         baseline = model_at(args.baseline, Path(tmp)) if args.baseline else None
         timed = measure(OUT / f"sem-{args.corpus}-vectors", questions, args.rounds, baseline,
                         args.selector_baseline)
-    row = {"corpus": args.corpus, "build_lexical": lexical, "build_vectors": hybrid, **timed,
-           "baseline": args.baseline,
+    row = {"corpus": args.corpus, "build_lexical": lexical, "build_passage_vectors": passages,
+           "build_vectors": hybrid, **timed, "baseline": args.baseline,
            "uss_lexical_mb": round(memory_probe(OUT / f"sem-{args.corpus}-lexical", questions, "lexical"), 1),
+           "uss_hybrid_passages_mb": round(memory_probe(OUT / f"sem-{args.corpus}-passage-vectors", questions,
+                                                        "hybrid"), 1),
            "uss_hybrid_mb": round(memory_probe(OUT / f"sem-{args.corpus}-vectors", questions, "hybrid"), 1)}
     print(json.dumps(row, indent=2), flush=True)
     info = retrieval.run_info(started, load_before)
     (OUT / "semantic.json").write_text(json.dumps({"info": info, "results": [row]}, indent=2))
-    report.write()
+    report.write_section("semantic.json")  # the other sections as they are
     print(f"wrote {BENCH / 'RESULTS.md'}")
 
 

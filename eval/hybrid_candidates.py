@@ -24,7 +24,11 @@ from what the index already holds, measured on the same candidates:
   matches (the meaning-only candidates' zeros left out of its mean).
 * ``sentence`` (``--sentences``): a passage's best sentence's cosine
   (every sentence of every passage encoded once, cached in WORK) in place
-  of, averaged with, or beside the passage's cosine.
+  of, averaged with, the larger of, or beside the passage's cosine (with
+  ``share`` of the meaning's weight).  Split by ``split_sentences``, a
+  heading counted as a sentence: the index's stored sentence vectors
+  leave headings out (``service.index.vectors.passage_sentences``), which
+  ``python -m service eval`` measures.
 
 The sets, candidates and measures are ``hybrid_sweep``'s (its indexes and
 question vectors are reused from WORK).  The choice would be read off the
@@ -45,7 +49,7 @@ import numpy as np
 import hybrid_sweep as hs
 from service.config import RetrievalSettings
 from service.embedding import quantized_dot
-from service.retrieval.hybrid import blend, zscore
+from service.retrieval.hybrid import SentenceVectors, best_sentence, blend, blend_sentences, zscore
 
 SHIPPED = RetrievalSettings()
 COLUMNS = [("questions", "S@1"), ("questions", "para S@1"), ("check", "S@1"), ("check", "para S@1"),
@@ -71,7 +75,7 @@ class Evidence:
         mean = np.zeros((len(self.lead), vecs.shape[1]), np.float32)
         np.add.at(mean, self.source, vecs)
         self.mean = mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-9)
-        self.sentences: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.sentences: SentenceVectors | None = None
 
     def article_cosine(self, i: int, docs: np.ndarray, kind: str) -> np.ndarray:
         src = self.source[docs]
@@ -79,13 +83,11 @@ class Evidence:
             return (self.mean[src] @ self.qs.vecs[i]).astype(np.float64)
         return self.qs.cosine(i, self.lead[src])
 
-    def best_sentence(self, i: int, docs: np.ndarray) -> np.ndarray:
-        codes, scales, starts = self.sentences
-        return np.array([quantized_dot(self.qs.vecs[i], codes[a:b], scales[a:b]).max()
-                         for a, b in zip(starts[docs], starts[docs + 1])], dtype=np.float64)
+    def best_sentence(self, i: int, docs: np.ndarray, cos: np.ndarray) -> np.ndarray:
+        return best_sentence(self.qs.vecs[i], docs, self.sentences, cos)
 
 
-def sentence_vectors(work: Path, name: str, qs: hs.QuerySet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sentence_vectors(work: Path, name: str, qs: hs.QuerySet) -> SentenceVectors:
     """Every sentence of every passage encoded alone (as the index encodes
     passages), and where each passage's sentences start; cached in WORK."""
     from service.index.vectors import encode_passages
@@ -109,7 +111,7 @@ def sentence_vectors(work: Path, name: str, qs: hs.QuerySet) -> tuple[np.ndarray
         np.savez(path, codes=codes, scales=scales, owner=np.asarray(owner))
     saved = np.load(path)
     starts = np.searchsorted(saved["owner"], np.arange(len(qs.scales) + 1))
-    return saved["codes"], saved["scales"], starts
+    return SentenceVectors(starts.astype(np.int64), saved["codes"], saved["scales"])
 
 
 # -- the candidates ----------------------------------------------------------------
@@ -181,15 +183,17 @@ def normalised(kind: str, w: float, depth: int = 0) -> Callable[[Evidence], Fusi
     return lambda ev: fuse
 
 
-def sentence(mode: str, w: float) -> Callable[[Evidence], Fusion]:
+def sentence(mode: str, w: float, share: float = 0.5) -> Callable[[Evidence], Fusion]:
     def make(ev: Evidence) -> Fusion:
         def fuse(i: int, docs: np.ndarray, bm25: np.ndarray, cos: np.ndarray) -> np.ndarray:
-            best = ev.best_sentence(i, docs)
+            best = ev.best_sentence(i, docs, cos)
             if mode == "instead":
                 return blend(bm25, best, w)
             if mode == "averaged":
                 return blend(bm25, (cos + best) / 2, w)
-            return w * zscore(bm25) + (1 - w) * (zscore(cos) + zscore(best)) / 2
+            if mode == "max":
+                return blend(bm25, np.maximum(cos, best), w)
+            return blend_sentences(bm25, cos, best, w, share)
         return fuse
     return make
 
@@ -210,7 +214,9 @@ def candidates(with_sentences: bool) -> list[tuple[str, str, Callable[[Evidence]
                 ("norm", f"BM25 z over its matches w={w}", normalised("matched", w))]
     if with_sentences:
         out += [("sentence", f"best sentence {mode} w={w}", sentence(mode, w))
-                for mode in ("instead", "averaged", "beside") for w in (0.4, 0.5, 0.6)]
+                for mode in ("instead", "averaged", "max") for w in (0.4, 0.5, 0.6)]
+        out += [("sentence", f"best sentence beside, share {share} w={w}", sentence("beside", w, share))
+                for share in (0.25, 0.5, 0.75) for w in (0.35, 0.4, 0.45, 0.5, 0.6)]
     return out
 
 
@@ -220,6 +226,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/sweep"), help="hybrid_sweep's WORK folder")
     parser.add_argument("--sentences", action="store_true", help="also the best sentence's cosine (encodes "
                         "every sentence of every set once: minutes)")
+    parser.add_argument("--families", nargs="+", help="only these families (the shipped row always)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     sets = hs.load_sets(args.datasets, args.work, {})
@@ -234,6 +241,8 @@ def main() -> None:
     print("|---" * (len(COLUMNS) + 3) + "|")
     base = None
     for family, label, make in candidates(args.sentences):
+        if args.families and family != "shipped" and family not in args.families:
+            continue
         row = {}
         for name, qs in sets.items():
             fuse = make(evidence[name])

@@ -15,7 +15,9 @@ weights with plain Python):
 1. the prefilter, on the cheap features of every candidate;
 2. the score, on the cheap features and the semantic ones (the cosine,
    and the answer judge's score: ``scripts/train_judge.py``) of the
-   prefilter's best ``--finalists`` per question;
+   prefilter's best ``--finalists`` per question (``--selector listwise``:
+   a conditional logit over each question's finalists instead,
+   ``listwise.py``);
 3. the confidence, on the chosen answer's evidence, for every question as
    it is and again with its own paragraph taken out of the index's answers
    (a near miss on the article's own topic: whatever is chosen then is wrong).
@@ -51,6 +53,8 @@ from sklearn.preprocessing import StandardScaler
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from listwise import listwise_weights  # noqa: E402
 
 from service import open_corpus  # noqa: E402
 from service.answer import model as selector_model  # noqa: E402
@@ -375,9 +379,10 @@ def sentence_level(rows: list[dict]) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--squad", type=Path, required=True, help="the squad-dev-a folder")
-    p.add_argument("--selector", choices=("learned", "sentence", "hand"), default="learned",
+    p.add_argument("--selector", choices=("learned", "sentence", "listwise", "hand"), default="learned",
                    help="fit the selector's weights; fit only its sentence-level ones (SENTENCE_LEVEL) among the "
-                   "hand prefilter's finalists, keeping the hand-set passage-level ones; or keep all the hand-set "
+                   "hand prefilter's finalists, keeping the hand-set passage-level ones; fit the score listwise "
+                   "over the hand prefilter's --finalists (listwise.py); or keep all the hand-set "
                    "ones (the confidence is fitted either way)")
     p.add_argument("--cosine-weight", type=float, default=0.0,
                    help="--selector hand: the cosine's weight in the score (the others are hand-set)")
@@ -422,7 +427,7 @@ def main() -> None:
     models = {}
     for split in ("half", "all"):
         train = [r for r in asked if split == "all" or r["article"] not in held]
-        if args.selector in ("hand", "sentence"):
+        if args.selector in ("hand", "sentence", "listwise"):
             pre = linear(0.0, np.array([HAND[n] for n in CHEAP]), CHEAP)
         else:
             pre = linear(*fit(np.vstack([r["x"] for r in train]), np.concatenate([r["y"] for r in train])), CHEAP)
@@ -434,6 +439,10 @@ def main() -> None:
                            CHEAP + SEMANTIC)
         elif args.selector == "sentence":
             score = sentence_level(train)
+        elif args.selector == "listwise":
+            score = linear(0.0, listwise_weights([r["full"][:args.finalists] for r in train],
+                                                 [r["y"][r["final"][:args.finalists]] for r in train],
+                                                 CHEAP + SEMANTIC, HAND), CHEAP + SEMANTIC)
         else:
             score = linear(*fit(np.vstack([r["full"] for r in train]),
                                 np.concatenate([r["y"][r["final"]] for r in train])), CHEAP + SEMANTIC)

@@ -83,6 +83,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-semantic", action="store_true",
                    help="lexical only: store no passage vectors (faster to build; no hybrid retrieval); "
                         "an existing index keeps its own unless --full")
+    p.add_argument("--no-sentence-vectors", action="store_true",
+                   help="passage vectors only, not each sentence's (a fraction of the disk and encoding time "
+                        "for huge archives; ranks by the passages' meaning alone)")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("add", help="add articles to the index, replacing those with the same source ID")
@@ -160,11 +163,12 @@ def cmd_index(args: argparse.Namespace, config: Config) -> int:
     recorded = recorded_corpus(target) if config.corpus is None and config.index_dir else None
     corpus = Path(recorded) if recorded else config.corpus_path
     semantic = config.semantic and not args.no_semantic
+    sentences = config.sentence_vectors and not args.no_sentence_vectors
     if syncable(corpus):
         if not args.rebuild:
             check_same_corpus(target, corpus)
         summary = sync_folder(corpus, target, config.settings, semantic, args.skip_bad, config.max_file_bytes,
-                              full=args.full or args.rebuild)
+                              full=args.full or args.rebuild, sentences=sentences)
         for problem in summary.rejected:
             print(f"skipped {problem}", file=sys.stderr)
         # The live version's manifest, not the version opened (see below).
@@ -176,7 +180,7 @@ def cmd_index(args: argparse.Namespace, config: Config) -> int:
         return EXIT_OK
     version, report = build_index(corpus, target, config.settings, skip_bad=args.skip_bad,
                                   max_file_bytes=config.max_file_bytes,
-                                  semantic=semantic, replace_other=args.rebuild)
+                                  semantic=semantic, replace_other=args.rebuild, sentences=sentences)
     problems, seen = report.problems, report.items_seen
     for problem in problems:
         print(f"skipped {problem}", file=sys.stderr)
@@ -209,7 +213,7 @@ def cmd_add(args: argparse.Namespace, config: Config) -> int:
         raise CorpusError(report.problems, "no article to add")
     summary = apply_changes(config.resolved_index_dir, config.settings, add=report.articles,
                             semantic=config.semantic and not args.no_semantic,
-                            rejected=[str(p) for p in report.problems])
+                            rejected=[str(p) for p in report.problems], sentences=config.sentence_vectors)
     print(f"added {summary.added}, replaced {summary.replaced} ({len(report.problems)} skipped); "
           + _published(summary.version, summary.merged))
     return EXIT_OK

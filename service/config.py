@@ -75,7 +75,10 @@ class RetrievalSettings:
 
     ``hybrid`` re-ranks BM25's exact top ``hybrid_depth`` passages, plus
     the ``dense_depth`` passages nearest the question in meaning, by a blend
-    of the two scores (``hybrid_weight`` on BM25's share); the defaults were
+    of the two scores (``hybrid_weight`` on BM25's share); where the index
+    has its sentences' vectors, ``sentence_share`` of the meaning's share is
+    the passage's best sentence's cosine, and BM25's share is
+    ``sentence_weight`` (0: the passage's cosine alone).  The defaults were
     chosen by measurement (eval/README.md).  A question that shares no word
     with any passage gets no hits in either mode.
     """
@@ -84,12 +87,16 @@ class RetrievalSettings:
     hybrid_depth: int = 100
     hybrid_weight: float = 0.5
     dense_depth: int = 50
+    sentence_weight: float = 0.4
+    sentence_share: float = 0.5
 
     def __post_init__(self) -> None:
         if self.retrieval not in RETRIEVAL_MODES:
             raise ValueError(f"retrieval must be one of: {', '.join(RETRIEVAL_MODES)}")
         if self.hybrid_depth < 1 or self.dense_depth < 0 or not 0 <= self.hybrid_weight <= 1:
             raise ValueError("hybrid_depth must be at least 1, dense_depth at least 0, hybrid_weight in [0, 1]")
+        if not (0 <= self.sentence_weight <= 1 and 0 <= self.sentence_share <= 1):
+            raise ValueError("sentence_weight and sentence_share must be in [0, 1]")
 
 
 def default_index_root() -> Path:
@@ -131,6 +138,12 @@ class Config:
     # (``index --no-semantic``: lexical only).  An existing index is served
     # as it was built either way.
     semantic: bool = True
+    # Whether a new semantic index also stores each passage's sentences'
+    # vectors (ranked by the best sentence beside the passage; about 4 to 9
+    # times the passage vectors' disk and encoding time): off for huge
+    # archives (``index --no-sentence-vectors``).  An existing index keeps
+    # what it was built with.
+    sentence_vectors: bool = True
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2

@@ -45,6 +45,9 @@ def _set(index, value):
     ("p_start", _set(0, -3), "span is outside"),
     ("text_offsets", _set(-1, 10**6), "text offsets"),
     ("vector_scales", _set(0, np.nan), "scale is not finite"),
+    ("sentence_scales", _set(0, np.nan), "sentence vector's scale is not finite"),
+    ("sentence_ptr", _set(1, 10**6), "offsets go back"),
+    ("sentence_ptr", _set(-1, 10**6), "sentence vectors do not fit"),
 ])
 def test_values_a_kernel_would_trip_on_are_refused_at_load(make_corpus, tmp_path, name, change, reason):
     folder = make_corpus({"a.txt": "Apples are red. They grow on trees.", "b.txt": "Bananas are yellow."})

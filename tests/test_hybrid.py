@@ -50,8 +50,10 @@ def test_the_index_stores_one_vector_per_passage_from_the_shipped_encoder(corpus
 
 
 def test_hybrid_order_is_the_documented_blend(corpus, tmp_path):
-    # Every passage is a candidate: the one BM25 finds, the rest by meaning.
-    settings = RetrievalSettings(hybrid_depth=100, hybrid_weight=0.3, dense_depth=4)
+    # Every passage is a candidate: the one BM25 finds, the rest by meaning;
+    # the passages' cosines alone (sentence_share 0; the sentences' blend:
+    # tests/test_sentence_vectors.py).
+    settings = RetrievalSettings(hybrid_depth=100, hybrid_weight=0.3, dense_depth=4, sentence_share=0.0)
     r = Retriever(ensure_index(Config(corpus=corpus, index_dir=tmp_path / "idx")), settings)
     q = "Which company was fined for polluting?"
     hits = r.search(q, 4).hits

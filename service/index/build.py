@@ -26,7 +26,7 @@ from .arrays import ArrayBuilder
 from ..embedding.shared import encoder_fingerprint
 from .passage_terms import TermMerger, default_workers, tokenize_chunks
 from .readings import ReadingSpill
-from .segments import new_segment_name, write_segment
+from .segments import SentenceVectors, new_segment_name, write_segment
 from .store import (IndexFault, StoredIndex, build_lock, current_version, list_versions, load_best, load_version,
                     new_staging, publish, read_manifest, save_index)
 
@@ -104,6 +104,7 @@ class PendingSegment:
     readings: ReadingSpill
     vectors: tuple[np.ndarray, np.ndarray] | None
     stats: dict
+    sentences: SentenceVectors | None = None
 
     @property
     def n_sources(self) -> int:
@@ -119,14 +120,15 @@ class PendingSegment:
         path = version_dir / name
         path.mkdir()
         # The big arrays go straight to the unpublished version's files.
-        write_segment(path, self.builder.finish(path), self.articles, self.passages, self.vectors)
+        write_segment(path, self.builder.finish(path), self.articles, self.passages, self.vectors, self.sentences)
         self.readings.write(path, self.builder.vocab, self.builder.renumbered)
         return name
 
 
 def prepare_segment(articles: list[Article], settings: IndexSettings, progress: bool = True,
-                    workers: int | None = None, semantic: bool = True) -> PendingSegment:
-    """Cut, analyse and (with ``semantic``) encode ``articles`` for a segment.
+                    workers: int | None = None, semantic: bool = True, sentences: bool = True) -> PendingSegment:
+    """Cut, analyse and (with ``semantic``) encode ``articles`` for a segment
+    (with ``sentences`` too, each passage's sentences).
 
     ``workers``: tokenizer processes (None: as many as pay off, see
     :func:`service.index.passage_terms.default_workers`); the segment is the
@@ -143,24 +145,30 @@ def prepare_segment(articles: list[Article], settings: IndexSettings, progress: 
     # analysis_s: wall-clock seconds until every passage was cut and
     # analysed (by ``workers`` processes, busy ``worker_s`` in all).
     stats = {"analysis_s": round(time.perf_counter() - started, 3), "workers": workers, "worker_s": worker_s}
-    vectors = None
+    vectors = sentence_vectors = None
     if semantic:
-        from .vectors import encode_passages  # onnxruntime only when needed
+        from .vectors import encode_passages, encode_sentences  # onnxruntime only when needed
 
         texts = [articles[s].text[b:e] for s, b, e in zip(passages["p_source"].tolist(),
                                                         passages["p_start"].tolist(), passages["p_end"].tolist())]
         vectors = encode_passages(texts, progress=progress)
         stats["vectors_s"] = round(time.perf_counter() - started - stats["analysis_s"], 3)
-    return PendingSegment(articles, builder, passages, readings, vectors, stats)
+        if sentences:
+            sentence_vectors = SentenceVectors(*encode_sentences(texts, progress=progress))
+            stats["sentence_vectors_s"] = round(time.perf_counter() - started - stats["analysis_s"]
+                                                - stats["vectors_s"], 3)
+            stats["sentences"] = int(sentence_vectors.ptr[-1])
+    return PendingSegment(articles, builder, passages, readings, vectors, stats, sentence_vectors)
 
 
-def semantic_info(semantic: bool) -> dict | None:
-    """What the manifest says of the passage vectors' encoder (None: lexical only)."""
+def semantic_info(semantic: bool, sentences: bool = True) -> dict | None:
+    """What the manifest says of the passage vectors' encoder, and whether
+    the sentences have vectors too (None: lexical only)."""
     if not semantic:
         return None
     from .vectors import semantic_manifest  # onnxruntime only when needed
 
-    return semantic_manifest()
+    return semantic_manifest(sentences)
 
 
 def build_from_report(
@@ -172,6 +180,7 @@ def build_from_report(
     semantic: bool = True,
     corpus: Path | None = None,
     corpus_files: dict | None = None,
+    sentences: bool = True,
 ) -> Path:
     """Index the accepted articles of ``report`` into one segment and
     publish the result (a full rebuild).
@@ -181,10 +190,10 @@ def build_from_report(
     A write that fails (a full or read-only disk) raises :class:`IndexFault`.
     """
     started = time.perf_counter()
-    pending = prepare_segment(report.articles, settings, progress, workers, semantic)
+    pending = prepare_segment(report.articles, settings, progress, workers, semantic, sentences)
     manifest = {"corpus": corpus_key(corpus) if corpus else None,
                 "corpus_fingerprint": report.fingerprint(),
-                **manifest_common(settings, semantic_info(semantic)),
+                **manifest_common(settings, semantic_info(semantic, sentences)),
                 "n_sources": len(report.articles),
                 "n_passages": int(len(pending.passages["p_n"])),
                 "rejected": [str(p) for p in report.problems],
@@ -254,6 +263,7 @@ def build_index(
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     semantic: bool = True,
     replace_other: bool = False,
+    sentences: bool = True,
 ) -> tuple[Path, CorpusReport]:
     """Read ``corpus`` (raising :class:`CorpusError` on bad input unless
     ``skip_bad``), build and publish; returns the version path and report.
@@ -262,7 +272,8 @@ def build_index(
     if not replace_other:
         check_same_corpus(index_dir, corpus)
     report = load_corpus(corpus, skip_bad=skip_bad, max_file_bytes=max_file_bytes)
-    return build_from_report(report, index_dir, settings, progress, semantic=semantic, corpus=corpus), report
+    return build_from_report(report, index_dir, settings, progress, semantic=semantic, corpus=corpus,
+                             sentences=sentences), report
 
 
 def mismatch(stored: StoredIndex, report: CorpusReport, settings: IndexSettings) -> str | None:
@@ -325,7 +336,7 @@ def ensure_index(config: Config, rebuild: Rebuild = "auto", skip_bad: bool = Fal
             return matching
     log.info("building the index of %s in %s (%s)", corpus, target, why)
     return load_version(build_from_report(report, target, config.settings, semantic=config.semantic,
-                                          corpus=corpus))
+                                          corpus=corpus, sentences=config.sentence_vectors))
 
 
 def _matching_version(index_dir: Path, report: CorpusReport, settings: IndexSettings) -> StoredIndex | None:

@@ -23,7 +23,7 @@ from ..config import IndexSettings
 from ..corpus.reader import Article, article_digest, corpus_fingerprint, fingerprint_value
 from .build import PendingSegment, manifest_common, prepare_segment, semantic_info, write_fault
 from .merge import MergedSegment
-from .segments import Segment, link_segment, load_segment
+from .segments import Segment, has_sentences, link_segment, load_segment
 from .store import (IndexFault, StoredIndex, build_lock, current_version, list_versions, load_version, new_staging,
                     read_manifest, save_index)
 
@@ -58,11 +58,12 @@ def live_version(index_dir: Path) -> Path | None:
 def apply_changes(index_dir: Path, settings: IndexSettings, add: Sequence[Article] = (),
                   remove: Sequence[str] = (), missing_ok: bool = False, semantic: bool = True,
                   progress: bool = True, rejected: Sequence[str] = (),
-                  corpus_files: dict | None = None) -> ChangeSummary:
+                  corpus_files: dict | None = None, sentences: bool = True) -> ChangeSummary:
     """Add (or replace, by source ID) ``add`` and remove ``remove``, and publish.
 
-    An index that does not exist yet is created (with ``settings`` and
-    ``semantic``); an existing one keeps its own settings and vectors.  An
+    An index that does not exist yet is created (with ``settings``,
+    ``semantic`` and ``sentences``); an existing one keeps its own settings
+    and vectors (its sentences' too, if it has them).  An
     unknown ID in ``remove`` raises :class:`UnknownSources` (nothing is
     published) unless ``missing_ok``.  ``rejected``: the bad files left out
     of ``add``, recorded in the manifest.  ``corpus_files``: what the
@@ -78,8 +79,9 @@ def apply_changes(index_dir: Path, settings: IndexSettings, add: Sequence[Articl
     if base is not None:
         manifest = read_manifest(base)
         settings, semantic = IndexSettings(**manifest["settings"]), bool(manifest.get("semantic"))
+        sentences = has_sentences(manifest.get("semantic"))
     # The slow part (analysis, vectors) before the lock; checked under it.
-    pending = prepare_segment(list(add), settings, progress, semantic=semantic) if add else None
+    pending = prepare_segment(list(add), settings, progress, semantic=semantic, sentences=sentences) if add else None
     with build_lock(index_dir):
         base = live_version(index_dir)
         stored = load_version(base, verify=False, values=False) if base is not None else None
@@ -107,7 +109,7 @@ def apply_changes(index_dir: Path, settings: IndexSettings, add: Sequence[Articl
         digest = (_digest_sum(stored) - sum(article_digest(stored_article(segments[j], i)) for j, i in set(gone + replaced))
                   + sum(map(article_digest, add)))
         merged = _publish(index_dir, stored, kept, pending, settings, semantic, list(rejected), corpus_files,
-                          corpus_fingerprint([digest]))
+                          corpus_fingerprint([digest]), sentences=sentences)
         return replace(summary, merged=merged[0], version=merged[1])
 
 
@@ -154,10 +156,11 @@ def _digest_sum(stored: StoredIndex | None) -> int:
 def _publish(index_dir: Path, stored: StoredIndex | None, kept: list[tuple[Segment, frozenset[int]]],
              pending: PendingSegment | MergedSegment | None,
              settings: IndexSettings, semantic: bool, rejected: list[str], corpus_files: dict | None,
-             fingerprint: str, policy: bool = True) -> tuple[int, Path]:
+             fingerprint: str, policy: bool = True, sentences: bool = True) -> tuple[int, Path]:
     """Publish ``kept`` segments (with their deletions) and ``pending``'s
     new one; with ``policy``, first merge the small segments if there would
     be more than :data:`MAX_SEGMENTS`.  Returns (segments merged, version).
+    ``semantic`` and ``sentences`` describe a new index's vectors.
     A failed write raises :class:`IndexFault` and publishes nothing."""
     n_merged, small = 0, None
     if policy and len(kept) + (pending is not None) > MAX_SEGMENTS:
@@ -191,7 +194,7 @@ def _publish(index_dir: Path, stored: StoredIndex | None, kept: list[tuple[Segme
         manifest = {
             "corpus": stored.manifest.get("corpus") if stored else None,
             "corpus_fingerprint": fingerprint,
-            **manifest_common(settings, semantic_info(semantic) if not stored else stored.manifest.get("semantic")),
+            **manifest_common(settings, semantic_info(semantic, sentences) if not stored else stored.manifest.get("semantic")),
             "n_sources": n_sources,
             "n_passages": n_passages,
             "rejected": rejected,

@@ -19,12 +19,14 @@ from .arrays import SegmentArrays
 
 def damage(arrays: SegmentArrays, passages: dict[str, np.ndarray], sources: list, offsets: np.ndarray,
            text_bytes: int, semantic: Any = None, vectors: np.ndarray | None = None,
-           scales: np.ndarray | None = None, values: bool = True) -> str | None:
+           scales: np.ndarray | None = None, values: bool = True, sentences: Any = None) -> str | None:
     """What is wrong with a segment's arrays (the first problem found), or
-    None; without ``values``, the arrays' values are taken as checked before."""
+    None; without ``values``, the arrays' values are taken as checked before.
+    ``sentences``: the segment's :class:`.segments.SentenceVectors`, if any."""
     return (_shape_problem(arrays, passages, sources, offsets)
             or (values and _value_problem(arrays, passages, offsets, text_bytes))
-            or _vector_problem(semantic, arrays.n_docs, vectors, scales))
+            or _vector_problem(semantic, arrays.n_docs, vectors, scales)
+            or _sentence_problem(semantic, arrays.n_docs, sentences, values))
 
 
 def _shape_problem(arrays: SegmentArrays, passages: dict[str, np.ndarray], sources: list,
@@ -78,4 +80,22 @@ def _vector_problem(semantic: Any, n_docs: int, vectors: np.ndarray | None,
         return "passage vectors do not fit the index"
     if not np.isfinite(scales).all():
         return "a passage vector's scale is not finite"
+    return None
+
+
+def _sentence_problem(semantic: Any, n_docs: int, sentences: Any, values: bool) -> str | None:
+    """The sentence vectors' offsets index their rows, so they must run
+    from 0 to the rows' count without going back."""
+    if sentences is None:
+        return None
+    ptr, codes, scales = sentences.ptr, sentences.codes, sentences.scales
+    dim = semantic.get("dim") if isinstance(semantic, dict) else None
+    if not (ptr.dtype == np.int64 and ptr.shape == (n_docs + 1,) and codes.dtype == np.int8
+            and codes.ndim == 2 and codes.shape[1] == dim and scales.dtype == np.float32
+            and scales.shape == (codes.shape[0],) and int(ptr[0]) == 0 and int(ptr[-1]) == codes.shape[0]):
+        return "sentence vectors do not fit the index"
+    if values and bool((np.diff(np.asarray(ptr)) < 0).any()):
+        return "sentence vector offsets go back"
+    if values and not np.isfinite(scales).all():
+        return "a sentence vector's scale is not finite"
     return None

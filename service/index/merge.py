@@ -22,7 +22,7 @@ import numpy as np
 
 from .arrays import ArrayBuilder, NpySink, live_doc_freq
 from .readings import OFFSETS, smallest_int
-from .segments import PASSAGE_ARRAYS, VECTOR_ARRAYS, Segment, new_segment_name, save_postings, write_json
+from .segments import PASSAGE_ARRAYS, SENTENCE_ARRAYS, VECTOR_ARRAYS, Segment, new_segment_name, save_postings, write_json
 
 Parts = Sequence[tuple[Segment, frozenset[int]]]
 #: Rows copied at a time (bounds the memory a renumbered copy takes).
@@ -111,6 +111,8 @@ def write_merged(path: Path, parts: Parts, semantic: bool) -> None:
     for key in PASSAGE_ARRAYS[1:] + (VECTOR_ARRAYS if semantic else ()):
         columns = [s.passages[key] if key in s.passages else getattr(s, key) for s in segs]
         _write_runs(path / f"{key}.npy", columns, [(r.part, r.d0, r.d1) for r in runs])
+    if semantic and all(s.sentences is not None for s in segs):
+        _write_sentences(path, segs, runs)
     _write_readings(path, segs, runs, new_doc, vocab)
     _write_texts(path, segs, runs)
     write_json(path / "sources.json", sources)
@@ -162,6 +164,17 @@ def _write_runs(path: Path, arrays: list[np.ndarray], spans: list[tuple[int, int
             block = np.asarray(arrays[j][b:min(b + BLOCK, e)])
             sink.append((values(j, block) if values else block).astype(dtype, copy=False))
     sink.result()
+
+
+def _write_sentences(path: Path, segs: list[Segment], runs: list[_Run]) -> None:
+    """The sentence vectors (:data:`.segments.SENTENCE_ARRAYS`): offsets
+    rebuilt from the live passages' counts, rows copied run after run."""
+    ptrs = [np.asarray(s.sentences.ptr) for s in segs]
+    counts = np.concatenate([np.diff(ptrs[r.part][r.d0:r.d1 + 1]) for r in runs])
+    np.save(path / f"{SENTENCE_ARRAYS[0]}.npy", np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]))
+    spans = [(r.part, int(ptrs[r.part][r.d0]), int(ptrs[r.part][r.d1])) for r in runs]
+    _write_runs(path / f"{SENTENCE_ARRAYS[1]}.npy", [s.sentences.codes for s in segs], spans)
+    _write_runs(path / f"{SENTENCE_ARRAYS[2]}.npy", [s.sentences.scales for s in segs], spans)
 
 
 def _write_readings(path: Path, segs: list[Segment], runs: list[_Run], new_doc: list[np.ndarray],

@@ -21,6 +21,8 @@ Files of a segment directory (``seg-…/``)::
     r_*, w_*, s_* .npy, extra_terms.json                 the passages' readings
                                                          (:mod:`service.index.readings`)
     vectors.npy, vector_scales.npy                       (if semantic)
+    sentence_ptr, sentence_vectors, sentence_scales .npy (if semantic with
+                                                         sentences: CSR by passage)
 
 Within a segment, articles are in source-ID order and passages follow
 their article's, the order a full rebuild numbers them in.
@@ -47,6 +49,24 @@ PASSAGE_ARRAYS = ("p_source", "p_n", "p_start", "p_end")
 #: Passage vectors (int8 codes, one row per passage) and their per-row
 #: scales: present when the manifest's ``semantic`` names the encoder.
 VECTOR_ARRAYS = ("vectors", "vector_scales")
+#: The passages' sentences' vectors, CSR by passage (offsets, codes,
+#: scales): present when the manifest's ``semantic`` says ``sentences``.
+SENTENCE_ARRAYS = ("sentence_ptr", "sentence_vectors", "sentence_scales")
+
+
+@dataclass(frozen=True)
+class SentenceVectors:
+    """The sentences' int8 vectors of every passage, CSR by passage:
+    passage ``d``'s are rows ``ptr[d]`` to ``ptr[d + 1]``."""
+
+    ptr: np.ndarray  # int64 (passages + 1,)
+    codes: np.ndarray  # int8 (sentences, dim)
+    scales: np.ndarray  # float32 (sentences,)
+
+
+def has_sentences(semantic: Any) -> bool:
+    """Whether a manifest's ``semantic`` says the sentences have vectors."""
+    return isinstance(semantic, dict) and bool(semantic.get("sentences"))
 
 
 class SegmentFault(Exception):
@@ -66,6 +86,7 @@ class Segment:
     readings: ReadingArrays  # the passages' words and sentences, as the answer reads them
     vectors: np.ndarray | None = None  # int8 (passages, dim)
     vector_scales: np.ndarray | None = None  # float32 (passages,)
+    sentences: SentenceVectors | None = None
     #: Indices into ``sources`` of the articles deleted from this segment.
     deleted: frozenset[int] = field(default_factory=frozenset)
 
@@ -90,7 +111,8 @@ def new_segment_name() -> str:
 
 
 def write_segment(path: Path, arrays: SegmentArrays, articles: list[Article],
-                  passages: dict[str, np.ndarray], vectors: tuple[np.ndarray, np.ndarray] | None) -> None:
+                  passages: dict[str, np.ndarray], vectors: tuple[np.ndarray, np.ndarray] | None,
+                  sentences: SentenceVectors | None = None) -> None:
     """Write a segment into directory ``path`` (arrays a build already
     streamed there, ``docs.npy`` and ``tfs.npy``, are kept as they are)."""
     path.mkdir(parents=True, exist_ok=True)
@@ -98,6 +120,8 @@ def write_segment(path: Path, arrays: SegmentArrays, articles: list[Article],
     for key in PASSAGE_ARRAYS:
         np.save(path / f"{key}.npy", passages[key])
     for key, values in zip(VECTOR_ARRAYS, vectors or ()):
+        np.save(path / f"{key}.npy", values)
+    for key, values in zip(SENTENCE_ARRAYS, (sentences.ptr, sentences.codes, sentences.scales) if sentences else ()):
         np.save(path / f"{key}.npy", values)
     offsets = [0]
     with open(path / "texts.bin", "wb") as fh:
@@ -147,18 +171,22 @@ def load_segment(path: Path, name: str, deleted: frozenset[int], semantic: Any, 
         texts = np.asarray(np.memmap(path / "texts.bin", dtype=np.uint8, mode="r")) if size else np.zeros(0, np.uint8)
         vectors = [np.load(path / f"{k}.npy", mmap_mode="r", allow_pickle=False)
                    for k in VECTOR_ARRAYS] if semantic else [None, None]
+        sentences = SentenceVectors(*(np.load(path / f"{k}.npy", mmap_mode="r", allow_pickle=False)
+                                      for k in SENTENCE_ARRAYS)) if has_sentences(semantic) else None
         readings = load_readings(path)
     except (OSError, ValueError) as exc:
         raise SegmentFault(f"unreadable index file ({exc})") from None
     arrays = SegmentArrays(terms=terms, **arr)
     if not all(isinstance(i, int) and 0 <= i < len(sources) for i in deleted):
         raise SegmentFault("a deleted article is out of range (damaged index)")
-    problem = damage(arrays, passages, sources, offsets, texts.shape[0], semantic, *vectors, values=not checked) or (
+    problem = damage(arrays, passages, sources, offsets, texts.shape[0], semantic, *vectors, values=not checked,
+                     sentences=sentences) or (
         None if checked else reading_problem(readings, arrays.n_docs, len(terms),
                                              np.asarray(passages["p_end"]) - np.asarray(passages["p_start"])))
     if problem:
         raise SegmentFault(f"{name}: {problem} (damaged index)")
-    return Segment(name, arrays, passages, sources, offsets, texts, readings, *vectors, deleted=deleted)
+    return Segment(name, arrays, passages, sources, offsets, texts, readings, *vectors, sentences=sentences,
+                   deleted=deleted)
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -148,7 +148,7 @@ def _record_seen(target: Path, corpus: Path, version: str, files: dict) -> None:
 
 def sync_folder(folder: Path, index_dir: Path, settings: IndexSettings, semantic: bool = True,
                 skip_bad: bool = False, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, full: bool = False,
-                progress: bool = True, live: tuple[Path, dict] | None = None) -> SyncSummary:
+                progress: bool = True, live: tuple[Path, dict] | None = None, sentences: bool = True) -> SyncSummary:
     """Apply to the index in ``index_dir`` what changed in ``folder`` (with
     ``full``, or when the index cannot be updated in place: rebuild it).
 
@@ -195,13 +195,13 @@ def sync_folder(folder: Path, index_dir: Path, settings: IndexSettings, semantic
             raise CorpusError(problems or [Problem(str(folder), "no articles found")])
         report = CorpusReport(articles=articles, problems=problems, items_seen=len(records))
         version = build_from_report(report, index_dir, settings, progress, semantic=semantic, corpus=folder,
-                                    corpus_files=records)
+                                    corpus_files=records, sentences=sentences)
         return SyncSummary(len(articles), 0, 0, 0, rejected, len(records), True, version)
     gone = sorted({rec[3] for rec in old.values() if rec[3] is not None} - live)
     if not articles and not gone and records == old:  # nothing to apply: no version to load and compare
         return SyncSummary(0, 0, 0, len(live), rejected, len(records), False, None)
     summary = apply_changes(index_dir, settings, add=articles, remove=gone, missing_ok=True, semantic=semantic,
-                            progress=progress, rejected=rejected, corpus_files=records)
+                            progress=progress, rejected=rejected, corpus_files=records, sentences=sentences)
     return SyncSummary(summary.added, summary.replaced, summary.removed,
                        len(live) - summary.added - summary.replaced, rejected, len(records), False,
                        summary.version)
@@ -227,7 +227,7 @@ def open_index(config: Config, rebuild: Rebuild = "auto", skip_bad: bool = False
     if rebuild != "always":
         check_same_corpus(target, corpus, live[1] if live else None)
     summary = sync_folder(corpus, target, config.settings, config.semantic, skip_bad, config.max_file_bytes,
-                          full=rebuild == "always", progress=False, live=live)
+                          full=rebuild == "always", progress=False, live=live, sentences=config.sentence_vectors)
     if summary.version is not None:
         log.info("index of %s: %s; published %s", corpus, summary, summary.version.name)
         live = None

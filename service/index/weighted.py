@@ -18,6 +18,7 @@ import numpy as np
 
 from ..config import IndexSettings
 from .arrays import Bm25Arrays, CollectionStats, collection_stats, weigh
+from .segments import SentenceVectors
 from .store import StoredIndex
 
 
@@ -36,6 +37,7 @@ class WeightedIndex:
     source_live: np.ndarray  # bool per source
     vectors: np.ndarray | None
     vector_scales: np.ndarray | None
+    sentences: SentenceVectors | None  # every segment's, in the passages' numbering
     gids: list[np.ndarray]  # per segment: its term ids' global ids (``stats.vocab``'s)
 
 
@@ -56,16 +58,29 @@ def weigh_index(stored: StoredIndex, settings: IndexSettings, postings: bool = T
                                   for seg, off in zip(segs, source_offsets)])
     sources = [s for seg in segs for s in seg.sources]
     source_live = np.array([i not in seg.deleted for seg in segs for i in range(len(seg.sources))], dtype=bool)
-    vectors = scales = None
+    vectors = scales = sentences = None
     if stored.semantic:
         vectors = _join([seg.vectors for seg in segs])
         scales = _join([seg.vector_scales for seg in segs])
+        if all(seg.sentences is not None for seg in segs):
+            sentences = _join_sentences([seg.sentences for seg in segs])
     return WeightedIndex(
         stats=stats, weighted=weighted, passages=passages, sources=sources,
         source_segment=np.repeat(np.arange(len(segs), dtype=np.int32), [len(seg.sources) for seg in segs]),
         source_local=_join([np.arange(len(seg.sources), dtype=np.int32) for seg in segs]),
         live=live, has_deletions=[len(d) > 0 for d in dead], source_live=source_live, vectors=vectors, vector_scales=scales,
-        gids=gids)
+        sentences=sentences, gids=gids)
+
+
+def _join_sentences(parts: list[SentenceVectors]) -> SentenceVectors:
+    """The segments' sentence vectors as one CSR: each segment's offsets
+    moved past the rows of those before it."""
+    if len(parts) == 1:
+        return SentenceVectors(*(np.asarray(a) for a in (parts[0].ptr, parts[0].codes, parts[0].scales)))
+    rows = _offsets([len(p.codes) for p in parts])
+    ptr = np.concatenate([np.asarray(p.ptr[:-1]) + r for p, r in zip(parts, rows)]
+                         + [[int(rows[-1]) + len(parts[-1].codes)]]).astype(np.int64)
+    return SentenceVectors(ptr, _join([p.codes for p in parts]), _join([p.scales for p in parts]))
 
 
 def local_ids(gid: np.ndarray, n_global: int) -> np.ndarray:

@@ -282,7 +282,9 @@ class Retriever:
         if len(extra):
             docs = np.concatenate([docs, extra])
             scores = np.concatenate([scores, self.scorer.scores_of(terms, extra)])
-        ranked = hybrid.rerank(docs, scores, vec, self._vectors, self._scales, self.search_settings.hybrid_weight)
+        ranked = hybrid.rerank(docs, scores, vec, self._vectors, self._scales, self.search_settings.hybrid_weight,
+                               self.weighted.sentences, self.search_settings.sentence_share,
+                               self.search_settings.sentence_weight)
         hits = []
         for rank, (doc, score, cos, blended) in enumerate(zip(ranked.docs[:k].tolist(), ranked.bm25[:k].tolist(),
                                                               ranked.cosine[:k].tolist(),
